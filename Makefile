@@ -1,0 +1,47 @@
+# AgentDesk: `make run` starts everything on the embedded default; `make test` runs the suite.
+# Both set up what they need first: a Python 3.12+ virtualenv in .venv with the pinned packages.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench vendor clean help
+
+help:
+	@echo "make run    start AgentDesk with the emulators (prints the URL and demo logins)"
+	@echo "make test   lint and run the whole test suite"
+	@echo "make bench  run the benchmarks (PostgreSQL), see BENCHMARKS.md"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m agentdesk.devstack run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(STAMP) lint
+	@scripts/ensure-chromium
+	$(PY) -m agentdesk.devstack test $(PYTEST_ARGS)
+
+# Both need PostgreSQL (COPY, row locks); the live bench also needs a Redis (see BENCHMARKS.md).
+bench: $(STAMP)
+	$(PY) bench/import_bench.py $(BENCH_ARGS)
+	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
+
+# Re-vendor the front-end files from the npm registry (pinned in frontend/package.json).
+vendor:
+	cd frontend && npm install --no-audit --no-fund
+	cp frontend/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-2.0.11.min.js
+	cp frontend/node_modules/htmx-ext-ws/dist/ws.min.js static/vendor/htmx-ext-ws-2.0.4.min.js
+
+clean:
+	rm -rf $(VENV) var

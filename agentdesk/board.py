@@ -1,0 +1,82 @@
+"""The supervisor's live agents board: who is ready, who is on which call, how the shift goes.
+
+One selector builds every row (three queries whatever the number of agents); :func:`agent_changed`
+re-renders one row after a commit and pushes it to the ``supervisors`` group, where
+``SupervisorConsumer`` forwards it and htmx swaps it in by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from agentdesk import live
+from agentdesk.models import AGENTS_GROUP, Agent
+from calls.models import LIVE_STATES, Call, CallState
+
+BOARD_TEMPLATE = "board/agents.html"
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    agent: Agent
+    call: Call | None
+    calls_today: int
+    connected_today: int
+    leased: int
+
+    @property
+    def since(self) -> datetime | None:
+        return self.agent.presence_changed_at
+
+
+def _start_of_day() -> datetime:
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def board_rows(agent_ids: list[int] | None = None) -> list[BoardRow]:
+    agents = (
+        Agent.objects.select_related("user")
+        .filter(user__groups__name=AGENTS_GROUP)
+        .annotate(
+            calls_today=Count("calls", filter=Q(calls__created_at__gte=_start_of_day()), distinct=True),
+            connected_today=Count(
+                "calls",
+                filter=Q(calls__created_at__gte=_start_of_day(), calls__connected_at__isnull=False),
+                distinct=True,
+            ),
+            leased=Count(
+                "leased_leads", filter=Q(leased_leads__lease_expires_at__gt=timezone.now()), distinct=True
+            ),
+        )
+        .order_by("user__username")
+    )
+    if agent_ids is not None:
+        agents = agents.filter(pk__in=agent_ids)
+    agents = list(agents)
+    live_calls: dict[int, Call] = {}
+    for call in (
+        Call.objects.select_related("lead", "campaign")
+        .filter(agent__in=agents, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED])
+        .order_by("created_at", "id")
+    ):
+        live_calls[call.agent_id] = call  # the newest wins
+    return [BoardRow(a, live_calls.get(a.id), a.calls_today, a.connected_today, a.leased) for a in agents]
+
+
+def render_row(row: BoardRow, *, oob: bool) -> str:
+    return render_to_string(f"{BOARD_TEMPLATE}#agent-row", {"row": row, "oob": oob})
+
+
+def agent_changed(agent_id: int) -> None:
+    """After the current transaction commits, push the agent's re-rendered row to supervisors."""
+
+    def render() -> str:
+        rows = board_rows([agent_id])
+        return render_row(rows[0], oob=True) if rows else ""
+
+    live.push_on_commit(live.SUPERVISORS, render, event_type=live.SUPERVISOR_HTML)

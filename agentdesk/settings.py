@@ -1,0 +1,205 @@
+"""AgentDesk settings: all from the environment (README "Configuration"), with defaults that
+run on a fresh machine: SQLite in ``var/``, and the private Redis that ``make run`` starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from agentdesk.env import env_bool, env_int, env_list, env_secret, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("AGENTDESK_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_secret("SECRET_KEY", VAR_DIR / "secret_key")
+DEBUG = env_bool("DEBUG", False)
+# Demo mode seeds demo logins (password "demo"). Only `make run` turns it on; never in production.
+DEMO_MODE = env_bool("AGENTDESK_DEMO", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+# Where the demo's telephony accounts point; empty means no emulators (not checked by /healthz).
+EMULATOR_URL = env_str("EMULATOR_URL", "http://127.0.0.1:8100").rstrip("/")
+if EMULATOR_URL:
+    env_url("EMULATOR_URL", EMULATOR_URL, schemes=("http", "https"))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "channels",
+    "agentdesk",
+    "campaigns",
+    "calls",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "agentdesk.urls"
+ASGI_APPLICATION = "agentdesk.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "agentdesk.context_processors.roles",
+            ],
+        },
+    }
+]
+
+# -- database --------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'agentdesk.sqlite3'}")
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL this project supports: {exc}") from None
+if _db["ENGINE"] not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+    raise ImproperlyConfigured("DATABASE_URL must be sqlite:///path or postgres://... (got another engine)")
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes share the file: WAL lets readers run beside one writer, IMMEDIATE makes
+    # writers queue at BEGIN instead of failing mid-transaction.
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests use a file, not :memory:, because Celery workers and daphne run as other processes.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+
+# -- redis: broker, channel layer, cache -------------------------------------------------------
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
+REDIS_URL = env_str("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
+env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+# kombu spells a unix socket differently from redis-py (and unix:/path is unix:///path).
+_redis = urlsplit(REDIS_URL)
+CELERY_BROKER_URL = (
+    f"redis+socket://{_redis.path}" + (f"?{_redis.query}" if _redis.query else "")
+    if _redis.scheme == "unix"
+    else REDIS_URL
+)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL}],
+            "prefix": env_str("CHANNELS_PREFIX", "agentdesk"),
+            "capacity": 500,
+            "expiry": 30,
+        },
+    }
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_PREFIX", "agentdesk"),
+        "TIMEOUT": 300,
+    }
+}
+
+# -- celery ------------------------------------------------------------------------------------
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Dials get their own queue so an import never delays a click (README "Processes").
+CELERY_TASK_ROUTES = {
+    "calls.tasks.place_call": {"queue": "dial"},
+    "calls.tasks.end_call": {"queue": "dial"},
+    "calls.tasks.dispose_call": {"queue": "dial"},
+    "campaigns.tasks.*": {"queue": "imports"},
+}
+# Longer than any retry chain, so an unacked task is never redelivered while still retrying.
+# unacked_restore_throttle=1: look for a dead worker's tasks on every restore tick (every 10 s, a
+# cheap sorted-set range) instead of kombu's default of every tenth tick.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200, minimum=1),
+    "unacked_restore_throttle": 1,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "expire-leases": {"task": "agentdesk.tasks.expire_leases", "schedule": 30.0},
+    "reconcile-calls": {"task": "calls.tasks.reconcile_calls", "schedule": 60.0},
+}
+
+# -- calls and leads ---------------------------------------------------------------------------
+# A dial's retryable failures back off base * 2**n (with jitter) up to the cap, at most N times.
+CALLS_RETRY_BASE_SECONDS = env_int("CALLS_RETRY_BASE_SECONDS", 2, minimum=1)
+CALLS_RETRY_CAP_SECONDS = env_int("CALLS_RETRY_CAP_SECONDS", 60, minimum=1)
+CALLS_DIAL_MAX_RETRIES = env_int("CALLS_DIAL_MAX_RETRIES", 5, minimum=0)
+# A call with no final signal for this long is looked up, then failed as lost, by the reconciler.
+CALLS_LOST_AFTER_SECONDS = env_int("CALLS_LOST_AFTER_SECONDS", 900, minimum=30)
+# How long a lead stays leased to an agent without the desk renewing it.
+LEAD_LEASE_SECONDS = env_int("LEAD_LEASE_SECONDS", 120, minimum=30)
+
+# -- auth --------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# -- i18n, static ------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = VAR_DIR / "media"
+FILE_UPLOAD_TEMP_DIR = None
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# -- logging: credentials never reach a log (providers log method, path and status only) ---------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from agentdesk import board_views, health, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("desk/", include("agentdesk.desk_urls")),
+    path("supervisor/agents/", board_views.agent_board, name="agent-board"),
+    path("supervisor/", include("campaigns.urls")),
+    path("calls/", include("calls.urls")),
+    path("admin/", admin.site.urls),
+]
