@@ -1,0 +1,229 @@
+"""Telephony accounts, calls, their events and dial attempts."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from django.db import models
+
+from calls import crypto
+
+
+def _webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Platform(models.TextChoices):
+    RYNG = "ryng", "Ryng"
+    HUAWEI = "huawei", "Huawei CC-Gateway"
+    GENESYS = "genesys", "Genesys GWS"
+
+
+class TelephonyAccount(models.Model):
+    name = models.CharField(max_length=120)
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    base_url = models.URLField(help_text="Ryng …/rest-api/v1, Huawei …/agentgateway/resource, GWS …/api/v2")
+    # Encrypted JSON (calls.crypto): Ryng {"token"}; Huawei/Genesys {"agent_password"}.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    webhook_secret = models.CharField(max_length=64, unique=True, default=_webhook_secret, editable=False)
+    options = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return crypto.decrypt(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.credentials_encrypted = crypto.encrypt(value)
+
+    def ryng_callback_urls(self, **query: str) -> tuple[str, str]:
+        """Our (connect, terminal) callback URLs for Ryng: the per-account secret is the only
+        authentication Ryng callbacks can carry (telephony.md: callbacks are not signed)."""
+        from urllib.parse import urlencode
+
+        from django.conf import settings
+        from django.urls import reverse
+
+        suffix = f"?{urlencode(query)}" if query else ""
+        return tuple(  # type: ignore[return-value]
+            settings.PUBLIC_BASE_URL
+            + reverse("calls:ryng-callback", kwargs={"secret": self.webhook_secret, "kind": kind})
+            + suffix
+            for kind in ("connect", "terminal")
+        )
+
+    def config(self):
+        from calls.providers.base import AccountConfig
+
+        return AccountConfig(
+            platform=self.platform,
+            base_url=self.base_url,
+            credentials=self.credentials,
+            options=self.options,
+        )
+
+
+class PlatformSession(models.Model):
+    """An agent's live session on a platform (Huawei GUID, GWS cookies and CSRF token), shared
+    by the web, worker and streams processes."""
+
+    class Status(models.TextChoices):
+        SIGNED_OUT = "signed_out", "Signed out"
+        SIGNED_IN = "signed_in", "Signed in"
+        ERROR = "error", "Error"
+
+    agent = models.ForeignKey("agentdesk.Agent", on_delete=models.CASCADE, related_name="platform_sessions")
+    account = models.ForeignKey(TelephonyAccount, on_delete=models.CASCADE, related_name="sessions")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SIGNED_OUT)
+    state = models.JSONField(default=dict, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "account"], name="platform_session_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} on {self.account} ({self.status})"
+
+
+class CallState(models.TextChoices):
+    """DESIGN.md "The call's life". Order matters: a call only moves forward (see ``RANK``)."""
+
+    PREVIEWING = "previewing", "Previewing"
+    DIAL_REQUESTED = "dial_requested", "Dial requested"
+    DIALING = "dialing", "Dialing"
+    AGENT_RINGING = "agent_ringing", "Agent phone ringing"
+    AGENT_CONNECTED = "agent_connected", "Agent connected"
+    CUSTOMER_RINGING = "customer_ringing", "Customer ringing"
+    CONNECTED = "connected", "Connected"
+    ENDED = "ended", "Ended"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    DISPOSED = "disposed", "Disposed"
+
+
+RANK = {
+    CallState.PREVIEWING: 0,
+    CallState.DIAL_REQUESTED: 1,
+    CallState.DIALING: 2,
+    CallState.AGENT_RINGING: 3,
+    CallState.AGENT_CONNECTED: 4,
+    CallState.CUSTOMER_RINGING: 5,
+    CallState.CONNECTED: 6,
+    CallState.ENDED: 7,
+    CallState.FAILED: 7,
+    CallState.SKIPPED: 8,
+    CallState.DISPOSED: 9,
+}
+LIVE_STATES = {
+    CallState.DIAL_REQUESTED,
+    CallState.DIALING,
+    CallState.AGENT_RINGING,
+    CallState.AGENT_CONNECTED,
+    CallState.CUSTOMER_RINGING,
+    CallState.CONNECTED,
+}
+
+
+class Call(models.Model):
+    class FailureReason(models.TextChoices):
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no_answer", "No answer"
+        PLATFORM_ERROR = "platform_error", "Platform error"
+        COMPLIANCE = "compliance", "Blocked by a dial-time check"
+        LOST = "lost", "No final signal from the platform"
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    lead = models.ForeignKey("campaigns.Lead", on_delete=models.CASCADE, related_name="calls")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="calls")
+    agent = models.ForeignKey("agentdesk.Agent", on_delete=models.PROTECT, related_name="calls")
+    account = models.ForeignKey(TelephonyAccount, on_delete=models.PROTECT, related_name="calls")
+    state = models.CharField(max_length=20, choices=CallState.choices, default=CallState.DIAL_REQUESTED)
+    failure_reason = models.CharField(max_length=20, choices=FailureReason.choices, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    platform_call_id = models.CharField(max_length=120, blank=True, db_index=True)
+    platform_log_id = models.CharField(max_length=120, blank=True)
+    number = models.CharField(max_length=20)
+    compliance = models.JSONField(default=dict, blank=True, help_text="Dial-time checks and their results.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    dialed_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    disposed_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    talk_seconds = models.PositiveIntegerField(null=True, blank=True)
+    recording_url = models.URLField(max_length=1000, blank=True)
+    disposition = models.ForeignKey("campaigns.Disposition", null=True, blank=True, on_delete=models.SET_NULL)
+    notes = models.TextField(blank=True)
+    callback_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "state_changed_at"], name="call_state_idx")]
+
+    def __str__(self) -> str:
+        return f"Call {self.pk} {self.number} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def rank(self) -> int:
+        """How far along the call is (``RANK``): the desk never shows a call going back."""
+        return RANK.get(self.state, 0)
+
+
+class DialAttempt(models.Model):
+    """Written (and committed) before the platform is called: the at-most-once guard."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "About to call the platform"
+        PLACED = "placed", "Placed"
+        FAILED = "failed", "Failed"
+        AMBIGUOUS = "ambiguous", "Outcome unknown (timeout)"
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="dial_attempt")
+    key = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    tries = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Dial attempt {self.key} ({self.status})"
+
+
+class CallEvent(models.Model):
+    """Every signal from a platform, raw payload kept. ``(account, key)`` is unique: a repeat is a
+    no-op. ``call`` is empty for signals about calls we do not know (kept for the record)."""
+
+    account = models.ForeignKey(TelephonyAccount, on_delete=models.CASCADE, related_name="events")
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    source = models.CharField(max_length=20, help_text="callback, stream, reconcile")
+    kind = models.CharField(max_length=20)
+    key = models.CharField(max_length=200)
+    state = models.CharField(max_length=20, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    raw = models.TextField(blank=True)
+    applied = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="call_event_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"

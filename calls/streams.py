@@ -1,0 +1,311 @@
+"""Platform event streams, run by ``python manage.py run_streams`` (one process).
+
+One supervised loop (a thread) per signed-in agent session:
+
+- **Huawei**: the event long poll (``HuaweiProvider.poll_event``). The adapter reads ``Set-GUID``
+  on every answer; when the GUID rotates the loop persists it to ``PlatformSession.state`` so
+  the Celery worker that dials uses the live one. When the gateway says the session is gone
+  (``000-003``/``100-006``: it signs out an agent that has not polled for 2 minutes), the loop
+  first adopts a newer GUID another process stored, else signs the agent in again (and back to
+  Ready if the agent was Ready).
+- **Genesys**: a Bayeux client (``calls.bayeux`` via ``GenesysProvider.open_notifications``) on
+  the session's cookies and CSRF token. After a *re*-handshake (``402::Unknown client`` or
+  ``reconnect: handshake``) events in the gap are lost, so the loop re-reads the agent's calls
+  over REST and applies them as signals with the same keys the stream would have used (a state
+  already seen is a no-op).
+
+Sessions are discovered from ``PlatformSession`` rows (status ``signed_in``) every few seconds;
+a loop whose session is signed out stops; a loop that dies is restarted with exponential
+backoff and jitter. Every reconnect is logged. SIGTERM/SIGINT stop every loop and the process.
+Nothing is kept in memory that another process needs: state lives in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections, connection
+
+from agentdesk.models import Agent, Presence
+from calls import selectors, services
+from calls.models import Platform, PlatformSession, TelephonyAccount
+from calls.providers import get_provider
+from calls.providers.base import ProviderError
+
+log = logging.getLogger("calls.streams")
+
+# Huawei: the session is gone and a new sign-in is needed (telephony.md retcodes).
+HUAWEI_SESSION_LOST = {"000-003", "100-006"}
+GENESYS_CALLS_CHANNEL = "/v2/me/calls"
+
+
+def _raw(payload: Any) -> str:
+    try:
+        return json.dumps(payload, default=str)
+    except (TypeError, ValueError):
+        return str(payload)
+
+
+class SessionGone(Exception):
+    """The session was signed out on our side: the loop ends without a restart."""
+
+
+class StreamContext:
+    """What one loop needs: its session row, account, agent and a stop flag."""
+
+    def __init__(self, session_id: int, stop: threading.Event):
+        self.session_id = session_id
+        self.stop = stop
+        session = PlatformSession.objects.select_related("account", "agent__user").get(pk=session_id)
+        self.account: TelephonyAccount = session.account
+        self.agent: Agent = session.agent
+        self.login = services.agent_login(agent=self.agent, account=self.account)
+        self.initial_state = dict(session.state or {})
+
+    def session(self) -> PlatformSession:
+        session = PlatformSession.objects.filter(pk=self.session_id).first()
+        if session is None or session.status != PlatformSession.Status.SIGNED_IN:
+            raise SessionGone
+        return session
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        PlatformSession.objects.filter(pk=self.session_id).update(state=dict(state))
+
+    def apply(self, provider, payload: Any, source: str = "stream") -> int:
+        applied = 0
+        for signal in provider.parse(payload):
+            event = services.call_apply_signal(
+                account=self.account, signal=signal, source=source, raw=_raw(payload), agent=self.agent
+            )
+            if event is not None and event.applied:
+                applied += 1
+        return applied
+
+
+# -- Huawei ---------------------------------------------------------------------------------------
+
+
+def huawei_loop(ctx: StreamContext) -> None:
+    provider = get_provider(ctx.account.config(), dict(ctx.initial_state))
+    guid = provider.state.get("guid")
+    log.info("huawei %s: polling events", ctx.login.ref)
+    while not ctx.stop.is_set():
+        close_old_connections()
+        ctx.session()  # raises SessionGone once signed out on our side
+        try:
+            event = provider.poll_event(ctx.login)
+        except ProviderError as exc:
+            if exc.code not in HUAWEI_SESSION_LOST:
+                raise
+            guid = _huawei_recover(ctx, provider, guid, exc)
+            continue
+        if provider.state.get("guid") != guid:
+            guid = provider.state.get("guid")
+            ctx.save_state(dict(provider.state))
+            log.info("huawei %s: GUID rotated; polling with the new one", ctx.login.ref)
+        if event:
+            ctx.apply(provider, event)
+
+
+def _huawei_recover(ctx: StreamContext, provider, guid: str | None, exc: ProviderError) -> str | None:
+    """The gateway no longer knows our GUID. Another process may hold a newer one (a sign-in from
+    the desk); otherwise the gateway signed the agent out: sign in again."""
+    stored = (ctx.session().state or {}).get("guid")
+    if stored and stored != guid:
+        log.info("huawei %s: adopting the session id stored by another process", ctx.login.ref)
+        provider.state["guid"] = stored
+        return stored
+    log.warning("huawei %s: the gateway dropped the session (%s); signing in again", ctx.login.ref, exc.code)
+    provider.sign_in(ctx.login)
+    ctx.save_state(dict(provider.state))
+    agent = Agent.objects.get(pk=ctx.agent.pk)
+    if agent.presence in (Presence.READY, Presence.ON_CALL, Presence.WRAP_UP):
+        provider.set_ready(ctx.login)
+        ctx.save_state(dict(provider.state))
+    return provider.state.get("guid")
+
+
+# -- Genesys ---------------------------------------------------------------------------------------
+
+
+def genesys_loop(ctx: StreamContext) -> None:
+    provider = get_provider(ctx.account.config(), dict(ctx.initial_state))
+    lock = threading.Lock()  # the Bayeux thread and this one both touch the DB and the state
+
+    def on_message(message: dict[str, Any]) -> None:
+        with lock:
+            close_old_connections()
+            ctx.apply(provider, message)
+
+    def on_rehandshake() -> None:
+        log.warning("genesys %s: re-handshaked; re-reading calls over REST", ctx.login.ref)
+        with lock:
+            close_old_connections()
+            genesys_reread(ctx, provider)
+
+    client = provider.open_notifications(ctx.login, on_message=on_message, on_rehandshake=on_rehandshake)
+    ctx.save_state(dict(provider.state))
+    thread = client.start()
+    log.info("genesys %s: CometD client started", ctx.login.ref)
+    saved = dict(provider.state)
+    try:
+        while not ctx.stop.is_set() and thread.is_alive():
+            ctx.stop.wait(1.0)
+            with lock:
+                close_old_connections()
+                ctx.session()
+                if dict(provider.state) != saved:
+                    saved = dict(provider.state)
+                    ctx.save_state(saved)
+    finally:
+        client.stop(timeout=5)
+        connection.close()
+    if not ctx.stop.is_set():
+        raise RuntimeError("the CometD client stopped (advice reconnect=none or a fatal error)")
+
+
+def genesys_reread(ctx: StreamContext, provider) -> int:
+    """Apply the agent's current calls as if they had arrived on ``/v2/me/calls``: the keys are
+    the stream's own, so a state already applied is a no-op and a missed one moves the call."""
+    applied = 0
+    for call in provider.list_calls(ctx.login):
+        message = {
+            "channel": GENESYS_CALLS_CHANNEL,
+            "data": {
+                "messageType": "CallStateChangeMessage",
+                "notificationType": "StatusChange",
+                "call": call,
+            },
+        }
+        applied += ctx.apply(provider, message, source="reread")
+    return applied
+
+
+LOOPS: dict[str, Callable[[StreamContext], None]] = {
+    Platform.HUAWEI: huawei_loop,
+    Platform.GENESYS: genesys_loop,
+}
+
+
+# -- supervision ------------------------------------------------------------------------------------
+
+
+class SupervisedLoop(threading.Thread):
+    """Runs one session's loop; restarts it with backoff when it dies; ends when the session is
+    signed out or the process stops."""
+
+    def __init__(self, session: PlatformSession, stop: threading.Event, *, backoff_max: float = 30.0):
+        super().__init__(name=f"stream-{session.account.platform}-{session.pk}", daemon=True)
+        self.session_id = session.pk
+        self.platform = session.account.platform
+        self.process_stop = stop
+        self.stop = threading.Event()
+        self.backoff_max = backoff_max
+        self.restarts = 0
+
+    def halt(self) -> None:
+        self.stop.set()
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() or self.process_stop.is_set()
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stopping():
+            started = time.monotonic()
+            try:
+                close_old_connections()
+                LOOPS[self.platform](StreamContext(self.session_id, _Either(self.stop, self.process_stop)))
+                if self._stopping():
+                    break
+            except SessionGone:
+                log.info("%s: session signed out; loop ends", self.name)
+                break
+            except PlatformSession.DoesNotExist:
+                break
+            except Exception as exc:
+                log.warning("%s: loop died: %s", self.name, exc, exc_info=not isinstance(exc, ProviderError))
+            finally:
+                connection.close()
+            if self._stopping():
+                break
+            if time.monotonic() - started > 60:
+                failures = 0  # it ran for a while: start the backoff over
+            failures += 1
+            self.restarts += 1
+            delay = min(self.backoff_max, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+            log.warning("%s: restarting in %.1fs (restart %d)", self.name, delay, self.restarts)
+            self.stop.wait(delay)
+
+
+class _Either:
+    """A read-only event that is set when either of two events is."""
+
+    def __init__(self, a: threading.Event, b: threading.Event):
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout or 0)
+        while not self.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.a.wait(min(remaining, 0.2))
+        return True
+
+
+class StreamSupervisor:
+    """Discovers signed-in sessions and keeps exactly one loop per session."""
+
+    def __init__(self, *, discover_every: float = 3.0, platforms: tuple[str, ...] = tuple(LOOPS)):
+        self.discover_every = discover_every
+        self.platforms = platforms
+        self.stop = threading.Event()
+        self.loops: dict[int, SupervisedLoop] = {}
+
+    def discover(self) -> None:
+        close_old_connections()
+        sessions = {s.pk: s for s in selectors.signed_in_sessions(self.platforms)}
+        for session_id, loop in list(self.loops.items()):
+            if session_id not in sessions or not loop.is_alive():
+                loop.halt()
+                if not loop.is_alive() or session_id not in sessions:
+                    del self.loops[session_id]
+        for session_id, session in sessions.items():
+            if session_id not in self.loops:
+                loop = SupervisedLoop(session, self.stop)
+                self.loops[session_id] = loop
+                log.info("starting %s for %s", loop.name, session)
+                loop.start()
+
+    def run(self) -> None:
+        log.info(
+            "run_streams: watching %s sessions every %.0fs", ", ".join(self.platforms), self.discover_every
+        )
+        while not self.stop.is_set():
+            try:
+                self.discover()
+            except Exception:
+                log.exception("run_streams: session discovery failed; trying again")
+            finally:
+                connection.close()
+            self.stop.wait(self.discover_every)
+        self.shutdown()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for loop in self.loops.values():
+            loop.halt()
+        deadline = time.monotonic() + timeout
+        for loop in self.loops.values():
+            loop.join(max(0.1, deadline - time.monotonic()))
+        log.info("run_streams: stopped")
