@@ -1,0 +1,348 @@
+"""Sheet import benchmark: the real import path against a raw ``COPY`` of the same rows.
+
+    python bench/import_bench.py [--rows 1000000] [--database-url postgres://...] [--workers N]
+
+1. Generates a sheet of ``--rows`` leads (name, phone, city, plan): half national US numbers
+   typed as ``(212) 555-0134``, half E.164, 1% invalid, every number distinct.
+2. Creates the database if needed and migrates it.
+3. Runs the dry run and then the import through ``campaigns.services`` (what the Celery tasks run),
+   each in a fresh child process, sampling the memory of that process *and all of its
+   descendants* (the dry run's second checking process) every 50 ms from outside: summed RSS
+   (counts pages a forked child shares with its parent twice) and summed PSS (counts them once).
+   On PostgreSQL the dry run stages the checked rows and the import inserts them without
+   checking again, so "validated and imported" is the sum of the two.
+4. Runs a raw ``COPY ... FROM STDIN (FORMAT csv)`` of the same file into a bare text table: the
+   floor any import on this database can reach.
+5. Prints rows/s, peak memory and the ratio import time / COPY time.
+
+Figures are recorded in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_bench"
+
+
+# -- memory sampling of a process tree ------------------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (a forked child's copy-on-write pages) split between
+    the processes sharing them, so a process tree's sum counts each page once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TreeSampler(threading.Thread):
+    """Peak summed RSS and PSS of a process and its descendants, sampled every 50 ms. RSS sums
+    count a forked child's shared pages twice; PSS sums count them once."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = 0
+        self.peak_pss_kb = 0
+        self.peak_root_kb = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            tree = _children_map()
+            pids, stack = [], [self.pid]
+            while stack:
+                pid = stack.pop()
+                pids.append(pid)
+                stack.extend(tree.get(pid, []))
+            total = sum(_rss_kb(p) for p in pids)
+            self.peak_kb = max(self.peak_kb, total)
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in pids))
+            self.peak_root_kb = max(self.peak_root_kb, _rss_kb(self.pid))
+            self.stop_event.wait(0.05)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+
+
+# -- data --------------------------------------------------------------------------------------------
+
+
+def _valid_area_codes() -> list[str]:
+    import phonenumbers
+
+    codes = []
+    for npa in range(200, 1000):
+        number = phonenumbers.parse(f"+1{npa}5550134", None)
+        if phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == "US":
+            codes.append(str(npa))
+    return codes
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> int:
+    """Write the sheet; return how many rows were made invalid on purpose."""
+    rng = random.Random(seed)
+    codes = _valid_area_codes()
+    cities = ["Springfield", "Riverside", "Franklin", "Greenville", "Bristol", "Clinton", "Fairview"]
+    plans = ["Basic", "Plus", "Pro", ""]
+    invalid = 0
+    used: set[int] = set()
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Phone", "City", "Plan"])
+        for i in range(rows):
+            if i % 100 == 42:
+                invalid += 1
+                number = rng.choice(["12345", "+1 555 01", "not a number", "+99912345678", "(212) 555-01"])
+            else:
+                while True:
+                    npa = rng.choice(codes)
+                    nxx = rng.randint(200, 999)
+                    line = rng.randint(0, 9999)
+                    key = int(f"{npa}{nxx}{line:04d}")
+                    if key not in used:
+                        used.add(key)
+                        break
+                number = f"+1{npa}{nxx}{line:04d}" if i % 2 else f"({npa}) {nxx}-{line:04d}"
+            writer.writerow([f"Lead {i}", number, rng.choice(cities), rng.choice(plans)])
+    return invalid
+
+
+# -- database ----------------------------------------------------------------------------------------
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def raw_copy(url: str, path: Path) -> float:
+    """COPY the sheet as it is into a bare table: no validation, no indexes, one statement."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+        conn.execute("CREATE UNLOGGED TABLE bench_raw_copy (name text, phone text, city text, plan text)")
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY bench_raw_copy FROM STDIN (FORMAT csv, HEADER true)") as copy,
+            open(path, "rb") as handle,
+        ):
+            while chunk := handle.read(1 << 20):
+                copy.write(chunk)
+        elapsed = time.perf_counter() - started
+        count = conn.execute("SELECT count(*) FROM bench_raw_copy").fetchone()[0]
+        conn.execute("DROP TABLE bench_raw_copy")
+    print(f"  raw COPY: {count} rows")
+    return elapsed
+
+
+# -- the child: one phase of the real import path -------------------------------------------------------
+
+
+def child(phase: str, upload_id: int) -> None:
+    import django
+
+    django.setup()
+    from campaigns import services
+    from campaigns.models import SheetUpload
+
+    SheetUpload.objects.filter(pk=upload_id).update(
+        status=SheetUpload.Status.VALIDATING if phase == "dry" else SheetUpload.Status.IMPORTING
+    )
+    started = time.perf_counter()
+    if phase == "dry":
+        upload = services.upload_dry_run_run(upload_id=upload_id)
+    else:
+        upload = services.upload_import_run(upload_id=upload_id)
+    elapsed = time.perf_counter() - started
+    assert upload is not None
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "status": upload.status,
+                "error": upload.error,
+                "total": upload.total_rows,
+                "valid": upload.valid_rows,
+                "invalid": upload.invalid_rows,
+                "imported": upload.imported_rows,
+            }
+        )
+    )
+
+
+def run_phase(phase: str, upload_id: int, env: dict[str, str]) -> tuple[dict, float, int, int, int]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", phase, "--upload-id", str(upload_id)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    sampler = TreeSampler(proc.pid)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - started
+    sampler.stop()
+    if proc.returncode:
+        raise SystemExit(f"{phase} failed (exit {proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    return result, wall, sampler.peak_kb, sampler.peak_root_kb, sampler.peak_pss_kb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument(
+        "--workers", type=int, default=None, help="row-check processes (default: CPUs, max 4)"
+    )
+    parser.add_argument("--child", choices=["dry", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--upload-id", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentdesk.settings")
+    if args.child:
+        child(args.child, args.upload_id)
+        return
+
+    url = args.database_url
+    if not url.startswith("postgres"):
+        raise SystemExit("The benchmark measures the PostgreSQL path: pass a postgres:// --database-url.")
+    ensure_database(url)
+    work = Path(tempfile.mkdtemp(prefix="agentdesk-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AGENTDESK_VAR_DIR": str(work / "var"),
+        "LOG_LEVEL": "ERROR",  # progress pushes to an absent Redis only warn
+        # No Redis is needed: progress pushes are best-effort and fail fast against a dead socket.
+        "REDIS_URL": os.environ.get("REDIS_URL", f"unix://{work}/no-redis.sock"),
+    }
+    if args.workers is not None:
+        env["AGENTDESK_IMPORT_WORKERS"] = str(args.workers)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.core.files import File
+
+    from calls.models import TelephonyAccount
+    from campaigns import services
+    from campaigns.models import Campaign
+
+    sheet = work / "bench.csv"
+    print(f"Generating {args.rows} rows ...")
+    invalid = generate(sheet, args.rows)
+    size_mb = sheet.stat().st_size / 1e6
+    print(f"  {sheet} ({size_mb:.1f} MB, {invalid} invalid on purpose)")
+
+    account = TelephonyAccount.objects.create(
+        name="bench", platform="ryng", base_url="http://127.0.0.1:9/rest-api/v1"
+    )
+    campaign = Campaign.objects.create(
+        name=f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        account=account,
+        custom_field_names=["City", "Plan"],
+    )
+    with open(sheet, "rb") as handle:
+        upload = services.upload_create(campaign=campaign, file=File(handle, name="bench.csv"))
+    from django.db import connections
+
+    connections.close_all()
+
+    print("Dry run (check every row, write the issue report) ...")
+    dry, _dry_wall, dry_peak, _, dry_pss = run_phase("dry", upload.pk, env)
+    print(f"  {dry}")
+    print("Import (the dry run's staged rows: INSERT ... SELECT ... ON CONFLICT DO NOTHING) ...")
+    imp, _imp_wall, imp_peak, imp_root, imp_pss = run_phase("import", upload.pk, env)
+    print(f"  {imp}")
+    print("Raw COPY of the same file ...")
+    copy_seconds = raw_copy(url, sheet)
+
+    rows = args.rows
+    ratio = imp["seconds"] / copy_seconds
+    both = dry["seconds"] + imp["seconds"]
+    print()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"rows: {rows} ({size_mb:.1f} MB)")
+    print(
+        f"dry run: {dry['seconds']:.2f} s ({rows / dry['seconds']:,.0f} rows/s), "
+        f"peak RSS {dry_peak / 1024:.0f} MB, PSS {dry_pss / 1024:.0f} MB (process tree)"
+    )
+    print(
+        f"import:  {imp['seconds']:.2f} s ({rows / imp['seconds']:,.0f} rows/s), {imp['imported']} leads, "
+        f"peak RSS {imp_peak / 1024:.0f} MB, PSS {imp_pss / 1024:.0f} MB "
+        f"(process tree; main process {imp_root / 1024:.0f} MB)"
+    )
+    print(f"validated and imported (dry run + import): {both:.2f} s ({rows / both:,.0f} rows/s)")
+    print(f"raw COPY: {copy_seconds:.2f} s ({rows / copy_seconds:,.0f} rows/s)")
+    print(f"ratio import / raw COPY: {ratio:.2f}x")
+    print(f"ratio (dry run + import) / raw COPY: {both / copy_seconds:.2f}x")
+
+    Campaign.objects.filter(pk=campaign.pk).delete()
+    TelephonyAccount.objects.filter(pk=account.pk).delete()
+
+
+if __name__ == "__main__":
+    main()

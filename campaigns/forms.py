@@ -1,0 +1,116 @@
+"""Supervisor forms: the campaign editor, the sheet upload and the do-not-call list."""
+
+from __future__ import annotations
+
+from django import forms
+
+from agentdesk.models import Agent
+from calls.models import TelephonyAccount
+from campaigns import services
+from campaigns.models import Campaign
+
+WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
+
+
+class CampaignForm(forms.ModelForm):
+    agents = forms.ModelMultipleChoiceField(
+        queryset=Agent.objects.select_related("user"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    custom_fields_text = forms.CharField(
+        label="Custom field names",
+        required=False,
+        help_text="One per line, in order (Ryng customField1, customField2 ...).",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    dispositions_text = forms.CharField(
+        label="Dispositions",
+        required=False,
+        help_text="One per line: name | outcome (final, retry, callback, dnc) | retry delay in minutes.",
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    days = forms.MultipleChoiceField(
+        label="Calling days", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "account",
+            "platform_campaign_id",
+            "agent_mapping",
+            "push_format",
+            "default_region",
+            "window_start",
+            "window_end",
+            "attempt_cap",
+            "retry_delay_minutes",
+        ]
+        widgets = {
+            "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = TelephonyAccount.objects.filter(is_active=True)
+        campaign = self.instance
+        if campaign.pk:
+            self.initial.setdefault("agents", list(campaign.agents.all()))
+            self.initial.setdefault("dispositions_text", services.format_dispositions(campaign))
+        self.initial.setdefault("custom_fields_text", "\n".join(campaign.custom_field_names or []))
+        self.initial.setdefault("days", list(campaign.window_days or "0123456"))
+
+    def clean_custom_fields_text(self) -> list[str]:
+        names = [
+            line.strip() for line in self.cleaned_data["custom_fields_text"].splitlines() if line.strip()
+        ]
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("Custom field names must be unique.")
+        return names
+
+    def clean_dispositions_text(self) -> list[services.DispositionSpec]:
+        try:
+            return services.parse_dispositions(self.cleaned_data["dispositions_text"])
+        except services.ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_default_region(self) -> str:
+        import phonenumbers
+
+        region = self.cleaned_data["default_region"].upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise forms.ValidationError("Use a two-letter country code such as US, GB or IN.")
+        return region
+
+    def clean(self):
+        data = super().clean()
+        if data.get("agent_mapping") == "global" and not data.get("agents"):
+            self.add_error("agents", "A list-of-agents mapping needs at least one agent.")
+        return data
+
+    def save_campaign(self) -> Campaign:
+        campaign = self.instance
+        for name in self.Meta.fields:
+            setattr(campaign, name, self.cleaned_data[name])
+        campaign.custom_field_names = self.cleaned_data["custom_fields_text"]
+        campaign.window_days = "".join(sorted(self.cleaned_data["days"]))
+        return services.campaign_save(
+            campaign=campaign,
+            agents=self.cleaned_data["agents"],
+            dispositions=self.cleaned_data["dispositions_text"],
+        )
+
+
+class UploadForm(forms.Form):
+    sheet = forms.FileField(help_text="CSV or text export: UTF-8, UTF-16 or Windows-1252; , ; tab or |.")
+
+
+class DncAddForm(forms.Form):
+    number = forms.CharField(max_length=64)
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class DncUploadForm(forms.Form):
+    sheet = forms.FileField(label="Numbers (CSV)")
+    reason = forms.CharField(max_length=200, required=False)

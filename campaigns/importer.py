@@ -1,0 +1,891 @@
+"""The sheet import engine: stream a sheet, check every row, stage it, insert set-based.
+
+Two passes over the file, both streaming in constant memory (chunks of ``CHUNK_ROWS`` records):
+
+* :func:`dry_run` checks every row and writes the issues (invalid rows with line, column and
+  reason; duplicates within the file and against the campaign; do-not-call hits) to a CSV error
+  report next to the sheet. Duplicate detection keeps one ``int`` per distinct number (the E.164
+  digits), about 60 bytes each: the only state that grows with the file.
+* :func:`commit` inserts the staged rows with one ``INSERT ... SELECT``. On PostgreSQL the dry
+  run already staged every checked row in UNLOGGED tables (two processes on a big sheet, see
+  :func:`_staged_dry_run`), and the import trusts them when :func:`fingerprint` and the row count
+  match, so it checks nothing again. Otherwise (SQLite, a changed mapping, a server restart) it
+  checks the rows again and stages them: ``COPY`` on PostgreSQL, batched ``executemany`` into a
+  TEMP table on SQLite. ``ON CONFLICT DO NOTHING`` (``INSERT OR IGNORE`` on SQLite) on the
+  ``(campaign, number)`` constraint makes a repeated sheet add nothing and lets the first of two
+  rows with one number win. Until that statement runs nothing is visible, so a cancel at any
+  point before it leaves the campaign untouched.
+
+Row checks can run in a ``multiprocessing`` pool for big sheets (``AGENTDESK_IMPORT_WORKERS``,
+default 0 = inline; see :func:`_workers`), keeping the parent for CSV parsing and database writes.
+Figures: BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import mmap
+import multiprocessing
+import os
+import pickle
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns import rowcheck, sheets
+from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
+from campaigns.rowcheck import DNC, DUPLICATE, DUPLICATE_CAMPAIGN, INVALID, ChunkResult, Plan
+
+log = logging.getLogger("campaigns.importer")
+
+CHUNK_ROWS = 20_000
+POOL_MIN_BYTES = 4 * 1024 * 1024  # below this a pool costs more than it saves
+REPORT_SAMPLE = 200  # issues kept on the model for the page; all of them go to the CSV report
+PROGRESS_EVERY = 0.5  # seconds between progress callbacks
+CHUNK_BYTES = 1024 * 1024
+SPLIT_MIN_BYTES = 4 * 1024 * 1024  # below this a second process costs more than it saves
+SPLIT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
+HEAD_SHARE = 0.45  # the head process also settles duplicates and writes the report
+
+
+class Cancelled(Exception):
+    """The supervisor cancelled the upload; nothing was written to the campaign."""
+
+
+@dataclass
+class Outcome:
+    """Counts of one pass. ``sample``: the first issues, for the page."""
+
+    total: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    duplicates_campaign: int = 0
+    dnc: int = 0
+    imported: int = 0
+    sample: list[dict[str, object]] = field(default_factory=list)
+    stage: dict[str, object] | None = None  # the dry run's staged rows (PostgreSQL), see dry_run
+
+    def as_report(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "duplicates_campaign": self.duplicates_campaign,
+            "dnc": self.dnc,
+            "imported": self.imported,
+            "sample": self.sample,
+            **({"stage": self.stage} if self.stage else {}),
+        }
+
+
+ProgressFn = Callable[[float, int], None]
+CancelledFn = Callable[[], bool]
+
+
+# -- plan: what the mapping step chose -----------------------------------------------------------
+
+
+def plan_for(upload: SheetUpload) -> tuple[Plan, bool]:
+    """The row plan from ``upload.mapping`` (``{"columns": [...targets], "has_header": bool}``)
+    and whether the first record is a header."""
+    mapping = upload.mapping or {}
+    targets: list[str] = list(mapping.get("columns") or [])
+    headers: list[str] = list(mapping.get("headers") or [])
+    if sheets.NUMBER not in targets:
+        raise ValueError("Choose the column that holds the phone numbers.")
+    fields = tuple(
+        (i, t[len(sheets.FIELD_PREFIX) :]) for i, t in enumerate(targets) if t.startswith(sheets.FIELD_PREFIX)
+    )
+    campaign = upload.campaign
+    plan = Plan(
+        number_col=targets.index(sheets.NUMBER),
+        name_col=targets.index(sheets.NAME) if sheets.NAME in targets else None,
+        agents_col=targets.index(sheets.AGENTS) if sheets.AGENTS in targets else None,
+        fields=fields,
+        region=campaign.default_region or "US",
+        headers=tuple(headers),
+        agent_aliases=agent_aliases(campaign),
+    )
+    return plan, bool(mapping.get("has_header", True))
+
+
+def agent_aliases(campaign: Campaign) -> tuple[tuple[str, str], ...]:
+    """Platform usernames -> AgentDesk usernames, so a Ryng sheet's agent column still matches
+    the desk's ``assigned_agents`` filter."""
+    from agentdesk.models import Agent
+
+    pairs = []
+    for ryng_username, username in Agent.objects.exclude(ryng_username="").values_list(
+        "ryng_username", "user__username"
+    ):
+        pairs.append((ryng_username, username))
+    return tuple(pairs)
+
+
+def dnc_keys() -> frozenset[int]:
+    return frozenset(
+        int(n[1:]) for n in DoNotCall.objects.values_list("number", flat=True).iterator() if n[1:].isdigit()
+    )
+
+
+# -- reading and checking ---------------------------------------------------------------------------
+
+
+def _chunks(stream: sheets.RowStream, skip_header: bool) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk: list[tuple[int, list[str]]] = []
+    first = True
+    for item in stream:
+        if first:
+            first = False
+            if skip_header:
+                continue
+        chunk.append(item)
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _workers(size_bytes: int) -> int:
+    """Row-check processes: ``AGENTDESK_IMPORT_WORKERS`` (default 0, checks run inline).
+
+    Measured on the 2-CPU reference machine (BENCHMARKS.md): a pool is no faster there, because
+    the parent's share (CSV parsing, pickling chunks, duplicate bookkeeping, the database
+    writes) is as large as the checking it hands off. It pays off with more cores."""
+    configured = os.environ.get("AGENTDESK_IMPORT_WORKERS", "")
+    if not configured.isdigit() or size_bytes < POOL_MIN_BYTES:
+        return 0
+    return int(configured)
+
+
+@contextmanager
+def _checked(
+    chunks: Iterable[list[tuple[int, list[str]]]],
+    plan: Plan,
+    dnc: frozenset[int],
+    *,
+    copy: bool | None,
+    workers: int,
+) -> Iterator[Iterator[ChunkResult]]:
+    """Checked chunks in file order, from a process pool when ``workers`` > 0.
+
+    At most ``2 * workers`` chunks are in flight: ``Pool.imap`` would read the whole file ahead
+    into its task queue, which is exactly the memory a streaming import must not use."""
+    if workers <= 0:
+        yield (rowcheck.check_chunk(c, plan, dnc, copy=copy) for c in chunks)
+        return
+    # fork, not spawn/forkserver: those re-import the parent's __main__ (a Celery worker, a
+    # script) in every child. The children only run check_chunk (pure Python, no logging, no
+    # database) and leave with os._exit, so the parent's copied connections are never touched.
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=rowcheck.pool_init, initargs=(plan, dnc, copy)) as pool:
+
+        def ordered() -> Iterator[ChunkResult]:
+            pending: deque = deque()
+            for chunk in chunks:
+                pending.append(pool.apply_async(rowcheck.pool_check, (chunk,)))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().get()
+            while pending:
+                yield pending.popleft().get()
+
+        yield ordered()
+
+
+class _Reporter:
+    """Writes every issue to the CSV error report and keeps the first few for the page."""
+
+    HEADER = ("line", "column", "value", "reason", "kind")
+
+    def __init__(self, path: Path | None, outcome: Outcome):
+        self.outcome = outcome
+        self.handle = open(path, "w", newline="", encoding="utf-8") if path else None  # noqa: SIM115
+        self.writer = csv.writer(self.handle) if self.handle else None
+        if self.writer:
+            self.writer.writerow(self.HEADER)
+
+    def add(self, issue: tuple[int, str, str, str, str]) -> None:
+        kind = issue[4]
+        if kind == INVALID:
+            self.outcome.invalid += 1
+        elif kind == DUPLICATE:
+            self.outcome.duplicates += 1
+        elif kind == DUPLICATE_CAMPAIGN:
+            self.outcome.duplicates_campaign += 1
+        elif kind == DNC:
+            self.outcome.dnc += 1
+        if len(self.outcome.sample) < REPORT_SAMPLE:
+            self.outcome.sample.append(dict(zip(self.HEADER, issue, strict=True)))
+        if self.writer:
+            self.writer.writerow([issue[0], issue[1], _safe_cell(issue[2]), issue[3], issue[4]])
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+def _safe_cell(value: str) -> str:
+    from campaigns.export import neutralize
+
+    return neutralize(value)
+
+
+class _Ticker:
+    def __init__(self, progress: ProgressFn | None, cancelled: CancelledFn | None):
+        self.progress = progress
+        self.cancelled = cancelled
+        self.last = 0.0
+
+    def tick(self, fraction: float, rows: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY:
+            return
+        self.last = now
+        if self.cancelled and self.cancelled():
+            raise Cancelled
+        if self.progress:
+            self.progress(fraction, rows)
+
+
+def report_path(upload: SheetUpload) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "sheets" / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"upload-{upload.pk}-issues.csv"
+
+
+class _Dedupe:
+    """Duplicate detection in file order: within the sheet (one ``int`` per distinct number) and
+    against the campaign's existing numbers. Feeds the reporter and the counts."""
+
+    def __init__(self, plan: Plan, existing: set[int], reporter: _Reporter, outcome: Outcome):
+        self.column = plan.header(plan.number_col)
+        self.existing = existing
+        self.seen: set[int] = set()
+        self.reporter = reporter
+        self.outcome = outcome
+
+    def add(self, result: ChunkResult) -> None:
+        outcome, reporter, seen, existing = self.outcome, self.reporter, self.seen, self.existing
+        outcome.total += len(result.keys) + len(result.issues)
+        for issue in result.issues:
+            reporter.add(issue)
+        raws, lines = result.raws, result.lines
+        valid = 0
+        for index, key in enumerate(result.keys):
+            if key in seen:
+                reporter.add(
+                    (lines[index], self.column, raws[index], "appears earlier in this sheet", DUPLICATE)
+                )
+            elif key in existing:
+                reporter.add(
+                    (lines[index], self.column, raws[index], "already in this campaign", DUPLICATE_CAMPAIGN)
+                )
+            else:
+                seen.add(key)
+                valid += 1
+        outcome.valid += valid
+
+
+def dry_run(
+    upload: SheetUpload, *, progress: ProgressFn | None = None, cancelled: CancelledFn | None = None
+) -> Outcome:
+    """Check every row and write the error report; touch no lead.
+
+    On PostgreSQL the checked rows are also staged (UNLOGGED tables, see :func:`_staged_dry_run`)
+    so the import can skip every check; ``outcome.stage`` records what the import needs to trust
+    them."""
+    plan, has_header = plan_for(upload)
+    path = Path(upload.file.path)
+    size = max(1, path.stat().st_size)
+    outcome = Outcome()
+    existing = set(
+        int(n[1:])
+        for n in upload.campaign.leads.exclude(source=Lead.Source.PLATFORM)
+        .values_list("number", flat=True)
+        .iterator()
+    )
+    ticker = _Ticker(progress, cancelled)
+    reporter = _Reporter(report_path(upload), outcome)
+    dedupe = _Dedupe(plan, existing, reporter, outcome)
+    dnc = dnc_keys()
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        drop_stage(upload)
+        sweep_stages()
+    try:
+        if postgres:
+            tables, staged = _staged_dry_run(upload, plan, has_header, path, size, dnc, dedupe, ticker)
+            outcome.stage = {"tables": tables, "rows": staged, "fingerprint": fingerprint(upload, plan)}
+        else:
+            stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
+            with _checked(
+                _chunks(stream, has_header), plan, dnc, copy=None, workers=_workers(size)
+            ) as results:
+                for result in results:
+                    dedupe.add(result)
+                    ticker.tick(stream.bytes_read / size, outcome.total)
+    except BaseException:
+        if postgres:
+            drop_stage(upload)
+        raise
+    finally:
+        reporter.close()
+    return outcome
+
+
+# -- commit: stage, then one set-based insert ---------------------------------------------------------
+
+
+def _lead_columns(
+    campaign: Campaign, upload: SheetUpload | None, source: str
+) -> tuple[list[str], list[str], list[object]]:
+    """Every concrete Lead column with the SQL that fills it from the stage (``s.``) or a
+    parameter. Columns other helpers may add later get their model default, so this insert keeps
+    working when Lead grows."""
+    staged = {
+        "number": "s.number",
+        "raw_number": "s.raw",
+        "name": "s.name",
+        "assigned_agents": "s.agents",
+        "timezone": "s.tz",
+        "custom_fields": "{custom}",
+    }
+    now = timezone.now()
+    fixed: dict[str, object] = {
+        "campaign_id": campaign.pk,
+        "upload_id": upload.pk if upload else None,
+        "source": source,
+    }
+    columns, exprs, params = [], [], []
+    for f in Lead._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        column = f.column
+        columns.append(connection.ops.quote_name(column))
+        if f.name in staged:
+            exprs.append(staged[f.name])
+            continue
+        if column in fixed:
+            value: object = fixed[column]
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = now
+        else:
+            value = f.get_default()  # "" for NOT NULL text columns without a default, else None
+        exprs.append("%s")
+        params.append(f.get_db_prep_save(value, connection) if column not in fixed else value)
+    return columns, exprs, params
+
+
+class _PostgresStage:
+    """COPY into an UNLOGGED table (no WAL for rows that only live until the import)."""
+
+    def __init__(self, upload: SheetUpload, plan: Plan, table: str | None = None):
+        self.table = table or stage_tables(upload)[0]
+        self.tables = [self.table]
+        self.plan = plan
+        extra = "".join(f", f{i} text" for i in range(len(plan.fields)))
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute(
+                f"CREATE UNLOGGED TABLE {self.table} (line integer, number text, raw text, name text, agents text, tz text{extra})"
+            )
+
+    def write(self, rows: str | list[tuple]) -> None:
+        if not rows:
+            return
+        with (
+            connection.cursor() as cur,
+            cur.cursor.copy(
+                f"COPY {self.table} FROM STDIN (FORMAT csv, FORCE_NOT_NULL (raw, name, agents, tz))"
+            ) as copy,
+        ):
+            copy.write(rows)
+
+    def custom_sql(self) -> tuple[str, list[object]]:
+        if not self.plan.fields:
+            return "'{}'::jsonb", []
+        pairs = ", ".join(f"%s::text, NULLIF(s.f{i}, '')" for i in range(len(self.plan.fields)))
+        return f"jsonb_strip_nulls(jsonb_build_object({pairs}))", [n for _, n in self.plan.fields]
+
+    def insert(self, campaign: Campaign, upload: SheetUpload | None, source: str) -> int:
+        """Move the staged rows into ``campaigns_lead`` in one statement (inside the caller's
+        transaction). Numbers put on the do-not-call list since the rows were checked are
+        dropped first, so a staged dry run never imports a number the list now holds."""
+        columns, exprs, params = _lead_columns(campaign, upload, source)
+        custom, custom_params = self.custom_sql()
+        select, all_params = [], []
+        param_iter = iter(params)
+        for expr in exprs:
+            if expr == "{custom}":
+                select.append(custom)
+                all_params.extend(custom_params)
+            else:
+                select.append(expr)
+                if expr == "%s":
+                    all_params.append(next(param_iter))
+        # Tables are scanned in list order, each in physical (= file) order: the first of two
+        # rows with one number is the one ON CONFLICT keeps, and lead ids follow the sheet.
+        source_sql = " UNION ALL ".join(f"SELECT * FROM {t}" for t in self.tables)  # noqa: S608
+        with connection.cursor() as cur:
+            # Keep each scan from starting mid-table (file order, above).
+            cur.execute("SET LOCAL synchronize_seqscans = off")
+            # Nothing is lost if the server crashes in the next few hundred ms after COMMIT
+            # returns that a re-run (idempotent) would not restore; the fsync wait is saved.
+            cur.execute("SET LOCAL synchronous_commit = off")
+            for table in self.tables:
+                cur.execute(f"DELETE FROM {table} s USING campaigns_donotcall d WHERE d.number = s.number")  # noqa: S608
+            cur.execute(
+                # Table and column names are ours (model meta, the upload's integer id).
+                f"INSERT INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(select)} "  # noqa: S608
+                f"FROM ({source_sql}) s ON CONFLICT DO NOTHING",
+                all_params,
+            )
+            return cur.rowcount
+
+    def drop(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
+
+
+class _SqliteStage(_PostgresStage):
+    """A TEMP table filled with ``executemany`` (SQLite has no COPY)."""
+
+    def __init__(self, upload: SheetUpload, plan: Plan):
+        self.table = f"campaigns_stage_{upload.pk}"
+        self.tables = [self.table]
+        self.plan = plan
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS temp.{self.table}")
+            cur.execute(
+                f"CREATE TEMP TABLE {self.table} (line integer, number text, raw text, name text, agents text, tz text, custom text)"
+            )
+
+    def write(self, rows: str | list[tuple]) -> None:
+        if not rows:
+            return
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(f"INSERT INTO {self.table} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)  # noqa: S608
+
+    def custom_sql(self) -> tuple[str, list[object]]:
+        return "s.custom", []
+
+    def insert(self, campaign: Campaign, upload: SheetUpload | None, source: str) -> int:
+        columns, exprs, params = _lead_columns(campaign, upload, source)
+        select = ["s.custom" if e == "{custom}" else e for e in exprs]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"INSERT OR IGNORE INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(select)} "  # noqa: S608
+                f"FROM {self.table} s ORDER BY s.line",
+                params,
+            )
+            return cur.rowcount
+
+
+def _stage(upload: SheetUpload, plan: Plan) -> _PostgresStage:
+    if connection.vendor == "postgresql":
+        return _PostgresStage(upload, plan)
+    return _SqliteStage(upload, plan)
+
+
+# -- the staged dry run (PostgreSQL): check once, in two processes, keep the rows for the import ----
+
+
+def stage_tables(upload: SheetUpload) -> tuple[str, str]:
+    """The dry run's staging tables: the head of the sheet (this process) and its tail (the
+    second process). Names carry the upload id, so leftovers can be swept by it."""
+    return f"campaigns_stage_{upload.pk}", f"campaigns_stage_{upload.pk}_b"
+
+
+def drop_stage(upload: SheetUpload) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {', '.join(stage_tables(upload))}")
+
+
+def sweep_stages() -> None:
+    """Drop staging tables whose upload is gone or will never import them (done, cancelled,
+    failed): a dry run that was never imported must not keep its rows forever."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename ~ '^campaigns_stage_[0-9]+(_b)?$'"
+        )
+        tables = [row[0] for row in cur.fetchall()]
+    if not tables:
+        return
+    ids = {int(t.split("_")[2]) for t in tables}
+    live = set(
+        SheetUpload.objects.filter(
+            pk__in=ids,
+            status__in=(
+                SheetUpload.Status.VALIDATING,
+                SheetUpload.Status.VALIDATED,
+                SheetUpload.Status.IMPORTING,
+            ),
+        ).values_list("pk", flat=True)
+    )
+    stale = [t for t in tables if int(t.split("_")[2]) not in live]
+    if stale:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(stale)}")
+
+
+def fingerprint(upload: SheetUpload, plan: Plan) -> str:
+    """What the staged rows depend on: the file's bytes, how it is read and mapped, the region
+    and the agent aliases. Any change sends the import back to checking the file."""
+    basis = [
+        upload.sha256,
+        upload.encoding,
+        upload.delimiter,
+        upload.mapping,
+        plan.region,
+        plan.agent_aliases,
+    ]
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reusable_stage(upload: SheetUpload, plan: Plan) -> list[str] | None:
+    """The dry run's staging tables when the import may trust them: same fingerprint, and every
+    staged row still there (UNLOGGED tables come back empty after a server crash)."""
+    info = (upload.report or {}).get("stage")
+    if not isinstance(info, dict) or info.get("fingerprint") != fingerprint(upload, plan):
+        return None
+    tables = [t for t in info.get("tables") or [] if t in stage_tables(upload)]
+    if not tables:
+        return None
+    with connection.cursor() as cur:
+        for table in tables:
+            cur.execute("SELECT to_regclass(%s)", [table])
+            if cur.fetchone()[0] is None:
+                return None
+        cur.execute(" + ".join(f"(SELECT count(*) FROM {t})" for t in tables).join(["SELECT ", ""]))  # noqa: S608
+        if cur.fetchone()[0] != info.get("rows"):
+            return None
+    return tables
+
+
+def _split_enabled() -> bool:
+    """``AGENTDESK_IMPORT_SPLIT=0`` keeps the dry run in one process."""
+    return os.environ.get("AGENTDESK_IMPORT_SPLIT", "1") != "0" and (os.cpu_count() or 1) >= 2
+
+
+def split_point(path: Path, encoding: str, share: float = HEAD_SHARE) -> int | None:
+    """A byte offset near ``share`` of the file where a record starts, or ``None`` (one process).
+
+    Only for encodings where a ``\n`` byte is a line end (UTF-8, cp1252, Latin-1) and files
+    without bare ``\r`` line ends. The candidate is the first line start after the target with
+    an even number of quote characters before it; that is only a guess for malformed quoting,
+    so the head process confirms it by parsing up to it (:func:`_head_chunks`)."""
+    if encoding not in SPLIT_ENCODINGS:
+        return None
+    size = path.stat().st_size
+    if size < SPLIT_MIN_BYTES:
+        return None
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm.find(b"\r") != -1 and re.search(rb"\r(?!\n)", mm):
+            return None
+        newline = mm.find(b"\n", int(size * share))
+        if newline == -1:
+            return None
+        candidate = newline + 1
+        parity = mm[:candidate].count(b'"') % 2
+        for _ in range(10_000):
+            if parity == 0:
+                return candidate if candidate < size else None
+            newline = mm.find(b"\n", candidate)
+            if newline == -1:
+                return None
+            parity = (parity + mm[candidate : newline + 1].count(b'"')) % 2
+            candidate = newline + 1
+    return None
+
+
+class _Feed:
+    """Decoded lines of the head of a sheet with the byte offset reached, so the head process
+    knows whether a record ended exactly at the split point."""
+
+    __slots__ = ("encoding", "offset")
+
+    def __init__(self, encoding: str):
+        self.offset = 0
+        self.encoding = encoding
+
+    def lines(self, handle) -> Iterator[str]:
+        codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        offset = 0
+        first = True
+        for raw in handle:
+            offset += len(raw)
+            self.offset = offset
+            text = raw.decode(codec, "replace")
+            if first:
+                first = False
+                if text.startswith("\ufeff"):
+                    text = text[1:]
+            yield text
+
+
+def _head_chunks(
+    path: Path, encoding: str, delimiter: str, split: int, skip_header: bool, state: dict[str, bool]
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """Records from the start of the file up to ``split``; ``state["split_ok"]`` says whether a
+    record ended exactly there. If not (quotes the parity guess misread), it reads on to the
+    end of the file and the tail process's work is thrown away."""
+    feed = _Feed(encoding)
+    with open(path, "rb") as handle:
+        reader = csv.reader(feed.lines(handle), delimiter=delimiter)
+        chunk: list[tuple[int, list[str]]] = []
+        start = 1
+        first = True
+        watching = True
+        for row in reader:
+            if first and skip_header:
+                first = False
+            else:
+                first = False
+                chunk.append((start, row))
+            start = reader.line_num + 1
+            if watching and feed.offset >= split:
+                watching = False
+                if feed.offset == split:
+                    state["split_ok"] = True
+                    break
+            if len(chunk) >= CHUNK_ROWS:
+                state["offset"] = feed.offset  # type: ignore[assignment]
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+def _tail_results(out_path: str) -> Iterator[ChunkResult]:
+    with open(out_path, "rb") as handle:
+        while True:
+            try:
+                # Our own file, written a moment ago by our own forked process.
+                keys, lines, raws, issues = pickle.load(handle)  # noqa: S301
+            except EOFError:
+                return
+            yield ChunkResult(rows="", keys=keys, lines=lines, issues=issues, raws=raws)
+
+
+def _staged_dry_run(
+    upload: SheetUpload,
+    plan: Plan,
+    has_header: bool,
+    path: Path,
+    size: int,
+    dnc: frozenset[int],
+    dedupe: _Dedupe,
+    ticker: _Ticker,
+) -> tuple[list[str], int]:
+    """Check and stage every row; return the staging tables (in file order) and the row count.
+
+    With two CPUs and a big enough sheet the file is split at a record boundary: this process
+    checks the head while a forked process checks the tail and COPYs it into a second table
+    over its own connection. Duplicates are then settled here in file order (head, then the
+    tail's results from disk), so the report is the one a single pass would write."""
+    head_table, tail_table = stage_tables(upload)
+    head = _PostgresStage(upload, plan, head_table)
+    outcome = dedupe.outcome
+    staged = 0
+    split = split_point(path, upload.encoding) if _split_enabled() else None
+    if split is None:
+        stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
+        for chunk in _chunks(stream, has_header):
+            result = rowcheck.check_chunk(chunk, plan, dnc, copy=True)
+            head.write(result.rows)
+            staged += len(result.keys)
+            dedupe.add(result)
+            ticker.tick(stream.bytes_read / size, outcome.total)
+        return [head_table], staged
+
+    _PostgresStage(upload, plan, tail_table)
+    start_line = 1 + _newlines_before(path, split)
+    params = dict(connection.get_connection_params())
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    folder = report_path(upload).parent
+    fd, out_path = tempfile.mkstemp(prefix=f"upload-{upload.pk}-", suffix=".tail", dir=folder)
+    os.close(fd)
+    job = rowcheck.TailJob(
+        path=str(path),
+        encoding=upload.encoding,
+        delimiter=upload.delimiter,
+        start=split,
+        start_line=start_line,
+        plan=plan,
+        dnc=dnc,
+        table=tail_table,
+        conninfo=params,
+        out_path=out_path,
+        chunk_rows=CHUNK_ROWS,
+    )
+    # A fresh interpreter, not a fork: see campaigns/rowcheck.py, "the tail of a staged dry run".
+    child = subprocess.Popen(
+        [sys.executable, "-m", "campaigns.rowcheck"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=settings.BASE_DIR,
+    )
+    try:
+        pickle.dump(job, child.stdin, protocol=5)
+        child.stdin.flush()
+        state: dict[str, bool] = {"split_ok": False}
+        for chunk in _head_chunks(path, upload.encoding, upload.delimiter, split, has_header, state):
+            result = rowcheck.check_chunk(chunk, plan, dnc, copy=True)
+            head.write(result.rows)
+            staged += len(result.keys)
+            dedupe.add(result)
+            ticker.tick(0.5 * min(1.0, state.get("offset", 0) / split), outcome.total)
+        if not state["split_ok"]:
+            log.warning(
+                "upload %s: split guess at byte %s was inside a record; checked in one process",
+                upload.pk,
+                split,
+            )
+            child.kill()
+            child.wait()
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {tail_table}")
+            return [head_table], staged
+        _await(child, "checked", ticker, outcome)
+        child.stdin.write(b"commit\n")
+        child.stdin.flush()
+        _await(child, "committed", ticker, outcome)
+        for result in _tail_results(out_path):
+            staged += len(result.keys)
+            dedupe.add(result)
+            ticker.tick(0.5 + 0.5 * outcome.total / max(1, staged + outcome.total), outcome.total)
+        return [head_table, tail_table], staged
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            stream.close()
+        os.unlink(out_path)
+
+
+def _newlines_before(path: Path, offset: int) -> int:
+    count, remaining = 0, offset
+    with open(path, "rb") as handle:
+        while remaining > 0:
+            block = handle.read(min(CHUNK_BYTES, remaining))
+            if not block:
+                break
+            count += block.count(b"\n")
+            remaining -= len(block)
+    return count
+
+
+def _await(child: subprocess.Popen, expected: str, ticker: _Ticker, outcome: Outcome) -> None:
+    """Wait for the tail process's next word, still honouring a cancel meanwhile."""
+    fd = child.stdout.fileno()
+    while not select.select([fd], [], [], 0.2)[0]:
+        ticker.tick(0.5, outcome.total)
+    word = child.stdout.readline().decode(errors="replace").strip()
+    if word != expected:
+        raise RuntimeError(f"the second import process failed: {word or f'exit {child.wait()}'}")
+
+
+# -- commit -----------------------------------------------------------------------------------------
+
+
+def commit(
+    upload: SheetUpload,
+    *,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+    before_insert: Callable[[], None] | None = None,
+) -> Outcome:
+    """Stage every row (or reuse the dry run's staged rows), then insert them in one statement.
+
+    On PostgreSQL, when the dry run's staging tables match this upload's file and mapping
+    (:func:`fingerprint`) and are intact, no row is checked again: the import is the set-based
+    insert alone. Otherwise (SQLite, a changed mapping, a server restart) every row is checked
+    and staged again first.
+
+    ``before_insert`` runs inside the inserting transaction, before the insert: the service uses
+    it to lock the upload row and raise :class:`Cancelled` when a cancel has landed."""
+    plan, has_header = plan_for(upload)
+    ticker = _Ticker(progress, cancelled)
+    if connection.vendor == "postgresql":
+        tables = _reusable_stage(upload, plan)
+        if tables:
+            return _insert_staged(upload, plan, tables, ticker, before_insert)
+        drop_stage(upload)
+    path = Path(upload.file.path)
+    size = max(1, path.stat().st_size)
+    stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
+    copy = connection.vendor == "postgresql"
+    outcome = Outcome()
+    stage = _stage(upload, plan)
+    try:
+        with _checked(
+            _chunks(stream, has_header), plan, dnc_keys(), copy=copy, workers=_workers(size)
+        ) as results:
+            for result in results:
+                outcome.total += len(result.keys) + len(result.issues)
+                outcome.valid += len(result.keys)
+                for issue in result.issues:
+                    if issue[4] == DNC:
+                        outcome.dnc += 1
+                    else:
+                        outcome.invalid += 1
+                stage.write(result.rows)
+                ticker.tick(0.95 * stream.bytes_read / size, outcome.total)
+        ticker.tick(0.95, outcome.total, force=True)
+        with transaction.atomic():
+            if before_insert:
+                before_insert()
+            outcome.imported = stage.insert(upload.campaign, upload, Lead.Source.SHEET)
+    finally:
+        stage.drop()
+    outcome.duplicates = outcome.valid - outcome.imported
+    return outcome
+
+
+def _insert_staged(
+    upload: SheetUpload,
+    plan: Plan,
+    tables: list[str],
+    ticker: _Ticker,
+    before_insert: Callable[[], None] | None,
+) -> Outcome:
+    info = (upload.report or {}).get("stage") or {}
+    outcome = Outcome(
+        total=upload.total_rows,
+        valid=int(info.get("rows") or 0),
+        invalid=upload.invalid_rows,
+        dnc=upload.dnc_rows,
+    )
+    ticker.tick(0.5, outcome.total, force=True)  # the last point a cancel is cheap
+    stage = _PostgresStage.__new__(_PostgresStage)
+    stage.table, stage.tables, stage.plan = tables[0], tables, plan
+    with transaction.atomic():
+        if before_insert:
+            before_insert()
+        outcome.imported = stage.insert(upload.campaign, upload, Lead.Source.SHEET)
+    stage.drop()
+    outcome.duplicates = outcome.valid - outcome.imported
+    return outcome

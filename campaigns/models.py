@@ -1,0 +1,240 @@
+"""Campaigns, leads, dispositions, do-not-call numbers and sheet uploads."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def _intake_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class AgentMapping(models.TextChoices):
+    """How leads are assigned: Ryng's Append Campaign ``agentMapping`` values."""
+
+    ALL_AGENTS = "all-agents", "All agents"
+    GLOBAL = "global", "A list of agents"
+    INLINE = "inline", "Per lead, from the sheet"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    name = models.CharField(max_length=120)
+    account = models.ForeignKey("calls.TelephonyAccount", on_delete=models.PROTECT, related_name="campaigns")
+    platform_campaign_id = models.CharField(
+        max_length=120, blank=True, help_text="Ryng campaignID, Huawei campaign, or GWS campaign name."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    agent_mapping = models.CharField(
+        max_length=12, choices=AgentMapping.choices, default=AgentMapping.ALL_AGENTS
+    )
+    agents = models.ManyToManyField("agentdesk.Agent", blank=True, related_name="campaigns")
+    custom_field_names = models.JSONField(
+        default=list, blank=True, help_text="Names of custom fields, in order."
+    )
+    default_region = models.CharField(
+        max_length=2, default="US", help_text="ISO country for national numbers."
+    )
+    # The calling window, in each lead's local time.
+    window_start = models.TimeField(default=time(9, 0))
+    window_end = models.TimeField(default=time(21, 0))
+    window_days = models.CharField(max_length=7, default="0123456", help_text="Weekdays allowed, 0 = Monday.")
+    attempt_cap = models.PositiveSmallIntegerField(default=3)
+    retry_delay_minutes = models.PositiveIntegerField(default=60)
+    intake_token = models.CharField(max_length=64, unique=True, default=_intake_token, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # -- pushing leads to the platform (Ryng Append Campaign); see docs/campaigns.md "Ryng sync" --
+    push_format = models.CharField(
+        max_length=4,
+        choices=[("json", "JSON body"), ("csv", "CSV sheet (form-data)")],
+        default="json",
+        help_text="How leads are pushed with Ryng's Append Campaign.",
+    )
+    sync_status = models.CharField(max_length=10, blank=True, help_text="running, done or failed.")
+    sync_message = models.CharField(max_length=300, blank=True)
+    sync_total = models.PositiveIntegerField(default=0)
+    sync_pushed = models.PositiveIntegerField(default=0)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def platform(self) -> str:
+        return self.account.platform
+
+
+class Disposition(models.Model):
+    class Outcome(models.TextChoices):
+        FINAL = "final", "Final"
+        RETRY = "retry", "Retry after a delay"
+        CALLBACK = "callback", "Callback"
+        DNC = "dnc", "Do not call"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="dispositions")
+    name = models.CharField(max_length=80)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.FINAL)
+    retry_delay_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the campaign's."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="disposition_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be called"
+        IN_PROGRESS = "in_progress", "Call in progress"
+        CALLBACK = "callback", "Callback booked"
+        DONE = "done", "Done"
+        DNC = "dnc", "Do not call"
+        EXHAUSTED = "exhausted", "Attempts used up"
+
+    class Source(models.TextChoices):
+        SHEET = "sheet", "Sheet upload"
+        INTAKE = "intake", "Intake API"
+        PLATFORM = "platform", "Platform offer"
+        SEED = "seed", "Demo seed"
+
+    # No single-column indexes on campaign and lease_owner: lead_queue_idx (campaign, ...) and
+    # lead_lease_idx (lease_owner, ...) lead with those columns and serve every lookup the
+    # single-column ones would, at one B-tree less to maintain per inserted lead (BENCHMARKS.md).
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leads", db_index=False)
+    number = models.CharField(max_length=20, help_text="E.164")
+    raw_number = models.CharField(max_length=64, blank=True, help_text="As uploaded.")
+    name = models.CharField(max_length=200, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    # ",agent1,agent2," (empty: any agent) so one indexed LIKE works on SQLite and PostgreSQL alike.
+    assigned_agents = models.CharField(max_length=1000, blank=True, default="")
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone with the strictest window.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SHEET)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.ForeignKey(
+        "agentdesk.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leased_leads",
+        db_index=False,
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_disposition = models.CharField(max_length=80, blank=True)
+    last_notes = models.TextField(blank=True)
+    last_called_at = models.DateTimeField(null=True, blank=True)
+    # A platform-born lead's offer: Huawei {controlid, dialeddigits, callData}; GWS {record...}.
+    offer = models.JSONField(default=dict, blank=True)
+    # db_constraint=False: the only writer of this column is the importer, which holds the upload
+    # row locked while it inserts, and SET_NULL on delete is Django's collector's work either way.
+    # A database FK would cost a deferred RI check per inserted lead at COMMIT (about a million
+    # index probes for a big sheet) for a guarantee the code already gives. The index stays
+    # (``upload.leads`` and the collector's SET NULL look leads up by upload).
+    upload = models.ForeignKey(
+        "SheetUpload",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the lead was pushed to the platform's campaign (Ryng Append Campaign); empty = not yet.
+    pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One lead per number per campaign from sheets and intake; platform offers may repeat.
+            models.UniqueConstraint(
+                fields=["campaign", "number"],
+                condition=~Q(source="platform"),
+                name="lead_unique_number_per_campaign",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "next_attempt_at"], name="lead_queue_idx"),
+            models.Index(fields=["lease_owner", "lease_expires_at"], name="lead_lease_idx"),
+            # The desk offers the lowest id among callable leads: walk callable rows in id order
+            # instead of every lead a worked campaign has already finished (bench/live_bench.py).
+            models.Index(
+                fields=["campaign", "id"],
+                condition=Q(status__in=["pending", "callback"]),
+                name="lead_offer_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Lead'} {self.number}"
+
+
+class DoNotCall(models.Model):
+    number = models.CharField(max_length=20, unique=True, help_text="E.164")
+    reason = models.CharField(max_length=200, blank=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = "do-not-call number"
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class SheetUpload(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        VALIDATING = "validating", "Dry run in progress"
+        VALIDATED = "validated", "Dry run done"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="uploads")
+    file = models.FileField(upload_to="sheets/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=2, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    valid_rows = models.PositiveIntegerField(default=0)
+    invalid_rows = models.PositiveIntegerField(default=0)
+    duplicate_rows = models.PositiveIntegerField(default=0)
+    dnc_rows = models.PositiveIntegerField(default=0)
+    imported_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    # Dry run or import progress through the file, 0..1 (rows are unknown until the first pass ends).
+    progress = models.FloatField(default=0.0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name

@@ -1,0 +1,163 @@
+"""Reads for campaigns, leads, uploads and the do-not-call list (services do the writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from campaigns import phone
+from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+# -- campaigns ---------------------------------------------------------------------------------------
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    """Campaigns with lead counts by status, for the dashboard (one query)."""
+    return Campaign.objects.select_related("account").annotate(
+        lead_total=Count("leads"),
+        lead_pending=Count("leads", filter=Q(leads__status=Lead.Status.PENDING)),
+        lead_callback=Count("leads", filter=Q(leads__status=Lead.Status.CALLBACK)),
+        lead_done=Count("leads", filter=Q(leads__status__in=[Lead.Status.DONE, Lead.Status.EXHAUSTED])),
+        lead_dnc=Count("leads", filter=Q(leads__status=Lead.Status.DNC)),
+    )
+
+
+def campaign_get(*, campaign_id: int) -> Campaign:
+    """The one way supervisor views fetch a campaign (every supervisor sees every campaign;
+    the views are already behind ``supervisor_required``). 404 when unknown."""
+    return get_object_or_404(Campaign.objects.select_related("account"), pk=campaign_id)
+
+
+def campaign_counts(campaign: Campaign) -> dict[str, int]:
+    rows = Lead.objects.filter(campaign=campaign).values("status").annotate(n=Count("id"))
+    counts = {status: 0 for status, _ in Lead.Status.choices}
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def upload_get(*, campaign: Campaign, upload_id: int) -> SheetUpload:
+    return get_object_or_404(SheetUpload.objects.select_related("campaign"), pk=upload_id, campaign=campaign)
+
+
+def uploads_for(campaign: Campaign, limit: int = 10) -> QuerySet[SheetUpload]:
+    return campaign.uploads.order_by("-created_at")[:limit]
+
+
+def dnc_list(*, query: str = "") -> QuerySet[DoNotCall]:
+    rows = DoNotCall.objects.select_related("added_by")
+    if query:
+        rows = rows.filter(Q(number__contains=query) | Q(reason__icontains=query))
+    return rows
+
+
+def is_dnc(number: str) -> bool:
+    return DoNotCall.objects.filter(number=number).exists()
+
+
+# -- export ---------------------------------------------------------------------------------------------
+
+
+def export_leads(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
+    """Every lead with its latest call's talk time, recording and agent (one query, streamed)."""
+    from calls.models import Call
+
+    latest = Call.objects.filter(lead=OuterRef("pk")).order_by("-created_at", "-id")
+    rows = (
+        Lead.objects.filter(campaign=campaign)
+        .order_by("id")
+        .annotate(
+            talk_seconds=Subquery(latest.values("talk_seconds")[:1]),
+            recording_url=Subquery(latest.values("recording_url")[:1]),
+            agent=Subquery(latest.values("agent__user__username")[:1]),
+            call_notes=Subquery(latest.values("notes")[:1]),
+        )
+        .values(
+            "id",
+            "number",
+            "raw_number",
+            "name",
+            "status",
+            "attempts",
+            "last_disposition",
+            "last_notes",
+            "call_notes",
+            "last_called_at",
+            "talk_seconds",
+            "recording_url",
+            "agent",
+            "timezone",
+            "assigned_agents",
+            "custom_fields",
+        )
+    )
+    for row in rows.iterator(chunk_size=2000):
+        row["notes"] = row.pop("last_notes") or row.pop("call_notes") or ""
+        row.pop("call_notes", None)
+        row["recording_url"] = row["recording_url"] or ""
+        row["agent"] = row["agent"] or ""
+        yield row
+
+
+# -- calling windows ----------------------------------------------------------------------------------
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def lead_zones(lead: Lead) -> list[ZoneInfo]:
+    """Every zone the lead's number may be in (an area code can straddle zones), the stored zone
+    first. Unknown numbers fall back to UTC so a check never crashes; the stored zone wins."""
+    names = [lead.timezone] if lead.timezone else []
+    names += [z for z in phone.zones_for(lead.number) if z not in names]
+    zones = [z for z in (_zone(n) for n in names) if z is not None]
+    return zones or [ZoneInfo("UTC")]
+
+
+def lead_local_time(lead: Lead, at: datetime | None = None) -> datetime:
+    """The lead's local time now (or at ``at``), in its stored zone."""
+    return (at or timezone.now()).astimezone(lead_zones(lead)[0])
+
+
+def _inside(local: time, start: time, end: time) -> bool:
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # a window that crosses midnight
+
+
+def calling_window_status(lead: Lead, at: datetime | None = None) -> tuple[bool, str]:
+    """``(allowed, reason)``: may this lead be called at ``at`` (now by default)?
+
+    The strictest reading: the call is allowed only when the moment is inside the campaign's
+    window (``window_start`` <= local time < ``window_end``, on an allowed weekday) in *every*
+    zone the number may be in. So a number whose area code spans Eastern and Central time opens
+    when it is ``window_start`` in Central and closes when it is ``window_end`` in Eastern.
+    """
+    campaign = lead.campaign
+    moment = at or timezone.now()
+    start, end = campaign.window_start, campaign.window_end
+    local = moment
+    for zone in lead_zones(lead):
+        local = moment.astimezone(zone)
+        if str(local.weekday()) not in (campaign.window_days or ""):
+            return False, f"{DAY_NAMES[local.weekday()]} is not a calling day ({zone.key})"
+        if not _inside(local.time(), start, end):
+            return (
+                False,
+                f"It is {local:%H:%M} in {zone.key}; calls are allowed {start:%H:%M}-{end:%H:%M}",
+            )
+    return True, f"It is {lead_local_time(lead, moment):%H:%M} for the lead"

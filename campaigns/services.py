@@ -1,0 +1,727 @@
+"""Writes for campaigns, sheet uploads, the intake API, do-not-call and the Ryng push.
+
+Services are the only writers (STYLE.md): keyword-only, typed, atomic. Celery tasks in
+``campaigns/tasks.py`` are thin wrappers over the ``*_run`` services here; every task is enqueued
+and every live push sent only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from django.core.files.base import File
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from agentdesk import live
+from campaigns import importer, sheets
+from campaigns.models import AgentMapping, Campaign, Disposition, DoNotCall, Lead, SheetUpload
+from campaigns.phone import Normalized, normalize
+from campaigns.rowcheck import INVALID, Plan, check_chunk
+
+log = logging.getLogger("campaigns.services")
+
+
+class ServiceError(Exception):
+    """A request a supervisor can fix (shown as a message, never a 500)."""
+
+
+# -- campaigns ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DispositionSpec:
+    name: str
+    outcome: str = Disposition.Outcome.FINAL
+    retry_delay_minutes: int | None = None
+
+
+@transaction.atomic
+def campaign_save(
+    *,
+    campaign: Campaign,
+    agents: Iterable[Any] | None = None,
+    dispositions: Sequence[DispositionSpec] | None = None,
+) -> Campaign:
+    """Save a new or edited campaign with its agents and dispositions (replacing both lists;
+    dispositions keep their rows, and so their calls' history, when the name stays)."""
+    campaign.full_clean(exclude=["intake_token"])
+    campaign.save()
+    if agents is not None:
+        campaign.agents.set(list(agents))
+    if dispositions is not None:
+        keep = []
+        for position, spec in enumerate(dispositions):
+            row, _ = Disposition.objects.update_or_create(
+                campaign=campaign,
+                name=spec.name,
+                defaults={
+                    "outcome": spec.outcome,
+                    "retry_delay_minutes": spec.retry_delay_minutes,
+                    "position": position,
+                },
+            )
+            keep.append(row.pk)
+        campaign.dispositions.exclude(pk__in=keep).delete()
+    _push_campaign_row(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
+    """Pause or resume. A paused campaign offers no leads (the desk's queue filters on status)."""
+    if status not in Campaign.Status.values:
+        raise ServiceError(f"Unknown campaign status {status!r}.")
+    campaign.status = status
+    campaign.save(update_fields=["status"])
+    _push_campaign_row(campaign)
+    return campaign
+
+
+def _push_campaign_row(campaign: Campaign) -> None:
+    def render() -> str:
+        from campaigns.selectors import campaign_list
+
+        row = campaign_list().filter(pk=campaign.pk).first()
+        return render_to_string("supervisor/dashboard.html#campaign-row", {"campaign": row, "oob": True})
+
+    live.push_on_commit(live.SUPERVISORS, render, event_type=live.SUPERVISOR_HTML)
+
+
+# -- uploads ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = None) -> SheetUpload:
+    """Store the sheet (Django already streamed the request body to a temporary file; this copies
+    it chunk by chunk while hashing), detect encoding and delimiter, and propose a mapping."""
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    file.seek(0)
+    name = Path(getattr(file, "name", "") or "sheet.csv").name
+    upload = SheetUpload(
+        campaign=campaign,
+        original_name=name[:255],
+        sha256=digest.hexdigest(),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        size_bytes=getattr(file, "size", 0) or 0,
+    )
+    upload.file.save(name, file, save=False)
+    path = Path(upload.file.path)
+    upload.size_bytes = path.stat().st_size
+    upload.encoding = sheets.detect_encoding(path)
+    upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
+    first = sheets.preview(path, upload.encoding, upload.delimiter, rows=1)
+    header = first[0] if first else []
+    has_header = sheets.looks_like_header(header) if header else True
+    if has_header:
+        columns = sheets.auto_map(header, list(campaign.custom_field_names or []))
+    else:
+        columns = _guess_without_header(header)
+    upload.mapping = {"columns": columns, "has_header": has_header, "headers": header if has_header else []}
+    upload.save()
+    return upload
+
+
+def _guess_without_header(row: list[str]) -> list[str]:
+    targets = [sheets.IGNORE] * len(row)
+    for i, cell in enumerate(row):
+        if sum(c.isdigit() for c in cell) >= 6:
+            targets[i] = sheets.NUMBER
+            break
+    return targets
+
+
+def upload_preview(upload: SheetUpload, rows: int = 6) -> list[list[str]]:
+    return sheets.preview(Path(upload.file.path), upload.encoding, upload.delimiter, rows=rows)
+
+
+def mapping_targets(campaign: Campaign, header: Sequence[str]) -> list[tuple[str, str]]:
+    """The choices offered for each column in the mapping step."""
+    choices = [
+        (sheets.IGNORE, "Ignore"),
+        (sheets.NUMBER, "Phone number"),
+        (sheets.NAME, "Name"),
+        (sheets.AGENTS, "Agents"),
+    ]
+    names = list(campaign.custom_field_names or [])
+    names += [
+        h.strip() for h in header if h.strip() and h.strip() not in names and not campaign.custom_field_names
+    ]
+    choices += [(sheets.FIELD_PREFIX + n, f"Custom field: {n}") for n in names]
+    return choices
+
+
+@transaction.atomic
+def upload_set_mapping(*, upload: SheetUpload, columns: Sequence[str], has_header: bool) -> SheetUpload:
+    """Record the supervisor's mapping. Exactly one number column; others at most once."""
+    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
+        raise ServiceError("This sheet is already imported; upload it again to change the mapping.")
+    cleaned = [c or sheets.IGNORE for c in columns]
+    if cleaned.count(sheets.NUMBER) != 1:
+        raise ServiceError("Choose exactly one column as the phone number.")
+    for target in (sheets.NAME, sheets.AGENTS):
+        if cleaned.count(target) > 1:
+            raise ServiceError(f"Only one column can be the {target}.")
+    fields = [c for c in cleaned if c.startswith(sheets.FIELD_PREFIX)]
+    if len(fields) != len(set(fields)):
+        raise ServiceError("Each custom field can come from one column only.")
+    mapping = dict(upload.mapping or {})
+    header = sheets.preview(Path(upload.file.path), upload.encoding, upload.delimiter, rows=1)
+    mapping.update(
+        columns=cleaned, has_header=has_header, headers=(header[0] if header and has_header else [])
+    )
+    upload.mapping = mapping
+    upload.status = SheetUpload.Status.UPLOADED
+    upload.save(update_fields=["mapping", "status"])
+    return upload
+
+
+@transaction.atomic
+def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
+    from campaigns import tasks
+
+    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
+        raise ServiceError("This sheet is already being imported.")
+    importer.plan_for(upload)  # a mapping without a number column fails here, not in the worker
+    _set_status(upload, SheetUpload.Status.VALIDATING)
+    transaction.on_commit(lambda: tasks.upload_dry_run.delay(upload.pk))
+    _push_progress(upload)
+    return upload
+
+
+@transaction.atomic
+def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
+    from campaigns import tasks
+
+    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if upload.status != SheetUpload.Status.VALIDATED:
+        raise ServiceError("Run the dry run first; the import starts from its report.")
+    _set_status(upload, SheetUpload.Status.IMPORTING)
+    transaction.on_commit(lambda: tasks.upload_import.delay(upload.pk))
+    _push_progress(upload)
+    return upload
+
+
+@transaction.atomic
+def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
+    """Stop a dry run or an import. An import cancelled before its final insert adds nothing;
+    one that already inserted is done (cancel then has nothing left to stop)."""
+    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if upload.status in (SheetUpload.Status.DONE, SheetUpload.Status.CANCELLED):
+        return upload
+    _set_status(upload, SheetUpload.Status.CANCELLED)
+    _push_progress(upload)
+    return upload
+
+
+def _set_status(upload: SheetUpload, status: str, **fields: Any) -> None:
+    upload.status = status
+    upload.progress = (
+        0.0 if status in (SheetUpload.Status.VALIDATING, SheetUpload.Status.IMPORTING) else upload.progress
+    )
+    upload.processed_rows = (
+        0
+        if status in (SheetUpload.Status.VALIDATING, SheetUpload.Status.IMPORTING)
+        else upload.processed_rows
+    )
+    for key, value in fields.items():
+        setattr(upload, key, value)
+    upload.save(update_fields=["status", "progress", "processed_rows", *fields])
+
+
+def _push_progress(upload: SheetUpload) -> None:
+    live.push_on_commit(live.SUPERVISORS, lambda: render_progress(upload), event_type=live.SUPERVISOR_HTML)
+
+
+def render_progress(upload: SheetUpload) -> str:
+    return render_to_string("supervisor/upload.html#progress", {"upload": upload, "oob": True})
+
+
+def _progress_reporter(upload: SheetUpload, phase: str):
+    """Progress callbacks for the importer: save and push now (each UPDATE autocommits)."""
+
+    def progress(fraction: float, rows: int) -> None:
+        upload.progress = round(min(1.0, fraction), 4)
+        upload.processed_rows = rows
+        SheetUpload.objects.filter(pk=upload.pk, status=phase).update(
+            progress=upload.progress, processed_rows=rows
+        )
+        live.send(live.SUPERVISORS, render_progress(upload), event_type=live.SUPERVISOR_HTML)
+
+    def cancelled() -> bool:
+        return SheetUpload.objects.filter(pk=upload.pk, status=SheetUpload.Status.CANCELLED).exists()
+
+    return progress, cancelled
+
+
+def upload_dry_run_run(*, upload_id: int) -> SheetUpload | None:
+    """The dry run (the Celery task's body): counts and the issue report, no leads written."""
+    upload = SheetUpload.objects.select_related("campaign").get(pk=upload_id)
+    if upload.status != SheetUpload.Status.VALIDATING:
+        return None  # cancelled or superseded before the worker got to it
+    progress, cancelled = _progress_reporter(upload, SheetUpload.Status.VALIDATING)
+    try:
+        outcome = importer.dry_run(upload, progress=progress, cancelled=cancelled)
+    except importer.Cancelled:
+        return _finish(upload, SheetUpload.Status.CANCELLED)
+    except Exception as exc:
+        log.exception("dry run of upload %s failed", upload_id)
+        return _finish(upload, SheetUpload.Status.FAILED, error=str(exc)[:2000])
+    return _finish(
+        upload,
+        SheetUpload.Status.VALIDATED,
+        total_rows=outcome.total,
+        valid_rows=outcome.valid,
+        invalid_rows=outcome.invalid,
+        duplicate_rows=outcome.duplicates + outcome.duplicates_campaign,
+        dnc_rows=outcome.dnc,
+        processed_rows=outcome.total,
+        report=outcome.as_report(),
+        progress=1.0,
+        error="",
+    )
+
+
+def upload_import_run(*, upload_id: int) -> SheetUpload | None:
+    """The import (the Celery task's body). Safe to run twice: the second adds nothing."""
+    upload = SheetUpload.objects.select_related("campaign").get(pk=upload_id)
+    if upload.status != SheetUpload.Status.IMPORTING:
+        return None
+    progress, cancelled = _progress_reporter(upload, SheetUpload.Status.IMPORTING)
+
+    def before_insert() -> None:
+        # Lock the upload so a cancel either lands before the insert (nothing added) or waits for
+        # the import to finish (and then finds it done).
+        status = SheetUpload.objects.select_for_update().values_list("status", flat=True).get(pk=upload_id)
+        if status != SheetUpload.Status.IMPORTING:
+            raise importer.Cancelled
+
+    try:
+        outcome = importer.commit(upload, progress=progress, cancelled=cancelled, before_insert=before_insert)
+    except importer.Cancelled:
+        return _finish(upload, SheetUpload.Status.CANCELLED)
+    except Exception as exc:
+        log.exception("import of upload %s failed", upload_id)
+        return _finish(upload, SheetUpload.Status.FAILED, error=str(exc)[:2000])
+    report = dict(upload.report or {})
+    report.pop("stage", None)  # the staged rows are inserted and dropped
+    report["imported"] = outcome.imported
+    finished = _finish(
+        upload,
+        SheetUpload.Status.DONE,
+        imported_rows=outcome.imported,
+        processed_rows=outcome.total,
+        progress=1.0,
+        report=report,
+    )
+    _push_campaign_row(upload.campaign)
+    if upload.campaign.platform == "ryng" and upload.campaign.platform_campaign_id and outcome.imported:
+        campaign_sync_start(campaign=upload.campaign)
+    return finished
+
+
+@transaction.atomic
+def _finish(upload: SheetUpload, status: str, **fields: Any) -> SheetUpload:
+    """Record the end of a pass unless a cancel got there first."""
+    current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    # A cancel wins over any ending but "done": leads already inserted stay recorded as imported.
+    if current.status == SheetUpload.Status.CANCELLED and status not in (
+        SheetUpload.Status.DONE,
+        SheetUpload.Status.CANCELLED,
+    ):
+        return current
+    for key, value in fields.items():
+        setattr(current, key, value)
+    current.status = status
+    current.finished_at = timezone.now()
+    current.save()
+    _push_progress(current)
+    return current
+
+
+# -- do-not-call ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dnc_add(*, number: str, reason: str, added_by: Any = None, region: str = "US") -> DoNotCall:
+    """Put a number on the do-not-call list (idempotent; the first reason is kept) and mark the
+    number's pending leads in every campaign as do-not-call. ``number`` may be national for
+    ``region``. Raises :class:`ServiceError` for a value that is not a phone number."""
+    result = normalize(number, region)
+    if not isinstance(result, Normalized):
+        raise ServiceError(f"{number!r} is not a phone number: {result.reason}.")
+    user = added_by if getattr(added_by, "is_authenticated", False) else None
+    row, _ = DoNotCall.objects.get_or_create(
+        number=result.e164, defaults={"reason": reason[:200], "added_by": user}
+    )
+    Lead.objects.filter(number=result.e164, status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK]).update(
+        status=Lead.Status.DNC
+    )
+    return row
+
+
+@transaction.atomic
+def dnc_remove(*, number: str) -> int:
+    deleted, _ = DoNotCall.objects.filter(number=number).delete()
+    return deleted
+
+
+@dataclass
+class DncImport:
+    added: int = 0
+    already: int = 0
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def dnc_import(
+    *, file: UploadedFile | File, reason: str, added_by: Any = None, region: str = "US"
+) -> DncImport:
+    """A CSV (or one number a line) of numbers: the first cell of each row that parses."""
+    path_like = getattr(file, "temporary_file_path", None)
+    if path_like:
+        path = Path(path_like())
+    else:
+        import tempfile
+
+        handle = tempfile.NamedTemporaryFile(delete=False, suffix=".csv")  # noqa: SIM115
+        for chunk in file.chunks():
+            handle.write(chunk)
+        handle.close()
+        path = Path(handle.name)
+    encoding = sheets.detect_encoding(path)
+    delimiter = sheets.detect_delimiter(sheets.read_sample(path, encoding))
+    result = DncImport()
+    existing = set(DoNotCall.objects.values_list("number", flat=True))
+    user = added_by if getattr(added_by, "is_authenticated", False) else None
+    batch: list[DoNotCall] = []
+    for line, row in sheets.RowStream(path, encoding, delimiter):
+        cell = next((c for c in row if c.strip()), "")
+        if not cell:
+            continue
+        parsed = normalize(cell, region)
+        if not isinstance(parsed, Normalized):
+            if line > 1:  # a header line is not worth reporting
+                result.invalid.append((line, cell[:64], parsed.reason))
+            continue
+        if parsed.e164 in existing:
+            result.already += 1
+            continue
+        existing.add(parsed.e164)
+        batch.append(DoNotCall(number=parsed.e164, reason=reason[:200], added_by=user))
+    with transaction.atomic():
+        DoNotCall.objects.bulk_create(batch, ignore_conflicts=True, batch_size=2000)
+        numbers = [d.number for d in batch]
+        for start in range(0, len(numbers), 500):
+            Lead.objects.filter(
+                number__in=numbers[start : start + 500],
+                status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK],
+            ).update(status=Lead.Status.DNC)
+    result.added = len(batch)
+    return result
+
+
+# -- intake API: Ryng's Append Campaign body, appended through the same checks -------------------------
+
+
+class IntakeError(Exception):
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+@dataclass
+class IntakeResult:
+    received: int
+    appended: int
+    duplicates: int
+    dnc: int
+
+
+def _field_names(campaign: Campaign, body: Mapping[str, Any]) -> dict[int, str]:
+    """``customField{N}`` -> name: the body's ``customFieldNames`` first, then the campaign's."""
+    names = {i + 1: n for i, n in enumerate(campaign.custom_field_names or [])}
+    given = body.get("customFieldNames") or {}
+    if not isinstance(given, Mapping):
+        raise IntakeError('customFieldNames must be an object like {"customField1Name": "Name"}.')
+    for key, value in given.items():
+        digits = "".join(c for c in str(key) if c.isdigit())
+        if not digits or not str(key).startswith("customField"):
+            raise IntakeError(f"customFieldNames key {key!r} is not customField{{N}}Name.")
+        names[int(digits)] = str(value)
+    return names
+
+
+def intake_append(*, campaign: Campaign, body: Any) -> IntakeResult:
+    """Append leads from an Append Campaign JSON body (seed 002). All or nothing: when any row
+    is invalid nothing is appended and every bad row comes back with its index and reason.
+    Numbers already in the campaign (or repeated in the body) are counted, not errors."""
+    if not isinstance(body, Mapping):
+        raise IntakeError("The body must be a JSON object.")
+    mapping = body.get("agentMapping", AgentMapping.ALL_AGENTS)
+    if mapping not in AgentMapping.values:
+        raise IntakeError("agentMapping must be global, inline or all-agents.")
+    agents = body.get("agents") or []
+    if not isinstance(agents, list) or not all(isinstance(a, str) for a in agents):
+        raise IntakeError("agents must be an array of usernames.")
+    if mapping == AgentMapping.GLOBAL and not agents:
+        raise IntakeError("agentMapping global needs agents.")
+    data = body.get("customerData")
+    rows = data.get("jsonData") if isinstance(data, Mapping) else None
+    if not isinstance(rows, list) or not rows:
+        raise IntakeError("customerData.jsonData must be a non-empty array of leads.")
+    names = _field_names(campaign, body)
+    for row in rows:  # customField{N} keys nobody named keep their key as the name
+        for key in row if isinstance(row, Mapping) else ():
+            suffix = str(key)[len("customField") :]
+            if str(key).startswith("customField") and suffix.isdigit() and int(suffix) not in names:
+                names[int(suffix)] = str(key)
+    order = sorted(names)
+    records: list[tuple[int, list[str]]] = []
+    errors: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            errors.append({"index": index, "field": "", "reason": "each lead must be an object"})
+            continue
+        number = row.get("number")
+        if not isinstance(number, str | int) or not str(number).strip():
+            errors.append({"index": index, "field": "number", "reason": "number is required"})
+            continue
+        assigned = row.get("agentsAssigned") or []
+        if isinstance(assigned, str):
+            assigned = [assigned]
+        if not isinstance(assigned, list):
+            errors.append(
+                {"index": index, "field": "agentsAssigned", "reason": "must be an array of usernames"}
+            )
+            continue
+        if mapping == AgentMapping.GLOBAL:
+            assigned = agents
+        elif mapping == AgentMapping.ALL_AGENTS:
+            assigned = []
+        fields = [
+            "" if row.get(f"customField{n}") is None else str(row.get(f"customField{n}")) for n in order
+        ]
+        records.append((index, [str(number), ",".join(str(a) for a in assigned), *fields]))
+    plan = Plan(
+        number_col=0,
+        name_col=None,
+        agents_col=1,
+        fields=tuple((i + 2, names[n]) for i, n in enumerate(order)),
+        region=campaign.default_region or "US",
+        headers=("number", "agentsAssigned", *(f"customField{n}" for n in order)),
+        agent_aliases=importer.agent_aliases(campaign),
+    )
+    checked = check_chunk(records, plan, importer.dnc_keys(), copy=False)
+    for line, column, value, reason, kind in checked.issues:
+        if kind == INVALID:
+            errors.append({"index": line, "field": column, "value": value, "reason": reason})
+    if errors:
+        raise IntakeError(
+            "Some leads are invalid; nothing was appended.", errors=sorted(errors, key=lambda e: e["index"])
+        )
+    dnc = sum(1 for issue in checked.issues if issue[4] != INVALID)
+    appended = _insert_rows(campaign, checked.rows, names_in_order=[names[n] for n in order])  # type: ignore[arg-type]
+    if appended:
+        _push_campaign_row(campaign)
+        if campaign.platform == "ryng" and campaign.platform_campaign_id:
+            transaction.on_commit(lambda: campaign_sync_start(campaign=campaign))
+    return IntakeResult(
+        received=len(rows), appended=appended, duplicates=len(checked.keys) - appended, dnc=dnc
+    )
+
+
+@transaction.atomic
+def _insert_rows(campaign: Campaign, rows: list[tuple], *, names_in_order: list[str]) -> int:
+    """Insert checked rows (``check_chunk(copy=False)`` tuples); the first of a repeated number
+    wins; numbers already in the campaign are skipped. Returns how many were added."""
+    import json
+
+    seen: set[str] = set()
+    fresh = []
+    for row in rows:
+        if row[1] not in seen:
+            seen.add(row[1])
+            fresh.append(row)
+    existing = set(
+        Lead.objects.filter(campaign=campaign, number__in=list(seen))
+        .exclude(source=Lead.Source.PLATFORM)
+        .values_list("number", flat=True)
+    )
+    leads = [
+        Lead(
+            campaign=campaign,
+            number=row[1],
+            raw_number=row[2],
+            name=row[3],
+            assigned_agents=row[4],
+            timezone=row[5],
+            custom_fields=json.loads(row[6]),
+            source=Lead.Source.INTAKE,
+        )
+        for row in fresh
+        if row[1] not in existing
+    ]
+    # ignore_conflicts: a concurrent intake of the same number loses quietly instead of failing.
+    Lead.objects.bulk_create(leads, ignore_conflicts=True, batch_size=1000)
+    return len(leads)
+
+
+# -- Ryng push (Append Campaign) --------------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_sync_start(*, campaign: Campaign) -> Campaign:
+    """Queue a push of the campaign's not-yet-pushed leads to its Ryng campaign."""
+    from campaigns import tasks
+
+    if campaign.platform != "ryng":
+        raise ServiceError("Only Ryng campaigns take pushed leads (Append Campaign).")
+    if not campaign.platform_campaign_id:
+        raise ServiceError("Set the Ryng campaign ID first.")
+    Campaign.objects.filter(pk=campaign.pk).update(sync_status="queued", sync_message="Waiting for a worker.")
+    campaign.sync_status = "queued"
+    transaction.on_commit(lambda: tasks.campaign_sync.delay(campaign.pk))
+    _push_sync(campaign)
+    return campaign
+
+
+SYNC_CHUNK = 500
+
+
+def campaign_sync_run(*, campaign_id: int) -> int:
+    """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk is marked pushed only
+    after Ryng accepted it, so a retry resumes where a failure stopped (Ryng gives no counts back
+    and no way to list a campaign, so a chunk that failed mid-request may arrive twice; Ryng
+    dedupes nothing either way, which is why chunks stay small). Raises ``ProviderError``."""
+    from calls.providers import get_provider
+
+    campaign = Campaign.objects.select_related("account").get(pk=campaign_id)
+    account = campaign.account
+    provider = get_provider(account.config())
+    connect_url, terminal_url = account.ryng_callback_urls()
+    pending = Lead.objects.filter(campaign=campaign, pushed_at__isnull=True).exclude(
+        source=Lead.Source.PLATFORM
+    )
+    total = pending.count()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        sync_status="running", sync_total=total, sync_pushed=0, sync_message=f"Pushing {total} leads."
+    )
+    campaign.refresh_from_db()
+    _push_sync(campaign)
+    agents = list(campaign.agents.values_list("ryng_username", "user__username"))
+    agent_names = [ryng or user for ryng, user in agents]
+    to_ryng = {user: ryng for ryng, user in agents if ryng}
+    to_ryng.update(dict((u, r) for r, u in importer.agent_aliases(campaign)))
+    pushed = 0
+    while True:
+        chunk = list(
+            pending.order_by("id").values("id", "number", "name", "assigned_agents", "custom_fields")[
+                :SYNC_CHUNK
+            ]
+        )
+        if not chunk:
+            break
+        rows = []
+        for lead in chunk:
+            row: dict[str, Any] = {
+                "number": lead["number"],
+                "custom_fields": dict(lead["custom_fields"] or {}),
+            }
+            assigned = [to_ryng.get(a, a) for a in lead["assigned_agents"].split(",") if a]
+            if assigned:
+                row["agents"] = assigned
+            rows.append(row)
+        provider.append_leads(
+            campaign.platform_campaign_id,
+            rows,
+            fmt=campaign.push_format,
+            agent_mapping=campaign.agent_mapping,
+            agents=agent_names,
+            custom_field_names=list(campaign.custom_field_names or []),
+            name=campaign.name,
+            connect_callback_url=connect_url,
+            terminal_callback_url=terminal_url,
+        )
+        Lead.objects.filter(pk__in=[lead["id"] for lead in chunk]).update(pushed_at=timezone.now())
+        pushed += len(chunk)
+        Campaign.objects.filter(pk=campaign.pk).update(sync_pushed=F("sync_pushed") + len(chunk))
+        campaign.refresh_from_db()
+        _push_sync(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        sync_status="done", sync_message=f"Pushed {pushed} leads.", synced_at=timezone.now()
+    )
+    campaign.refresh_from_db()
+    _push_sync(campaign)
+    return pushed
+
+
+def campaign_sync_failed(*, campaign_id: int, message: str, final: bool) -> None:
+    status = "failed" if final else "retrying"
+    Campaign.objects.filter(pk=campaign_id).update(sync_status=status, sync_message=message[:300])
+    campaign = Campaign.objects.get(pk=campaign_id)
+    _push_sync(campaign)
+
+
+def _push_sync(campaign: Campaign) -> None:
+    live.push_on_commit(
+        live.SUPERVISORS,
+        lambda: render_to_string("supervisor/campaign_detail.html#sync", {"campaign": campaign, "oob": True}),
+        event_type=live.SUPERVISOR_HTML,
+    )
+
+
+# -- campaign forms helpers --------------------------------------------------------------------------
+
+
+def parse_dispositions(text: str) -> list[DispositionSpec]:
+    """``Name | outcome | retry minutes`` one per line (the campaign form's textarea)."""
+    specs: list[DispositionSpec] = []
+    for number, line in enumerate(io.StringIO(text), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in next(csv.reader([line], delimiter="|"))]
+        name = parts[0]
+        outcome = (parts[1] if len(parts) > 1 and parts[1] else Disposition.Outcome.FINAL).lower()
+        if outcome not in Disposition.Outcome.values:
+            raise ServiceError(
+                f"Line {number}: outcome must be one of {', '.join(Disposition.Outcome.values)}."
+            )
+        delay = None
+        if len(parts) > 2 and parts[2]:
+            if not parts[2].isdigit():
+                raise ServiceError(f"Line {number}: the retry delay is a whole number of minutes.")
+            delay = int(parts[2])
+        if not name or len(name) > 80:
+            raise ServiceError(f"Line {number}: a disposition needs a name of at most 80 characters.")
+        specs.append(DispositionSpec(name=name, outcome=outcome, retry_delay_minutes=delay))
+    if len({s.name for s in specs}) != len(specs):
+        raise ServiceError("Disposition names must be unique.")
+    return specs
+
+
+def format_dispositions(campaign: Campaign) -> str:
+    lines = []
+    for d in campaign.dispositions.all():
+        delay = "" if d.retry_delay_minutes is None else str(d.retry_delay_minutes)
+        lines.append(" | ".join(p for p in (d.name, d.outcome, delay) if p))
+    return "\n".join(lines)
+
+
+def default_window() -> tuple[time, time]:
+    return time(9, 0), time(21, 0)

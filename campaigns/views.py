@@ -1,0 +1,305 @@
+"""Supervisor pages (namespace ``supervisor``) and the CRM intake API.
+
+Every page is behind ``supervisor_required`` (agents get 403, anonymous users the login page);
+fetches go through ``campaigns.selectors``; writes through ``campaigns.services``. The intake
+API authenticates with the campaign's own token instead of a session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from agentdesk.roles import supervisor_required
+from calls.selectors import calls_on_desks
+from campaigns import export, importer, selectors, services, sheets
+from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, UploadForm
+from campaigns.models import Campaign, SheetUpload
+
+
+@supervisor_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "supervisor/dashboard.html", {"campaigns": selectors.campaign_list()})
+
+
+@supervisor_required
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None, instance=Campaign())
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save_campaign()
+        messages.success(request, f"Campaign {campaign.name} created.")
+        return redirect("supervisor:campaign", campaign_id=campaign.pk)
+    return render(request, "supervisor/campaign_form.html", {"form": form, "campaign": None})
+
+
+@supervisor_required
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        form.save_campaign()
+        messages.success(request, "Campaign saved.")
+        return redirect("supervisor:campaign", campaign_id=campaign.pk)
+    return render(request, "supervisor/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+@supervisor_required
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    context = {
+        "campaign": campaign,
+        "counts": selectors.campaign_counts(campaign),
+        "live_calls": calls_on_desks(campaign=campaign),
+        "uploads": selectors.uploads_for(campaign),
+        "upload_form": UploadForm(),
+        "intake_url": request.build_absolute_uri(reverse("supervisor:intake", args=[campaign.pk])),
+    }
+    return render(request, "supervisor/campaign_detail.html", context)
+
+
+@require_POST
+@supervisor_required
+def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    try:
+        services.campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect(request.POST.get("next") or reverse("supervisor:campaign", args=[campaign.pk]))
+
+
+@require_POST
+@supervisor_required
+def campaign_sync(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    try:
+        services.campaign_sync_start(campaign=campaign)
+        messages.success(request, "Push to Ryng queued.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("supervisor:campaign", campaign_id=campaign.pk)
+
+
+@require_GET
+@supervisor_required
+def campaign_export(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    response = StreamingHttpResponse(export.rows(campaign), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
+    return response
+
+
+# -- uploads ---------------------------------------------------------------------------------------------
+
+
+@require_POST
+@supervisor_required
+def upload_create(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a sheet to upload.")
+        return redirect("supervisor:campaign", campaign_id=campaign.pk)
+    upload = services.upload_create(campaign=campaign, file=form.cleaned_data["sheet"], user=request.user)
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+def _upload_context(upload: SheetUpload) -> dict:
+    mapping = upload.mapping or {}
+    preview = services.upload_preview(upload)
+    has_header = mapping.get("has_header", True)
+    header = preview[0] if preview and has_header else []
+    body = preview[1:] if has_header else preview
+    width = max((len(r) for r in preview), default=0)
+    columns = list(mapping.get("columns") or [])
+    columns += [sheets.IGNORE] * (width - len(columns))
+    return {
+        "upload": upload,
+        "campaign": upload.campaign,
+        "header": header,
+        "preview_rows": body,
+        "columns": [
+            {"index": i, "header": header[i] if i < len(header) else f"Column {i + 1}", "target": columns[i]}
+            for i in range(width)
+        ],
+        "targets": services.mapping_targets(upload.campaign, header),
+        "locked": upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE),
+    }
+
+
+@supervisor_required
+def upload_detail(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    return render(request, "supervisor/upload.html", _upload_context(upload))
+
+
+@require_GET
+@supervisor_required
+def upload_progress(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    """The progress partial, re-read by the page after every WebSocket (re)connect."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    return render(request, "supervisor/upload.html#progress", {"upload": upload})
+
+
+@require_POST
+@supervisor_required
+def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    """Save the mapping and start the dry run."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    width = int(request.POST.get("width", "0") or 0)
+    columns = [request.POST.get(f"col_{i}", "") for i in range(min(width, 500))]
+    try:
+        upload = services.upload_set_mapping(
+            upload=upload, columns=columns, has_header=request.POST.get("has_header") == "on"
+        )
+        services.upload_start_dry_run(upload=upload)
+    except (services.ServiceError, ValueError) as exc:
+        messages.error(request, str(exc))
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_POST
+@supervisor_required
+def upload_import(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    try:
+        upload = services.upload_start_import(upload=upload)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    if request.htmx:
+        return render(request, "supervisor/upload.html#progress", {"upload": upload})
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_POST
+@supervisor_required
+def upload_cancel(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = services.upload_cancel(upload=selectors.upload_get(campaign=campaign, upload_id=upload_id))
+    if request.htmx:
+        return render(request, "supervisor/upload.html#progress", {"upload": upload})
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_GET
+@supervisor_required
+def upload_issues(request: HttpRequest, campaign_id: int, upload_id: int) -> FileResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    path = importer.report_path(upload)
+    if not Path(path).exists():
+        raise Http404("No report yet: run the dry run first.")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=f"{Path(upload.original_name).stem}-issues.csv",
+        content_type="text/csv",
+    )
+
+
+# -- do-not-call ---------------------------------------------------------------------------------------
+
+
+@supervisor_required
+def dnc(request: HttpRequest) -> HttpResponse:
+    form = DncAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = services.dnc_add(
+                number=form.cleaned_data["number"], reason=form.cleaned_data["reason"], added_by=request.user
+            )
+            messages.success(request, f"{row.number} is on the do-not-call list.")
+            return redirect("supervisor:dnc")
+        except services.ServiceError as exc:
+            form.add_error("number", str(exc))
+    query = request.GET.get("q", "").strip()
+    rows = selectors.dnc_list(query=query)
+    return render(
+        request,
+        "supervisor/dnc.html",
+        {"form": form, "upload_form": DncUploadForm(), "rows": rows[:500], "total": rows.count(), "q": query},
+    )
+
+
+@require_POST
+@supervisor_required
+def dnc_upload(request: HttpRequest) -> HttpResponse:
+    form = DncUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        result = services.dnc_import(
+            file=form.cleaned_data["sheet"], reason=form.cleaned_data["reason"], added_by=request.user
+        )
+        messages.success(
+            request,
+            f"Added {result.added}; {result.already} already listed; {len(result.invalid)} not numbers.",
+        )
+        for line, value, reason in result.invalid[:20]:
+            messages.warning(request, f"Line {line}: {value!r} {reason}.")
+    else:
+        messages.error(request, "Choose a file of numbers.")
+    return redirect("supervisor:dnc")
+
+
+@require_POST
+@supervisor_required
+def dnc_remove(request: HttpRequest) -> HttpResponse:
+    services.dnc_remove(number=request.POST.get("number", ""))
+    return redirect("supervisor:dnc")
+
+
+# -- intake API -------------------------------------------------------------------------------------------
+
+
+def _json_error(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": True, "message": message, **extra}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
+    """``POST /supervisor/api/campaigns/<id>/leads`` with Ryng's Append Campaign JSON body and
+    ``Authorization: Bearer <campaign intake token>``. 200 with counts; 400 with per-row errors;
+    401 for a missing or wrong token; 404 for an unknown campaign."""
+    campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if campaign is None:
+        return _json_error(404, "Unknown campaign.")
+    if (
+        scheme.lower() != "bearer"
+        or not token
+        or not hmac.compare_digest(token.strip(), campaign.intake_token)
+    ):
+        return _json_error(401, "Missing or wrong token (Authorization: Bearer <intake token>).")
+    try:
+        body = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return _json_error(400, "The body is not JSON.")
+    try:
+        result = services.intake_append(campaign=campaign, body=body)
+    except services.IntakeError as exc:
+        return _json_error(400, exc.message, errors=exc.errors)
+    return JsonResponse(
+        {
+            "error": False,
+            "message": f"Appended {result.appended} leads.",
+            "data": {
+                "received": result.received,
+                "appended": result.appended,
+                "duplicates": result.duplicates,
+                "dnc": result.dnc,
+            },
+        }
+    )
