@@ -1,0 +1,104 @@
+"""The supervisor's live agents board."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from agentdesk.board import agent_changed, board_rows
+from agentdesk.consumers import SupervisorConsumer
+from agentdesk.models import AGENTS_GROUP, SUPERVISORS_GROUP, Agent, Presence
+
+
+def make_agent(name: str) -> Agent:
+    user = User.objects.create_user(name, password="pw-123456789")
+    user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
+    return Agent.objects.create(user=user)
+
+
+@pytest.fixture
+def supervisor(db):
+    user = User.objects.create_user("sam", password="pw-123456789")
+    user.groups.add(Group.objects.get_or_create(name=SUPERVISORS_GROUP)[0])
+    return user
+
+
+def test_supervisor_sees_every_agent_and_agents_are_refused(client, supervisor):
+    make_agent("alice")
+    bob = make_agent("bob")
+    bob.presence = Presence.READY
+    bob.save()
+    client.force_login(supervisor)
+    page = client.get("/supervisor/agents/")
+    assert page.status_code == 200
+    assert b'id="agent-row-' in page.content
+    assert b"alice" in page.content and b"bob" in page.content
+    assert b"board-ready" in page.content
+    client.force_login(User.objects.get(username="alice"))
+    assert client.get("/supervisor/agents/").status_code == 403
+
+
+def test_board_rows_take_the_same_queries_for_one_or_many_agents(db):
+    make_agent("a1")
+    with CaptureQueriesContext(connection) as one:
+        board_rows()
+    for n in range(2, 8):
+        make_agent(f"a{n}")
+    with CaptureQueriesContext(connection) as many:
+        rows = board_rows()
+    assert len(rows) == 7
+    assert len(many) == len(one)
+
+
+def test_customer_data_is_escaped_on_the_board(client, supervisor):
+    agent = make_agent("eve")
+    agent.presence = Presence.NOT_READY
+    agent.presence_reason = "<script>alert(1)</script>"
+    agent.save()
+    client.force_login(supervisor)
+    page = client.get("/supervisor/agents/")
+    assert b"<script>alert(1)</script>" not in page.content
+    assert b"&lt;script&gt;" in page.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_presence_change_reaches_a_supervisor_socket(supervisor):
+    agent = make_agent("carol")
+
+    async def scenario():
+        communicator = WebsocketCommunicator(SupervisorConsumer.as_asgi(), "/ws/supervisor/")
+        communicator.scope["user"] = supervisor
+        connected, _ = await communicator.connect()
+        assert connected
+
+        def change():
+            agent.presence = Presence.READY
+            agent.save(update_fields=["presence"])
+            agent_changed(agent.id)  # outside a transaction: sent at once
+
+        await sync_to_async(change)()
+        frame = await communicator.receive_from(timeout=5)
+        await communicator.disconnect()
+        return frame
+
+    frame = asyncio.run(scenario())
+    assert f'id="agent-row-{agent.id}"' in frame
+    assert 'hx-swap-oob="true"' in frame
+    assert "board-ready" in frame
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_cannot_join_the_supervisor_socket(db):
+    agent = make_agent("mallory")
+
+    async def scenario():
+        communicator = WebsocketCommunicator(SupervisorConsumer.as_asgi(), "/ws/supervisor/")
+        communicator.scope["user"] = agent.user
+        connected, _ = await communicator.connect()
+        return connected
+
+    assert asyncio.run(scenario()) is False

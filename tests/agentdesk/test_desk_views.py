@@ -1,0 +1,286 @@
+"""The desk over HTTP: the page, its fragments, the commands, and the permission matrix (an agent,
+another agent, a supervisor). Commands run through the real views and services; Celery tasks
+are enqueued only on commit, which these (non-transactional) tests never reach."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from agentdesk import services
+from agentdesk.models import Presence
+from calls.models import Call, CallState
+from campaigns.models import DoNotCall, Lead
+from tests.agentdesk.conftest import login
+from tests.factories import make_call, make_campaign, make_leads
+
+pytestmark = pytest.mark.django_db
+
+
+def _ready(client, campaign):
+    assert client.post("/desk/campaign/", {"campaign": campaign.pk}).status_code == 200
+    answer = client.post("/desk/presence/", {"presence": "ready"})
+    assert answer.status_code == 200
+    return answer
+
+
+def test_desk_page_shows_the_panels_and_connects_the_socket(agent_client, campaign):
+    page = agent_client.get("/desk/", headers={"HX-Request": ""}).content.decode()
+    assert 'ws-connect="/ws/desk/"' in page
+    assert 'hx-ext="ws"' in page
+    for element in ("desk-presence", "desk-preview", "desk-call", "desk-dispose", "ws-banner"):
+        assert f'id="{element}"' in page
+    assert campaign.name in page
+
+
+def test_supervisor_and_anonymous_cannot_open_the_desk(client, supervisor, db):
+    assert client.get("/desk/").status_code == 302
+    assert login(supervisor).get("/desk/state/").status_code == 403
+
+
+def test_going_ready_leases_and_shows_the_next_lead(agent_client, agent, campaign, leads):
+    body = _ready(agent_client, campaign).content.decode()
+    lead = Lead.objects.get(lease_owner=agent)
+    assert lead == leads[0]
+    assert lead.lease_expires_at > timezone.now()
+    assert lead.name in body and lead.number in body
+    assert "New York" in body and "Plus" in body  # custom fields under the campaign's names
+    assert "City" in body and "Plan" in body
+    assert "America/New_York" in body
+    assert "Calling window open" in body
+    assert "0 of 3" in body  # attempts so far
+    agent.refresh_from_db()
+    assert agent.presence == Presence.READY
+
+
+def test_ready_needs_a_campaign(agent_client):
+    body = agent_client.post("/desk/presence/", {"presence": "ready"}).content.decode()
+    assert "Pick a campaign first" in body
+
+
+def test_customer_data_is_escaped(agent_client, agent, campaign):
+    Lead.objects.create(
+        campaign=campaign,
+        number="+12125550999",
+        name="<script>alert(1)</script>",
+        custom_fields={"City": "<img src=x onerror=alert(2)>"},
+        timezone="America/New_York",
+    )
+    body = _ready(agent_client, campaign).content.decode()
+    assert "<script>alert(1)" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "<img src=x" not in body
+
+
+def test_desk_state_after_reconnect_is_the_whole_desk(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    body = agent_client.get("/desk/state/").content.decode()
+    assert 'id="desk-preview"' in body and leads[0].name in body
+    assert "hx-swap-oob" not in body  # a re-read is a normal swap into #desk-main
+
+
+def test_desk_page_query_count(agent_client, agent, campaign, leads, other, django_assert_max_num_queries):
+    _ready(agent_client, campaign)
+    for state in (CallState.DISPOSED, CallState.SKIPPED, CallState.DISPOSED):
+        make_call(other, leads[0], state)
+    with django_assert_max_num_queries(22):
+        page = agent_client.get("/desk/", headers={"HX-Request": ""})
+    assert page.status_code == 200
+    with django_assert_max_num_queries(20):
+        agent_client.get("/desk/state/")
+
+
+def test_renew_extends_and_expiry_releases(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    lead = Lead.objects.get(lease_owner=agent)
+    Lead.objects.filter(pk=lead.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=5))
+    assert agent_client.post("/desk/renew/").status_code == 204
+    lead.refresh_from_db()
+    assert lead.lease_expires_at > timezone.now() + timedelta(seconds=60)
+    Lead.objects.filter(pk=lead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.lease_release_expired() == 1
+    lead.refresh_from_db()
+    assert lead.lease_owner is None
+
+
+def test_expiry_keeps_a_lead_with_a_live_call(agent, campaign, leads):
+    lead = services.lead_next_for_agent(agent=agent, campaign=campaign)
+    make_call(agent, lead, CallState.CONNECTED)
+    Lead.objects.filter(pk=lead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.lease_release_expired() == 0
+
+
+def test_two_agents_get_different_leads(agent, other, campaign, leads):
+    first = services.lead_next_for_agent(agent=agent, campaign=campaign)
+    second = services.lead_next_for_agent(agent=other, campaign=campaign)
+    assert first and second and first.pk != second.pk
+    # Asking again returns the lead already held, never a second one.
+    assert services.lead_next_for_agent(agent=agent, campaign=campaign).pk == first.pk
+
+
+def test_assigned_leads_go_only_to_their_agents(agent, other, campaign):
+    Lead.objects.create(campaign=campaign, number="+12125550001", assigned_agents=",other,")
+    assert services.lead_next_for_agent(agent=agent, campaign=campaign) is None
+    assert services.lead_next_for_agent(agent=other, campaign=campaign) is not None
+
+
+def test_skip_needs_a_reason_then_records_and_moves_on(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    lead = Lead.objects.get(lease_owner=agent)
+    body = agent_client.post(f"/desk/leads/{lead.pk}/skip/", {"reason": ""}).content.decode()
+    assert "Pick a reason" in body
+    body = agent_client.post(f"/desk/leads/{lead.pk}/skip/", {"reason": "Bad data"}).content.decode()
+    lead.refresh_from_db()
+    assert lead.lease_owner is None and lead.next_attempt_at > timezone.now()
+    skipped = Call.objects.get(lead=lead)
+    assert skipped.state == CallState.SKIPPED and "Bad data" in skipped.notes
+    assert leads[1].name in body
+    assert Lead.objects.get(lease_owner=agent) == leads[1]
+
+
+def test_dial_disabled_with_the_reason_for_dnc(agent_client, agent, campaign, leads):
+    DoNotCall.objects.create(number=leads[0].number, reason="asked")
+    body = _ready(agent_client, campaign).content.decode()
+    assert 'id="dial-blocked"' in body and "do-not-call" in body
+    # The server refuses too, with the reason as the alert.
+    body = agent_client.post(f"/desk/leads/{leads[0].pk}/dial/").content.decode()
+    assert "do-not-call" in body and "compliance_dnc" in body
+    assert not Call.objects.filter(lead=leads[0]).exists()
+
+
+def test_dial_disabled_outside_the_window(agent_client, agent):
+    now_ny = timezone.now().astimezone(ZoneInfo("America/New_York"))
+    start = (now_ny + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    end = (now_ny + timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    if end < start:
+        start, end = time(0, 0), (now_ny - timedelta(hours=1)).time()
+    closed = make_campaign(name="Closed now", window=(start, end))
+    make_leads(closed, 1)
+    body = _ready(agent_client, closed).content.decode()
+    assert "Outside calling window" in body and 'id="dial-blocked"' in body
+
+
+def test_dial_creates_the_call_and_shows_it(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    body = agent_client.post(f"/desk/leads/{leads[0].pk}/dial/").content.decode()
+    call = Call.objects.get(lead=leads[0])
+    assert call.state == CallState.DIAL_REQUESTED and call.compliance["click"]["ok"]
+    assert "Dialing" in body and f'value="{call.pk}"' in body
+
+
+def _dispose_ready(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    call = make_call(agent, leads[0], CallState.ENDED)
+    return call
+
+
+def test_dispose_with_notes_then_the_next_preview_appears(agent_client, agent, campaign, leads):
+    call = _dispose_ready(agent_client, agent, campaign, leads)
+    final = campaign.dispositions.get(name="Interested")
+    body = agent_client.post(
+        "/desk/dispose/", {"call": call.pk, "disposition": final.pk, "notes": "Wants the <b>plus</b> plan"}
+    ).content.decode()
+    call.refresh_from_db()
+    assert call.state == CallState.DISPOSED and call.notes == "Wants the <b>plus</b> plan"
+    assert leads[1].name in body
+    assert Lead.objects.get(lease_owner=agent) == leads[1]
+
+
+def test_dispose_needs_a_disposition(agent_client, agent, campaign, leads):
+    call = _dispose_ready(agent_client, agent, campaign, leads)
+    answer = agent_client.post("/desk/dispose/", {"call": call.pk, "notes": "kept"})
+    assert answer["HX-Retarget"] == "#desk-dispose"
+    assert "Pick a disposition" in answer.content.decode() and "kept" in answer.content.decode()
+
+
+def test_callback_outside_the_window_is_refused_on_the_server(agent_client, agent):
+    campaign = make_campaign(name="Day shift", window=(time(9, 0), time(17, 0)))
+    leads = make_leads(campaign, 2, tz="America/Chicago")
+    call = _dispose_ready(agent_client, agent, campaign, leads)
+    callback = campaign.dispositions.get(name="Call back")
+    local = timezone.now().astimezone(ZoneInfo("America/Chicago")) + timedelta(days=2)
+    late = local.replace(hour=22, minute=30).strftime("%Y-%m-%dT%H:%M")
+    body = agent_client.post(
+        "/desk/dispose/", {"call": call.pk, "disposition": callback.pk, "callback_at": late}
+    ).content.decode()
+    assert "Outside the lead" in body
+    call.refresh_from_db()
+    assert call.state == CallState.ENDED
+    good = local.replace(hour=10, minute=15).strftime("%Y-%m-%dT%H:%M")
+    agent_client.post("/desk/dispose/", {"call": call.pk, "disposition": callback.pk, "callback_at": good})
+    call.refresh_from_db()
+    assert call.state == CallState.DISPOSED
+    expected = datetime.fromisoformat(good).replace(tzinfo=ZoneInfo("America/Chicago"))
+    assert call.callback_at == expected
+    lead = Lead.objects.get(pk=leads[0].pk)
+    assert lead.status == Lead.Status.CALLBACK
+
+
+def test_callback_in_the_past_is_refused(agent_client, agent, campaign, leads):
+    call = _dispose_ready(agent_client, agent, campaign, leads)
+    callback = campaign.dispositions.get(name="Call back")
+    body = agent_client.post(
+        "/desk/dispose/", {"call": call.pk, "disposition": callback.pk, "callback_at": "2001-01-01T10:00"}
+    ).content.decode()
+    assert "in the past" in body
+
+
+# -- the permission matrix: another agent's lead and call are 403 --------------------------------
+
+
+def test_another_agents_lead_is_403(agent_client, other_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    mine = Lead.objects.get(lease_owner=agent)
+    assert other_client.post(f"/desk/leads/{mine.pk}/dial/").status_code == 403
+    assert other_client.post(f"/desk/leads/{mine.pk}/skip/", {"reason": "Other"}).status_code == 403
+    # A lead leased to nobody is not dialable either; a missing one is 404.
+    assert agent_client.post(f"/desk/leads/{leads[4].pk}/dial/").status_code == 403
+    assert agent_client.post("/desk/leads/999999/dial/").status_code == 404
+    assert not Call.objects.exists()
+
+
+def test_another_agents_call_is_403(agent_client, other_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    call = make_call(agent, Lead.objects.get(lease_owner=agent), CallState.CONNECTED)
+    final = campaign.dispositions.first()
+    assert other_client.post(f"/desk/calls/{call.pk}/end/").status_code == 403
+    Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
+    answer = other_client.post("/desk/dispose/", {"call": call.pk, "disposition": final.pk})
+    assert answer.status_code == 403
+    call.refresh_from_db()
+    assert call.state == CallState.ENDED
+    # Another agent's desk shows nothing of it.
+    body = other_client.get("/desk/state/").content.decode()
+    assert call.number not in body and leads[0].name not in body
+
+
+def test_supervisor_is_not_an_agent_on_the_desk(supervisor, agent, campaign, leads):
+    boss = login(supervisor)
+    lead = services.lead_next_for_agent(agent=agent, campaign=campaign)
+    assert boss.post(f"/desk/leads/{lead.pk}/dial/").status_code == 403
+    assert boss.post("/desk/presence/", {"presence": "ready"}).status_code == 403
+
+
+def test_offline_releases_the_lead(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    agent_client.post("/desk/presence/", {"presence": "offline"})
+    assert not Lead.objects.filter(lease_owner=agent).exists()
+
+
+def test_signing_out_releases_the_lead(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    agent_client.post("/logout/")
+    assert not Lead.objects.filter(lease_owner=agent).exists()
+    agent.refresh_from_db()
+    assert agent.presence == Presence.OFFLINE
+
+
+def test_toggle_presence_with_a_reason(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    body = agent_client.post("/desk/presence/", {"presence": "toggle", "reason": "Lunch"}).content.decode()
+    agent.refresh_from_db()
+    assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
+    assert "Lunch" in body

@@ -1,0 +1,66 @@
+"""Misconfiguration stops the start with a message naming the variable."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.process_fixtures import ROOT
+
+
+def django_setup(tmp_path, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AGENTDESK_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "agentdesk.settings",
+        **env_overrides,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('ok')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x"),
+        ("DATABASE_URL", "not a url"),
+        ("REDIS_URL", "http://localhost:6379"),
+        ("DEBUG", "maybe"),
+        ("PUBLIC_BASE_URL", "ftp://example.com"),
+        ("SECRET_KEY", "short"),
+        ("EMULATOR_URL", "localhost:8100"),
+        ("CELERY_VISIBILITY_TIMEOUT", "soon"),
+    ],
+)
+def test_a_wrong_value_stops_the_start_naming_the_variable(tmp_path, variable, value):
+    result = django_setup(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_defaults_work_on_a_fresh_machine_and_the_secret_key_is_generated_once(tmp_path):
+    first = django_setup(tmp_path)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 50
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert django_setup(tmp_path).returncode == 0
+    assert key_file.read_text() == key
+
+
+def test_debug_and_demo_mode_are_off_unless_asked(settings):
+    # The suite runs with no DEBUG/AGENTDESK_DEMO set; production never gets demo logins.
+    import os
+
+    if "DEBUG" not in os.environ:
+        assert settings.DEBUG is False
+    if "AGENTDESK_DEMO" not in os.environ:
+        assert settings.DEMO_MODE is False

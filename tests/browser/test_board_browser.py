@@ -1,0 +1,39 @@
+"""A supervisor watches the agents board while an agent works: rows change without a reload."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agentdesk.models import Agent
+from tests.browser.test_desk_browser import pick_and_go_ready, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_the_board_follows_an_agent_live(page: Page, browser, desk):
+    supervisor = browser.new_context(viewport={"width": 1366, "height": 820})
+    board = supervisor.new_page()
+    try:
+        board.goto(f"{desk.base_url}/login/")
+        board.fill("#id_username", "supervisor")
+        board.fill("#id_password", "demo")
+        board.click("button[type=submit]")
+        board.goto(f"{desk.base_url}/supervisor/agents/")
+        agent1 = Agent.objects.get(user__username="agent1")
+        row = board.locator(f"#agent-row-{agent1.pk}")
+        expect(row).to_contain_text("Offline")
+        board.evaluate("window.__boardDoc = 'same document'")
+
+        sign_in(page, desk.base_url)
+        number = pick_and_go_ready(page, desk.campaigns["ryng"])
+        expect(row).to_contain_text("Ready", timeout=15_000)
+
+        desk.outcome(number)
+        page.click("#btn-dial")
+        expect(row).to_contain_text("On call", timeout=30_000)
+        expect(row).to_contain_text("Connected", timeout=30_000)
+        expect(row.locator("td.num").first).to_have_text("1")
+        assert board.evaluate("window.__boardDoc") == "same document", "the board reloaded"
+    finally:
+        supervisor.close()

@@ -1,0 +1,115 @@
+"""run_streams against the emulators (through ``live_stack``): Huawei and Genesys full paths
+(sign in -> offer -> dial -> states -> end -> dispose), Huawei GUID rotation, and the Genesys
+re-handshake after the emulator drops its CometD clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from calls import services
+from calls.models import Call, CallState, Platform, PlatformSession
+from campaigns.models import Lead
+from tests.calls.conftest import make_account, make_agent, make_campaign
+from tests.calls.test_live import call_state, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def offered_lead(agent, exclude: tuple[int, ...] = ()) -> Lead:
+    return wait_until(
+        lambda: (
+            Lead.objects.filter(source=Lead.Source.PLATFORM, lease_owner=agent)
+            .exclude(pk__in=exclude)
+            .first()
+        ),
+        timeout=30,
+        what="a platform offer to become a lead",
+    )
+
+
+def streams_log_after(live_stack, offset: int) -> str:
+    return live_stack.processes["streams"].log_path.read_bytes()[offset:].decode(errors="replace")
+
+
+def run_call(agent, lead, *, end: bool = True) -> Call:
+    call = services.call_dial(agent=agent, lead=lead)
+    wait_until(lambda: call_state(call) == CallState.CONNECTED, timeout=45, what="connected")
+    if end:
+        services.call_end(agent=agent, call=call)
+        wait_until(lambda: call_state(call) == CallState.ENDED, timeout=45, what="ended")
+        disposition = lead.campaign.dispositions.get(name="Interested")
+        services.call_dispose(agent=agent, call=call, disposition=disposition, notes="ok")
+    return call
+
+
+def test_huawei_full_path_and_guid_rotation(live_stack, emulator):
+    alice = make_agent("alice", 1)  # Huawei workno 101
+    account = make_account(Platform.HUAWEI, emulator.url)
+    make_campaign(account, "demo-preview")
+    services.platform_sign_in(agent=alice, account=account)
+    services.platform_set_ready(agent=alice, account=account, ready=True)
+    emulator.control(
+        "POST", "huawei/campaigns", {"records": [{"numbers": ["2125550100"]}, {"numbers": ["2125550101"]}]}
+    )
+
+    first = offered_lead(alice)
+    assert first.offer["controlid"] and first.raw_number == "2125550100"
+    call = run_call(alice, first)
+    assert call_state(call) == CallState.DISPOSED
+    assert Call.objects.get(pk=call.pk).platform_call_id
+
+    session = PlatformSession.objects.get(agent=alice, account=account)
+    old_guid = session.state["guid"]
+    emulator.control("POST", "huawei/agents/101/rotate-guid")
+    new_guid = wait_until(
+        lambda: (g := PlatformSession.objects.get(pk=session.pk).state.get("guid")) != old_guid and g,
+        timeout=20,
+        what="the rotated GUID to be stored",
+    )
+
+    def polled_with_new_guid() -> bool:
+        polls = emulator.requests(platform="huawei", path="/agentgateway/resource/agentevent/101")
+        return any(r["headers"].get("guid") == new_guid for r in polls)
+
+    wait_until(polled_with_new_guid, timeout=20, what="a poll with the new GUID")
+    # The next offer and call still flow after the rotation.
+    second = offered_lead(alice, exclude=(first.pk,))
+    call = run_call(alice, second)
+    assert call_state(call) == CallState.DISPOSED
+
+
+def test_genesys_full_path_and_rehandshake(live_stack, emulator):
+    alice = make_agent("alice", 1)  # Genesys agent1
+    account = make_account(Platform.GENESYS, emulator.url)
+    campaign = make_campaign(account, "DemoPreview")
+    emulator.control(
+        "POST",
+        "genesys/campaigns",
+        {"name": "DemoPreview", "records": [{"phoneNumber": "2125550100"}, {"phoneNumber": "2125550101"}]},
+    )
+    start = live_stack.processes["streams"].log_path.stat().st_size
+    services.platform_sign_in(agent=alice, account=account)
+    services.platform_set_ready(agent=alice, account=account, ready=True)
+    # Subscribed, not just started: GWS delivers only to subscribed clients.
+    wait_until(
+        lambda: "subscribed to" in streams_log_after(live_stack, start),
+        timeout=20,
+        what="the CometD subscription",
+    )
+    services.platform_request_offer(agent=alice, campaign=campaign)
+    first = offered_lead(alice)
+    call = run_call(alice, first)
+    assert call_state(call) == CallState.DISPOSED
+
+    before_drop = live_stack.processes["streams"].log_path.stat().st_size
+    dropped = emulator.control("POST", "genesys/drop-clients")
+    assert dropped["dropped"] >= 1
+    wait_until(
+        lambda: "re-reading calls over REST" in streams_log_after(live_stack, before_drop),
+        timeout=30,
+        what="a re-handshake",
+    )
+    services.platform_request_offer(agent=alice, campaign=campaign)
+    second = offered_lead(alice, exclude=(first.pk,))
+    call = run_call(alice, second)
+    assert call_state(call) == CallState.DISPOSED

@@ -1,0 +1,94 @@
+"""Named users (an agent, a supervisor), a campaign, and helpers that write sheets in the
+encodings and delimiters supervisors bring."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from campaigns import services
+from campaigns.models import SheetUpload
+from tests.factories import PASSWORD, make_campaign, make_user_agent
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(request, monkeypatch):
+    """Tests that run task bodies in-process must not also hand the same task to a real worker
+    (a session-wide ``live_stack`` worker may be listening on the imports queue). Tests with
+    real workers keep the broker."""
+    if {"live_stack", "imports_worker"} & set(request.fixturenames):
+        return
+    from campaigns import tasks
+
+    for task in (tasks.upload_dry_run, tasks.upload_import, tasks.campaign_sync):
+        monkeypatch.setattr(task, "delay", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def agent(db):
+    return make_user_agent("agent", 1)
+
+
+@pytest.fixture
+def supervisor(db):
+    return make_user_agent("boss", 9, supervisor=True)
+
+
+@pytest.fixture
+def campaign(db):
+    return make_campaign(name="Import test")
+
+
+@pytest.fixture
+def supervisor_client(supervisor) -> Client:
+    client = Client()
+    assert client.login(username=supervisor.user.username, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    assert client.login(username=agent.user.username, password=PASSWORD)
+    return client
+
+
+def sheet_bytes(
+    rows: Sequence[Sequence[str]], *, encoding: str = "utf-8", delimiter: str = ",", crlf: bool = True
+) -> bytes:
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n").writerows(rows)
+    return text.getvalue().encode(encoding)
+
+
+def upload_sheet(campaign, data: bytes, name: str = "leads.csv", user=None) -> SheetUpload:
+    return services.upload_create(campaign=campaign, file=SimpleUploadedFile(name, data), user=user)
+
+
+def run_dry(upload: SheetUpload) -> SheetUpload:
+    services.upload_start_dry_run(upload=upload)
+    return services.upload_dry_run_run(upload_id=upload.pk) or SheetUpload.objects.get(pk=upload.pk)
+
+
+def run_import(upload: SheetUpload) -> SheetUpload:
+    upload = run_dry(upload)
+    services.upload_start_import(upload=upload)
+    return services.upload_import_run(upload_id=upload.pk) or SheetUpload.objects.get(pk=upload.pk)
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        for line in lines:
+            handle.write(line)
+    return path

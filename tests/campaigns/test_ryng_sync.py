@@ -1,0 +1,107 @@
+"""The Ryng push (Append Campaign) read back from the emulator over real HTTP, in both formats."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from django.conf import settings
+
+from campaigns import services, tasks
+from campaigns.models import Campaign, Lead
+from tests.factories import make_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def ryng_campaign(emulator, *, fmt: str, mapping: str = "inline", token: str = "demo-ryng-token") -> Campaign:
+    campaign = make_campaign(
+        base_url=f"{emulator.url}/rest-api/v1", name=f"Ryng {fmt}", platform_campaign_id="595"
+    )
+    campaign.account.credentials = {"token": token}
+    campaign.account.save()
+    campaign.push_format = fmt
+    campaign.agent_mapping = mapping
+    campaign.save()
+    return campaign
+
+
+def add_leads(campaign: Campaign, count: int, agent) -> None:
+    for i in range(count):
+        Lead.objects.create(
+            campaign=campaign,
+            number=f"+1212555{i:04d}",
+            name=f"Lead {i}",
+            custom_fields={"City": f"City {i}", "Plan": "Plus" if i % 2 else ""},
+            assigned_agents=f",{agent.user.username}," if i % 3 == 0 else "",
+        )
+
+
+def read_back(emulator, campaign_id: str) -> dict:
+    answer = requests.get(f"{emulator.url}/_emulator/ryng/campaigns/{campaign_id}/leads", timeout=5)
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_sync_pushes_every_lead_once(emulator, agent, fmt, monkeypatch):
+    monkeypatch.setattr(services, "SYNC_CHUNK", 4)  # several Append Campaign requests
+    campaign = ryng_campaign(emulator, fmt=fmt)
+    add_leads(campaign, 10, agent)
+    assert services.campaign_sync_run(campaign_id=campaign.pk) == 10
+    pushed = read_back(emulator, "595")
+    assert pushed["appends"] == 3
+    leads = {lead["number"]: lead for lead in pushed["leads"]}
+    assert set(leads) == {f"+1212555{i:04d}" for i in range(10)}
+    assert set(pushed["customFieldNames"].values()) >= {"City"}
+    names = {v: k.removesuffix("Name") for k, v in pushed["customFieldNames"].items()}
+    first = leads["+12125550000"]
+    assert first["customFields"][names["City"]] == "City 0"
+    # Ryng knows agents by its own usernames: ours were translated.
+    assert first["agents"] == [agent.ryng_username]
+    assert leads["+12125550001"]["agents"] == []
+    assert leads["+12125550001"]["customFields"][names["Plan"]] == "Plus"
+    if fmt == "json":
+        secret = campaign.account.webhook_secret
+        assert (
+            pushed["terminalCallbackUrl"] == f"{settings.PUBLIC_BASE_URL}/calls/hooks/ryng/{secret}/terminal"
+        )
+        assert pushed["connectCallbackUrl"].endswith(f"/calls/hooks/ryng/{secret}/connect")
+    campaign.refresh_from_db()
+    assert (campaign.sync_status, campaign.sync_pushed, campaign.sync_total) == ("done", 10, 10)
+    assert not Lead.objects.filter(campaign=campaign, pushed_at__isnull=True).exists()
+    # Nothing new: nothing sent.
+    assert services.campaign_sync_run(campaign_id=campaign.pk) == 0
+    assert read_back(emulator, "595")["appends"] == 3
+
+
+def test_sync_failure_is_recorded_and_shown(emulator, agent, supervisor_client):
+    campaign = ryng_campaign(emulator, fmt="json", token="wrong-token")
+    add_leads(campaign, 2, agent)
+    tasks.campaign_sync.apply(args=[campaign.pk])
+    campaign.refresh_from_db()
+    assert campaign.sync_status == "failed"
+    assert "403" in campaign.sync_message or "nauthori" in campaign.sync_message
+    assert Lead.objects.filter(campaign=campaign, pushed_at__isnull=True).count() == 2
+    page = supervisor_client.get(f"/supervisor/campaigns/{campaign.pk}/")
+    assert f'id="campaign-sync-{campaign.pk}"'.encode() in page.content
+    assert b"failed" in page.content
+
+
+def test_import_of_a_ryng_campaign_queues_the_push(emulator, agent, django_capture_on_commit_callbacks):
+    from tests.campaigns.conftest import run_import, sheet_bytes, upload_sheet
+
+    campaign = ryng_campaign(emulator, fmt="csv", mapping="all-agents")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upload = run_import(
+            upload_sheet(
+                campaign, sheet_bytes([["Phone", "City"], ["2125550134", "NYC"], ["4155552671", ""]])
+            )
+        )
+    assert upload.imported_rows == 2
+    assert Campaign.objects.get(pk=campaign.pk).sync_status == "queued"
+    assert callbacks
+    tasks.campaign_sync.apply(args=[campaign.pk])
+    assert {lead["number"] for lead in read_back(emulator, "595")["leads"]} == {
+        "+12125550134",
+        "+14155552671",
+    }

@@ -1,0 +1,73 @@
+"""A dry run and an import committed by a real ``celery -A agentdesk worker -Q imports`` process,
+with the progress pushed to the supervisors' channel group."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from agentdesk import live
+from campaigns import services
+from campaigns.models import Lead, SheetUpload
+from tests.campaigns.conftest import sheet_bytes, upload_sheet
+from tests.process_fixtures import ManagedProcess, celery_worker, child_env, wait_for_worker
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture
+def imports_worker(transactional_db, settings) -> Iterator[ManagedProcess]:
+    worker = celery_worker("imports", "campaigns-imports", child_env())
+    worker.start()
+    try:
+        wait_for_worker("campaigns-imports-")
+        yield worker
+    finally:
+        worker.stop()
+
+
+async def _drain(layer, channel: str) -> list[dict]:
+    frames = []
+    while True:
+        try:
+            frames.append(await asyncio.wait_for(layer.receive(channel), timeout=2))
+        except TimeoutError:
+            return frames
+
+
+def wait_for_status(upload: SheetUpload, status: str, timeout: float = 60) -> SheetUpload:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        upload.refresh_from_db()
+        if upload.status == status:
+            return upload
+        if upload.status == SheetUpload.Status.FAILED:
+            raise AssertionError(upload.error)
+        time.sleep(0.1)
+    raise AssertionError(f"upload stuck in {upload.status}")
+
+
+def test_import_through_a_real_worker(imports_worker, campaign, settings):
+    settings.MEDIA_ROOT = str(settings.VAR_DIR / "media")  # shared with the worker (same VAR_DIR)
+    rows = [["Name", "Phone"]] + [[f"Lead {i}", f"+1212555{i:04d}"] for i in range(300)] + [["Bad", "12"]]
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.SUPERVISORS, channel)
+    upload = upload_sheet(campaign, sheet_bytes(rows))
+    services.upload_start_dry_run(upload=upload)
+    upload = wait_for_status(upload, SheetUpload.Status.VALIDATED)
+    assert (upload.valid_rows, upload.invalid_rows) == (300, 1)
+    services.upload_start_import(upload=upload)
+    upload = wait_for_status(upload, SheetUpload.Status.DONE)
+    assert upload.imported_rows == 300
+    assert Lead.objects.filter(campaign=campaign).count() == 300
+    # The worker pushed the progress partial (stable id, out-of-band swap) to the supervisors.
+    frames = async_to_sync(_drain)(layer, channel)
+    html = [f["html"] for f in frames if f["type"] == live.SUPERVISOR_HTML]
+    assert any(f'id="upload-progress-{upload.pk}"' in h and "hx-swap-oob" in h for h in html)
+    assert any("Imported" in h for h in html)
