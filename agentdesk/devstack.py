@@ -28,11 +28,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 COLORS = ["36", "33", "35", "32", "34", "31", "96", "93"]
 
 
 def var_dir() -> Path:
     return Path(os.environ.get("AGENTDESK_VAR_DIR", ROOT / "var"))
+
+
+def take_stop_signals(handler=None) -> None:
+    """Make Ctrl-C, TERM and HUP reach this process and the children it starts.
+
+    A runner may start us with those signals blocked or ignored, and both are inherited across
+    ``exec``: the stop would then never arrive (CI once waited 90 s on exactly that). Unblock
+    them, and either install ``handler`` (``exec`` resets handled signals to their defaults in
+    the children) or give ignored ones their defaults back.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    for sig in STOP_SIGNALS:
+        if handler is not None:
+            signal.signal(sig, handler)
+        elif signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
 
 
 def say(message: str) -> None:
@@ -233,6 +250,8 @@ def base_env() -> dict[str, str]:
 
 
 def run() -> int:
+    stop = threading.Event()
+    take_stop_signals(lambda *_: stop.set())
     env = base_env()
     host, port = env.get("HOST", "127.0.0.1"), int(env.get("PORT", "8000"))
     emulator_port = int(env.get("EMULATOR_PORT", "8100"))
@@ -247,9 +266,6 @@ def run() -> int:
         redis = PrivateRedis()
         env["REDIS_URL"] = redis.start()
     supervisor = Supervisor(env)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         manage("migrate", "--noinput", "-v0", env=env)
         manage("seed_demo", env=env)
@@ -280,6 +296,7 @@ def run() -> int:
 
 
 def test(pytest_args: list[str]) -> int:
+    take_stop_signals()
     env = base_env()
     redis = None
     if not env.get("REDIS_URL"):

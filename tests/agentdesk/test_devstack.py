@@ -1,4 +1,6 @@
+import signal
 import subprocess
+import sys
 
 from agentdesk.devstack import expand, read_procfile
 from tests.process_fixtures import ROOT
@@ -23,3 +25,38 @@ def test_find_python_prints_a_312_or_newer_interpreter():
         [path, "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"], capture_output=True, text=True
     )
     assert version.stdout.strip() == "True"
+
+
+# A runner that starts us with TERM blocked (or ignored) must still be able to stop `make run`:
+# both dispositions survive exec, and CI once waited 90 s on a stop that never arrived.
+SIGNAL_PROBE = """
+import os, signal, subprocess, sys, threading
+from agentdesk.devstack import take_stop_signals
+
+if sys.argv[1] == "child":
+    print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+          signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    raise SystemExit
+got = threading.Event()
+take_stop_signals(lambda *_: got.set())
+os.kill(os.getpid(), signal.SIGTERM)
+print(got.wait(2))
+subprocess.run([sys.executable, "-c", sys.argv[2], "child"], check=True)
+"""
+
+
+def test_stop_signals_reach_a_devstack_started_with_them_blocked_and_ignored():
+    def hostile_runner():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    out = subprocess.run(
+        [sys.executable, "-c", SIGNAL_PROBE, "parent", SIGNAL_PROBE],
+        cwd=ROOT,
+        preexec_fn=hostile_runner,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]
