@@ -14,6 +14,7 @@ It listens on a unix socket under ``var/redis/`` only, so two checkouts never co
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import re
 import shlex
@@ -40,9 +41,9 @@ def take_stop_signals(handler=None) -> None:
     """Make Ctrl-C, TERM and HUP reach this process and the children it starts.
 
     A runner may start us with those signals blocked or ignored, and both are inherited across
-    ``exec``: the stop would then never arrive (CI once waited 90 s on exactly that). Unblock
-    them, and either install ``handler`` (``exec`` resets handled signals to their defaults in
-    the children) or give ignored ones their defaults back.
+    ``exec``: the stop would then never arrive. Unblock them, and either install ``handler``
+    (``exec`` resets handled signals to their defaults in the children) or give ignored ones
+    their defaults back.
     """
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for sig in STOP_SIGNALS:
@@ -50,6 +51,29 @@ def take_stop_signals(handler=None) -> None:
             signal.signal(sig, handler)
         elif signal.getsignal(sig) == signal.SIG_IGN:
             signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+
+
+class StopRequest:
+    """The stop signal handler and what the main loop polls.
+
+    The handler only assigns a flag. It runs on the main thread between any two bytecodes, so it
+    must take no lock: with a ``threading.Event`` it could call ``set()`` while that same thread
+    held the event's lock inside ``wait()`` and hang for ever (CI once waited 90 s on a ``make
+    run`` that had deadlocked so). ``time.sleep`` returns early for the signal.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def __call__(self, signum: int, frame: object = None) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+    def sleep(self, seconds: float) -> None:
+        if not self:
+            time.sleep(seconds)
 
 
 def say(message: str) -> None:
@@ -218,7 +242,7 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> dict:
+def wait_healthy(url: str, supervisor: Supervisor, stop: StopRequest, timeout: float = 90) -> dict:
     import requests
 
     deadline = time.monotonic() + timeout
@@ -226,6 +250,8 @@ def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> dict:
     while time.monotonic() < deadline:
         if supervisor.first_exit():
             break
+        if stop:
+            raise SystemExit(f"stopped by {stop.signal} before /healthz turned healthy")
         try:
             answer = requests.get(url, timeout=5)
             last = answer.json()
@@ -233,7 +259,7 @@ def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> dict:
                 return last
         except Exception as exc:
             last = {"error": str(exc)}
-        time.sleep(0.5)
+        stop.sleep(0.5)
     raise SystemExit(f"/healthz did not turn healthy: {last}")
 
 
@@ -250,8 +276,9 @@ def base_env() -> dict[str, str]:
 
 
 def run() -> int:
-    stop = threading.Event()
-    take_stop_signals(lambda *_: stop.set())
+    stop = StopRequest()
+    take_stop_signals(stop)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack
     env = base_env()
     host, port = env.get("HOST", "127.0.0.1"), int(env.get("PORT", "8000"))
     emulator_port = int(env.get("EMULATOR_PORT", "8100"))
@@ -272,7 +299,7 @@ def run() -> int:
         for index, (name, command) in enumerate(read_procfile()):
             supervisor.start(name, expand(command, env), COLORS[index % len(COLORS)])
         url = env["PUBLIC_BASE_URL"]
-        health = wait_healthy(f"{url}/healthz", supervisor)
+        health = wait_healthy(f"{url}/healthz", supervisor, stop)
         say(f"healthy: {', '.join(health.get('checks', {}))}")
         print(
             "\n"
@@ -281,13 +308,13 @@ def run() -> int:
             f"  Emulators (Ryng, Huawei, Genesys) at {env['EMULATOR_URL']}; Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stop.is_set():
+        while not stop:
             died = supervisor.first_exit()
             if died:
                 say(f"process {died!r} exited with {supervisor.children[died].returncode}; stopping")
                 return 1
-            stop.wait(0.5)
-        say("stopping")
+            stop.sleep(0.5)
+        say(f"{stop.signal}: stopping")
         return 0
     finally:
         supervisor.stop_all()

@@ -1,8 +1,9 @@
 import signal
 import subprocess
 import sys
+import threading
 
-from agentdesk.devstack import expand, read_procfile
+from agentdesk.devstack import StopRequest, expand, read_procfile
 from tests.process_fixtures import ROOT
 
 
@@ -60,3 +61,23 @@ def test_stop_signals_reach_a_devstack_started_with_them_blocked_and_ignored():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+def test_the_stop_handler_takes_no_lock_so_it_can_fire_inside_the_main_loops_wait(monkeypatch):
+    # The handler runs on the main thread between any two bytecodes, including while that thread
+    # is inside the loop's own wait: it must complete from there (an Event's set() would hang).
+    stop = StopRequest()
+    fired = []
+
+    def sleep_interrupted_by_term(seconds):
+        stop(signal.SIGTERM)
+        fired.append(seconds)
+
+    monkeypatch.setattr("agentdesk.devstack.time.sleep", sleep_interrupted_by_term)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (stop.sleep(0.5), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(5), "the stop handler hung inside the wait"
+    assert stop and stop.signal == "SIGTERM" and fired == [0.5]
+    stop.sleep(0.5)  # once stopped, the loop does not sleep again
+    assert fired == [0.5]
