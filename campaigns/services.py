@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from agentdesk import live
 from campaigns import importer, sheets
+from campaigns.locks import lead_append_lock
 from campaigns.models import AgentMapping, Campaign, Disposition, DoNotCall, Lead, SheetUpload
 from campaigns.phone import Normalized, normalize
 from campaigns.rowcheck import INVALID, Plan, check_chunk
@@ -552,6 +553,7 @@ def _insert_rows(campaign: Campaign, rows: list[tuple], *, names_in_order: list[
     wins; numbers already in the campaign are skipped. Returns how many were added."""
     import json
 
+    lead_append_lock(campaign.pk)  # `existing` below stays true until the commit
     seen: set[str] = set()
     fresh = []
     for row in rows:
@@ -577,7 +579,7 @@ def _insert_rows(campaign: Campaign, rows: list[tuple], *, names_in_order: list[
         for row in fresh
         if row[1] not in existing
     ]
-    # ignore_conflicts: a concurrent intake of the same number loses quietly instead of failing.
+    # ignore_conflicts still, for SQLite's sake and as a belt: under the lock nothing conflicts.
     Lead.objects.bulk_create(leads, ignore_conflicts=True, batch_size=1000)
     return len(leads)
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from campaigns import importer, services
+from campaigns.locks import LEAD_APPEND, lead_append_lock
 from campaigns.models import DoNotCall, Lead, SheetUpload
 from tests.campaigns.conftest import run_dry, upload_sheet
+from tests.factories import make_campaign
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -151,3 +154,78 @@ def test_cancel_after_a_staged_dry_run_adds_nothing_and_sweeps(campaign, split_s
     with connection.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", [importer.stage_tables(upload)[0]])
         assert cur.fetchone()[0] is None
+
+
+def _staged_numbers(upload: SheetUpload) -> list[str]:
+    with connection.cursor() as cur:
+        tables = upload.report["stage"]["tables"]
+        cur.execute(" UNION ALL ".join(f"SELECT number FROM {t}" for t in tables))
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_the_dry_run_prunes_its_duplicates_so_the_import_inserts_without_on_conflict(
+    campaign, split_small, monkeypatch
+):
+    Lead.objects.create(campaign=campaign, number="+12122000007", name="Already here")
+    upload = run_dry(upload_sheet(campaign, _sheet(1000)))
+    numbers = _staged_numbers(upload)
+    # Exactly the rows the import will add: no in-sheet repeat (head or tail), no campaign number.
+    assert len(numbers) == len(set(numbers)) == upload.report["stage"]["rows"] == 1000 - 20 - 1
+    assert "+12122000007" not in numbers and "+12122000001" in numbers
+
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        upload = _import(upload)
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == 1000 - 20 - 1
+    insert = next(s for s in statements if s.startswith("INSERT INTO campaigns_lead"))
+    assert "ON CONFLICT" not in insert and "NOT EXISTS" not in insert
+    assert any("pg_advisory_xact_lock" in s for s in statements)
+    assert Lead.objects.get(number="+12122000001").name == "Lead 1"
+
+
+def test_numbers_that_arrive_between_dry_run_and_import_are_skipped_not_fatal(campaign, split_small):
+    upload = run_dry(upload_sheet(campaign, _sheet(1000)))
+    # A CRM appends two of the sheet's numbers through the intake API after the dry run.
+    body = {"customerData": {"jsonData": [{"number": "+12122000004"}, {"number": "+12122000900"}]}}
+    assert services.intake_append(campaign=campaign, body=body).appended == 2
+    upload = _import(upload)
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == 1000 - 20 - 2
+    assert Lead.objects.filter(campaign=campaign, number="+12122000004").count() == 1
+    assert Lead.objects.get(campaign=campaign, number="+12122000004").source == Lead.Source.INTAKE
+    assert Lead.objects.filter(campaign=campaign).count() == 1000 - 20
+
+
+def test_the_append_lock_serializes_writers_of_one_campaign_only(campaign):
+    other = make_campaign(name="Other")
+    held, release, results = threading.Event(), threading.Event(), {}
+
+    def holder():
+        with transaction.atomic():
+            lead_append_lock(campaign.pk)
+            held.set()
+            release.wait(10)
+        connections.close_all()
+
+    def contender(key, campaign_id):
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LEAD_APPEND, campaign_id])
+            results[key] = cur.fetchone()[0]
+        connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(10)
+    for key, campaign_id in (("same", campaign.pk), ("other", other.pk)):
+        worker = threading.Thread(target=contender, args=(key, campaign_id))
+        worker.start()
+        worker.join(10)
+    release.set()
+    thread.join(10)
+    assert results == {"same": False, "other": True}
