@@ -39,6 +39,11 @@ def _campaign(request: HttpRequest, agent: Agent):
     return selectors.campaign_get_for_agent(agent=agent, campaign_id=request.session.get(SESSION_CAMPAIGN))
 
 
+# Seconds an empty, Ready desk waits before its next look for a lead: the n-th empty answer
+# waits POLL_DELAYS[n] (the last value from then on).
+POLL_DELAYS = (5, 5, 10, 10, 20, 30)
+
+
 def _state(request: HttpRequest, agent: Agent, **extra) -> dict:
     state = selectors.desk_state(agent=agent, campaign=_campaign(request, agent))
     state["campaigns"] = selectors.campaigns_for_agent(agent=agent)
@@ -178,14 +183,22 @@ def _alert_dict(exc: Exception) -> dict:
 @agent_required
 @require_POST
 def next_lead(request: HttpRequest) -> HttpResponse:
-    """Polled while Ready with an empty desk: a lead may have become due, or an offer arrived."""
+    """Polled while Ready with an empty desk: a lead may have become due, or an offer arrived.
+
+    Each empty answer asks again a little later (:data:`POLL_DELAYS`), so an idle desk does not
+    ask the platform for a preview every 5 s all shift; any action starts over at 5 s."""
     agent = _agent(request)
     campaign = _campaign(request, agent)
     try:
+        attempt = max(0, int(request.POST.get("attempt", "0")))
+    except ValueError:
+        attempt = 0
+    poll = {"poll_attempt": attempt + 1, "poll_delay": POLL_DELAYS[min(attempt + 1, len(POLL_DELAYS) - 1)]}
+    try:
         _fill_preview(agent, campaign)
     except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc))
-    return _main(request, agent)
+        return _main(request, agent, alert=_alert_dict(exc), **poll)
+    return _main(request, agent, **poll)
 
 
 @agent_required

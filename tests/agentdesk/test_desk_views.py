@@ -4,6 +4,7 @@ are enqueued only on commit, which these (non-transactional) tests never reach."
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -284,3 +285,18 @@ def test_toggle_presence_with_a_reason(agent_client, agent, campaign, leads):
     agent.refresh_from_db()
     assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
     assert "Lunch" in body
+
+
+def test_an_empty_ready_desk_looks_for_leads_less_often_the_longer_it_waits(agent_client, campaign):
+    # No lead in the campaign: Ready shows the waiting card, which asks again after 5 s.
+    body = _ready(agent_client, campaign).content.decode()
+    assert 'hx-trigger="load delay:5s"' in body and '{"attempt": 0}' in body
+    delays = []
+    for attempt in range(7):
+        body = agent_client.post("/desk/next/", {"attempt": attempt}).content.decode()
+        delays.append(int(re.search(r'data-poll-delay="(\d+)"', body).group(1)))
+        assert f'{{"attempt": {attempt + 1}}}' in body
+    assert delays == [5, 10, 10, 20, 30, 30, 30]
+    # A junk attempt counts as the first.
+    body = agent_client.post("/desk/next/", {"attempt": "x"}).content.decode()
+    assert 'data-poll-delay="5"' in body
