@@ -314,7 +314,9 @@ def main() -> None:
     print("Dry run (check every row, write the issue report) ...")
     dry, _dry_wall, dry_peak, _, dry_pss = run_phase("dry", upload.pk, env)
     print(f"  {dry}")
-    print("Import (the dry run's staged rows: INSERT ... SELECT ... ON CONFLICT DO NOTHING) ...")
+    print(
+        "Import (the dry run's pruned staged rows: one INSERT ... SELECT under the campaign's append lock) ..."
+    )
     imp, _imp_wall, imp_peak, imp_root, imp_pss = run_phase("import", upload.pk, env)
     print(f"  {imp}")
     print("Raw COPY of the same file ...")

@@ -236,3 +236,45 @@ def test_a_stale_push_never_shows_the_call_going_back(page: Page, desk):
     page.wait_for_timeout(1500)
     expect(page.locator("#desk-call")).to_have_attribute("data-state", "connected")
     expect(page.locator("#call-state")).to_contain_text("Connected")
+
+
+def test_booking_a_callback_refuses_a_time_outside_the_window_then_books_it(page: Page, desk):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from campaigns.models import Campaign, Lead
+
+    campaign = desk.campaigns["ryng"]
+    sign_in(page, desk.base_url)
+    number = pick_and_go_ready(page, campaign)
+    lead = Lead.objects.get(campaign=campaign, number=number)
+    zone = ZoneInfo(lead.timezone)
+    today = datetime.now(zone).date()
+    # Calls are allowed today and tomorrow only (in the lead's zone): the day after is refused.
+    days = {today.weekday(), (today + timedelta(days=1)).weekday()}
+    Campaign.objects.filter(pk=campaign.pk).update(window_days="".join(str(d) for d in sorted(days)))
+    desk.outcome(number, "busy", agent_ring_seconds=1, ring_seconds=100)
+    page.click("#btn-dial")
+    expect(page.locator("#call-state")).to_contain_text("Failed: Busy", timeout=40_000)
+
+    pick(page, "Call back")
+    expect(page.locator("#desk-dispose .callback-row")).to_have_class(re.compile(r"\bactive\b"))
+    refused = today + timedelta(days=2)
+    page.fill("#dispose-callback", f"{refused:%Y-%m-%d}T10:00")
+    page.fill("#dispose-notes", "Call me the day after tomorrow")
+    page.click("#btn-dispose")
+    expect(page.locator("#callback-error")).to_contain_text("Outside the lead's calling window")
+    expect(page.locator("#callback-error")).to_contain_text("is not a calling day")
+    # Nothing was recorded, and what the agent typed is still there.
+    assert Call.objects.filter(number=number).order_by("-id").first().state != CallState.DISPOSED
+    expect(page.locator("#dispose-notes")).to_have_value("Call me the day after tomorrow")
+
+    booked = datetime.combine(today + timedelta(days=1), datetime.min.time().replace(hour=10), zone)
+    page.fill("#dispose-callback", f"{booked:%Y-%m-%dT%H:%M}")
+    page.click("#btn-dispose")
+    expect(page.locator("#lead-number")).not_to_have_text(number, timeout=30_000)
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.CALLBACK
+    assert lead.next_attempt_at == booked
+    call = Call.objects.filter(number=number).order_by("-id").first()
+    assert call.state == CallState.DISPOSED and call.callback_at == booked
