@@ -116,7 +116,14 @@ class Lead(models.Model):
     # No single-column indexes on campaign and lease_owner: lead_queue_idx (campaign, ...) and
     # lead_lease_idx (lease_owner, ...) lead with those columns and serve every lookup the
     # single-column ones would, at one B-tree less to maintain per inserted lead (BENCHMARKS.md).
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leads", db_index=False)
+    # db_constraint=False: the database keeps this reference with triggers instead of a FOREIGN
+    # KEY (migration 0005, docs/import.md "The campaign reference"). A foreign key checks each
+    # inserted lead on its own at COMMIT, about 5 s of a million-row import; the triggers check
+    # each INSERT statement once (its new rows' campaigns exist, and are locked FOR KEY SHARE as
+    # the foreign key would), a moved lead, and refuse to delete a campaign that still has leads.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="leads", db_index=False, db_constraint=False
+    )
     number = models.CharField(max_length=20, help_text="E.164")
     raw_number = models.CharField(max_length=64, blank=True, help_text="As uploaded.")
     name = models.CharField(max_length=200, blank=True)
