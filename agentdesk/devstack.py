@@ -14,6 +14,7 @@ It listens on a unix socket under ``var/redis/`` only, so two checkouts never co
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import os
 import re
@@ -74,6 +75,28 @@ class StopRequest:
     def sleep(self, seconds: float) -> None:
         if not self:
             time.sleep(seconds)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's ``prctl``, looked up once in the parent (a child between fork and exec should do as
+    little as it can)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+PRCTL = _prctl()
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of every child: Linux sends it TERM when the devstack dies, even by
+    SIGKILL, so a killed ``make run`` leaves no process holding its ports."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def say(message: str) -> None:
@@ -143,7 +166,7 @@ class PrivateRedis:
             "--logfile",
             str(self.dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, start_new_session=True)
+        self.process = subprocess.Popen(args, start_new_session=True, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 15
         while not redis_ping(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -180,7 +203,12 @@ def expand(command: str, env: dict[str, str]) -> list[str]:
         name, default = match.group(1) or match.group(3), match.group(2) or ""
         return env.get(name) or default
 
-    return shlex.split(re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", replace, command))
+    argv = shlex.split(re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", replace, command))
+    if argv and argv[0] == "python":
+        # This interpreter by its full path: the venv's, and a command line that names the
+        # checkout (so `pgrep -f <checkout>` finds every process of a run).
+        argv[0] = sys.executable
+    return argv
 
 
 class Supervisor:
@@ -197,6 +225,7 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
             text=True,
             bufsize=1,
         )

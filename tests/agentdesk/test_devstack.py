@@ -1,7 +1,10 @@
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 from agentdesk.devstack import StopRequest, expand, read_procfile
 from tests.process_fixtures import ROOT
@@ -81,3 +84,40 @@ def test_the_stop_handler_takes_no_lock_so_it_can_fire_inside_the_main_loops_wai
     assert stop and stop.signal == "SIGTERM" and fired == [0.5]
     stop.sleep(0.5)  # once stopped, the loop does not sleep again
     assert fired == [0.5]
+
+
+def test_python_in_the_procfile_is_this_interpreter_by_its_full_path():
+    argv = expand("python -m emulators --port ${EMULATOR_PORT:-8100}", {})
+    assert argv == [sys.executable, "-m", "emulators", "--port", "8100"]
+    assert Path(argv[0]).is_absolute()
+
+
+ORPHAN_PROBE = """
+import subprocess, sys, time
+from agentdesk.devstack import die_with_parent
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                         start_new_session=True, preexec_fn=die_with_parent)
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_children_die_with_a_killed_devstack():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_PROBE], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    child_pid = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no handler, no cleanup of its own
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child_pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return  # exited, waiting to be reaped by init
+        time.sleep(0.1)
+    os.kill(child_pid, signal.SIGKILL)
+    raise AssertionError("the child outlived its killed parent")
