@@ -65,6 +65,7 @@ PROGRESS_EVERY = 0.5  # seconds between progress callbacks
 CHUNK_BYTES = 1024 * 1024
 SPLIT_MIN_BYTES = 4 * 1024 * 1024  # below this a second process costs more than it saves
 SPLIT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
+INSERT_CHUNKS = 10  # statements per staged insert, the progress bar moves between them
 STAGE_FORMAT = 2  # 2: duplicates pruned at the end of the dry run
 HEAD_SHARE = 0.45  # the head process also settles duplicates and writes the report
 
@@ -465,10 +466,18 @@ class _PostgresStage:
         return f"jsonb_strip_nulls(jsonb_build_object({pairs}))", [n for _, n in self.plan.fields]
 
     def insert(
-        self, campaign: Campaign, upload: SheetUpload | None, source: str, *, pruned_at: int | None = None
+        self,
+        campaign: Campaign,
+        upload: SheetUpload | None,
+        source: str,
+        *,
+        pruned_at: int | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> int:
-        """Move the staged rows into ``campaigns_lead`` in one statement (inside the caller's
-        transaction). Numbers put on the do-not-call list since the rows were checked are
+        """Move the staged rows into ``campaigns_lead`` inside the caller's transaction, in
+        :data:`INSERT_CHUNKS` statements over consecutive block ranges of the stage (so
+        ``progress`` can report the fraction done between them; nothing is visible before the
+        COMMIT either way). Numbers put on the do-not-call list since the rows were checked are
         dropped first, so a staged dry run never imports a number the list now holds.
 
         ``pruned_at``: the stage holds no duplicate and no number the campaign had when its
@@ -487,9 +496,6 @@ class _PostgresStage:
                 select.append(expr)
                 if expr == "%s":
                     all_params.append(next(param_iter))
-        # Tables are scanned in list order, each in physical (= file) order: the first of two
-        # rows with one number is the one ON CONFLICT keeps, and lead ids follow the sheet.
-        source_sql = " UNION ALL ".join(f"SELECT * FROM {t}" for t in self.tables)  # noqa: S608
         lead_append_lock(campaign.pk)
         with connection.cursor() as cur:
             # Keep each scan from starting mid-table (file order, above).
@@ -499,27 +505,60 @@ class _PostgresStage:
             cur.execute("SET LOCAL synchronous_commit = off")
             for table in self.tables:
                 cur.execute(f"DELETE FROM {table} s USING campaigns_donotcall d WHERE d.number = s.number")  # noqa: S608
+            where, suffix, guard_params = "", "", []
             if pruned_at is None:
-                guard = " ON CONFLICT DO NOTHING"
+                suffix = " ON CONFLICT DO NOTHING"
             elif _added_since(cur, campaign, pruned_at):
-                guard = (
-                    " WHERE NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
+                where = (
+                    " AND NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
                     " AND l.number = s.number AND l.source <> 'platform')"
                 )
-                all_params.append(campaign.pk)
-            else:
-                guard = ""
-            cur.execute(
-                # Table and column names are ours (model meta, the upload's integer id).
-                f"INSERT INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(select)} "  # noqa: S608
-                f"FROM ({source_sql}) s{guard}",
-                all_params,
-            )
-            return cur.rowcount
+                guard_params = [campaign.pk]
+            # Tables in list order, each by block ranges in physical (= file) order: the first
+            # of two rows with one number is the one ON CONFLICT keeps, lead ids follow the sheet.
+            ranges, blocks = _block_ranges(cur, self.tables, INSERT_CHUNKS)
+            inserted = done = 0
+            for table, low, high, size in ranges:
+                bounds = "s.ctid >= %s::tid" + ("" if high is None else " AND s.ctid < %s::tid")
+                cur.execute(
+                    # Table and column names are ours (model meta, the upload's integer id).
+                    f"INSERT INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(select)} "  # noqa: S608
+                    f"FROM {table} s WHERE {bounds}{where}{suffix}",
+                    [
+                        *all_params,
+                        f"({low},0)",
+                        *([] if high is None else [f"({high},0)"]),
+                        *guard_params,
+                    ],
+                )
+                inserted += cur.rowcount
+                done += size
+                if progress:
+                    progress(min(1.0, done / blocks))
+            return inserted
 
     def drop(self) -> None:
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
+
+
+def _block_ranges(cur, tables: list[str], pieces: int) -> tuple[list[tuple[str, int, int | None, int]], int]:
+    """About ``pieces`` consecutive block ranges ``(table, first, end or None, blocks)`` over
+    ``tables`` (in order) and the block count. Each table's last range is open-ended: a TID range
+    scan reads exactly the blocks asked for."""
+    sizes = []
+    for table in tables:
+        cur.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::bigint", [table])
+        sizes.append((table, int(cur.fetchone()[0])))
+    total = sum(n for _, n in sizes)
+    step = max(1, -(-total // pieces))
+    ranges: list[tuple[str, int, int | None, int]] = []
+    for table, count in sizes:
+        starts = list(range(0, max(count, 1), step))
+        for index, low in enumerate(starts):
+            last = index == len(starts) - 1
+            ranges.append((table, low, None if last else low + step, (count if last else low + step) - low))
+    return ranges, max(total, 1)
 
 
 def _added_since(cur, campaign: Campaign, lead_id: int) -> bool:
@@ -948,13 +987,23 @@ def _insert_staged(
         dnc=upload.dnc_rows,
     )
     ticker.tick(0.5, outcome.total, force=True)  # the last point a cancel is cheap
+
+    def inserting(done: float) -> None:
+        # Only the bar moves: the upload row is ours until COMMIT, so a cancel waits for it.
+        if ticker.progress:
+            ticker.progress(0.5 + 0.5 * done, outcome.total)
+
     stage = _PostgresStage.__new__(_PostgresStage)
     stage.table, stage.tables, stage.plan = tables[0], tables, plan
     with transaction.atomic():
         if before_insert:
             before_insert()
         outcome.imported = stage.insert(
-            upload.campaign, upload, Lead.Source.SHEET, pruned_at=info.get("leads_seen_to")
+            upload.campaign,
+            upload,
+            Lead.Source.SHEET,
+            pruned_at=info.get("leads_seen_to"),
+            progress=inserting,
         )
     stage.drop()
     outcome.duplicates = outcome.valid - outcome.imported

@@ -229,3 +229,18 @@ def test_the_append_lock_serializes_writers_of_one_campaign_only(campaign):
     release.set()
     thread.join(10)
     assert results == {"same": False, "other": True}
+
+
+def test_the_staged_insert_moves_the_progress_bar_and_keeps_sheet_order(campaign, split_small, monkeypatch):
+    monkeypatch.setattr(importer, "INSERT_CHUNKS", 4)
+    upload = run_dry(upload_sheet(campaign, _sheet(3000)))
+    assert len(upload.report["stage"]["tables"]) == 2
+    services.upload_start_import(upload=upload)
+    seen: list[float] = []
+    outcome = importer.commit(SheetUpload.objects.get(pk=upload.pk), progress=lambda f, rows: seen.append(f))
+    assert outcome.imported == 3000 - 60
+    inserting = [f for f in seen if f > 0.5]
+    assert len(inserting) >= 3 and inserting == sorted(inserting) and inserting[-1] == 1.0, seen
+    # Chunk by chunk, head table then tail: lead ids still follow the sheet.
+    names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True))
+    assert names == sorted(names, key=lambda n: int(n.split()[1]))
