@@ -79,3 +79,18 @@ def env_secret(name: str, file: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """The broker URL kombu needs for ``redis_url`` (redis-py's spelling).
+
+    A unix socket is ``redis+socket:///path`` to kombu, and its database is ``virtual_host``:
+    kombu drops redis-py's ``?db=N`` on a socket URL and uses database 0, which would mix this
+    broker's tasks with whatever else uses database 0 of that server. (``unix:/path``, what
+    ``urlunsplit`` writes, is the same socket.)"""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "unix":
+        return redis_url
+    query = [item for item in parts.query.split("&") if item]
+    query = [f"virtual_host={item[3:]}" if item.startswith("db=") else item for item in query]
+    return f"redis+socket://{parts.path}" + (f"?{'&'.join(query)}" if query else "")

@@ -4,12 +4,11 @@ run on a fresh machine: SQLite in ``var/``, and the private Redis that ``make ru
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from agentdesk.env import env_bool, env_int, env_list, env_secret, env_str, env_url
+from agentdesk.env import celery_broker_url, env_bool, env_int, env_list, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("AGENTDESK_VAR_DIR", str(BASE_DIR / "var")))
@@ -100,13 +99,7 @@ IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
 REDIS_URL = env_str("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}"
 env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
-# kombu spells a unix socket differently from redis-py (and unix:/path is unix:///path).
-_redis = urlsplit(REDIS_URL)
-CELERY_BROKER_URL = (
-    f"redis+socket://{_redis.path}" + (f"?{_redis.query}" if _redis.query else "")
-    if _redis.scheme == "unix"
-    else REDIS_URL
-)
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)  # kombu spells a unix socket its own way
 
 CHANNEL_LAYERS = {
     "default": {

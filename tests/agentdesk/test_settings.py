@@ -64,3 +64,29 @@ def test_debug_and_demo_mode_are_off_unless_asked(settings):
         assert settings.DEBUG is False
     if "AGENTDESK_DEMO" not in os.environ:
         assert settings.DEMO_MODE is False
+
+
+def test_a_unix_socket_redis_url_keeps_its_database_for_celery(tmp_path, monkeypatch):
+    import redis
+    from kombu import Connection
+
+    from agentdesk.devstack import PrivateRedis
+    from agentdesk.env import celery_broker_url
+
+    assert celery_broker_url("redis://h:6379/3") == "redis://h:6379/3"
+    assert celery_broker_url("unix:/v/redis.sock") == "redis+socket:///v/redis.sock"
+    assert celery_broker_url("unix:///v/r.sock?db=13") == "redis+socket:///v/r.sock?virtual_host=13"
+
+    # Over a real socket: a message sent through kombu lands in database 13, not 0.
+    monkeypatch.setenv("AGENTDESK_VAR_DIR", str(tmp_path))
+    server = PrivateRedis()
+    url = server.start()
+    try:
+        with Connection(celery_broker_url(f"{url}?db=13")) as conn:
+            queue = conn.SimpleQueue("agentdesk-db-probe")
+            queue.put({"probe": 1})
+            queue.close()
+        assert redis.Redis.from_url(f"{url}?db=13").llen("agentdesk-db-probe") == 1
+        assert redis.Redis.from_url(url).llen("agentdesk-db-probe") == 0
+    finally:
+        server.stop()
