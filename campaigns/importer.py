@@ -989,7 +989,10 @@ def _insert_staged(
     ticker.tick(0.5, outcome.total, force=True)  # the last point a cancel is cheap
 
     def inserting(done: float) -> None:
-        # Only the bar moves: the upload row is ours until COMMIT, so a cancel waits for it.
+        # Between two insert statements: a cancel (left in the cache, the upload row being ours
+        # until COMMIT) rolls everything back.
+        if ticker.cancelled and ticker.cancelled():
+            raise Cancelled
         if ticker.progress:
             ticker.progress(0.5 + 0.5 * done, outcome.total)
 

@@ -17,9 +17,10 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import cache
 from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -218,11 +219,28 @@ def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
     return upload
 
 
+def _cancel_key(upload_id: int) -> str:
+    return f"campaigns:upload-cancel:{upload_id}"
+
+
 @transaction.atomic
 def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
-    """Stop a dry run or an import. An import cancelled before its final insert adds nothing;
-    one that already inserted is done (cancel then has nothing left to stop)."""
-    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    """Stop a dry run or an import; an import cancelled at any point adds nothing, and one that
+    finished is done (cancel then has nothing left to stop).
+
+    While an import inserts, its transaction holds the upload row: instead of waiting for it,
+    the cancel is left in the cache, where the import looks between its insert statements and
+    rolls back (then records the cancel itself)."""
+    if connection.features.has_select_for_update_nowait:
+        try:
+            with transaction.atomic():
+                upload = SheetUpload.objects.select_for_update(nowait=True).get(pk=upload.pk)
+        except OperationalError:
+            cache.set(_cancel_key(upload.pk), True, timeout=3600)
+            log.info("upload %s: cancel asked while it inserts; the import will roll back", upload.pk)
+            return SheetUpload.objects.get(pk=upload.pk)
+    else:
+        upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status in (SheetUpload.Status.DONE, SheetUpload.Status.CANCELLED):
         return upload
     _set_status(upload, SheetUpload.Status.CANCELLED)
@@ -265,7 +283,10 @@ def _progress_reporter(upload: SheetUpload, phase: str):
         live.send(live.SUPERVISORS, render_progress(upload), event_type=live.SUPERVISOR_HTML)
 
     def cancelled() -> bool:
-        return SheetUpload.objects.filter(pk=upload.pk, status=SheetUpload.Status.CANCELLED).exists()
+        return (
+            bool(cache.get(_cancel_key(upload.pk)))
+            or SheetUpload.objects.filter(pk=upload.pk, status=SheetUpload.Status.CANCELLED).exists()
+        )
 
     return progress, cancelled
 
@@ -340,6 +361,7 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
 def _finish(upload: SheetUpload, status: str, **fields: Any) -> SheetUpload:
     """Record the end of a pass unless a cancel got there first."""
     current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    cache.delete(_cancel_key(upload.pk))
     # A cancel wins over any ending but "done": leads already inserted stay recorded as imported.
     if current.status == SheetUpload.Status.CANCELLED and status not in (
         SheetUpload.Status.DONE,

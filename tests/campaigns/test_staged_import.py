@@ -244,3 +244,40 @@ def test_the_staged_insert_moves_the_progress_bar_and_keeps_sheet_order(campaign
     # Chunk by chunk, head table then tail: lead ids still follow the sheet.
     names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True))
     assert names == sorted(names, key=lambda n: int(n.split()[1]))
+
+
+def test_a_cancel_during_the_insert_answers_at_once_and_rolls_the_import_back(
+    campaign, split_small, monkeypatch
+):
+    monkeypatch.setattr(importer, "INSERT_CHUNKS", 4)
+    upload = run_dry(upload_sheet(campaign, _sheet(3000)))
+    services.upload_start_import(upload=upload)
+    real_reporter = services._progress_reporter
+    answered: dict[str, object] = {}
+
+    def cancel_from_another_connection():
+        try:
+            answered["upload"] = services.upload_cancel(upload=upload)
+        finally:
+            connections.close_all()
+
+    def reporter(upload_, phase):
+        progress, cancelled = real_reporter(upload_, phase)
+
+        def progress_and_cancel(fraction, rows):
+            progress(fraction, rows)
+            if fraction > 0.5 and "upload" not in answered:
+                # The import's transaction holds the upload row: the cancel must not wait for it.
+                supervisor = threading.Thread(target=cancel_from_another_connection)
+                supervisor.start()
+                supervisor.join(10)
+                assert not supervisor.is_alive(), "the cancel waited for the inserting import"
+
+        return progress_and_cancel, cancelled
+
+    monkeypatch.setattr(services, "_progress_reporter", reporter)
+    result = services.upload_import_run(upload_id=upload.pk)
+    assert answered["upload"].status == SheetUpload.Status.IMPORTING  # asked, not yet taken
+    assert result.status == SheetUpload.Status.CANCELLED
+    assert SheetUpload.objects.get(pk=upload.pk).status == SheetUpload.Status.CANCELLED
+    assert not Lead.objects.filter(campaign=campaign).exists()  # the chunks already in rolled back
