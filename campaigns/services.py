@@ -223,6 +223,25 @@ def _cancel_key(upload_id: int) -> str:
     return f"campaigns:upload-cancel:{upload_id}"
 
 
+def _cancel_flag(upload_id: int, action: str) -> bool:
+    """Set, read or clear the cancel left for an inserting import. The cache is Redis: when it
+    is down, reading finds no cancel and setting reports False (the caller then waits)."""
+    key = _cancel_key(upload_id)
+    try:
+        if action == "set":
+            cache.set(key, True, timeout=3600)
+            return True
+        if action == "clear":
+            cache.delete(key)
+            return False
+        return bool(cache.get(key))
+    except Exception:
+        log.warning(
+            "upload %s: the cache did not answer (%s the cancel flag)", upload_id, action, exc_info=True
+        )
+        return False
+
+
 @transaction.atomic
 def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
     """Stop a dry run or an import; an import cancelled at any point adds nothing, and one that
@@ -236,9 +255,10 @@ def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
             with transaction.atomic():
                 upload = SheetUpload.objects.select_for_update(nowait=True).get(pk=upload.pk)
         except OperationalError:
-            cache.set(_cancel_key(upload.pk), True, timeout=3600)
-            log.info("upload %s: cancel asked while it inserts; the import will roll back", upload.pk)
-            return SheetUpload.objects.get(pk=upload.pk)
+            if _cancel_flag(upload.pk, "set"):
+                log.info("upload %s: cancel asked while it inserts; the import will roll back", upload.pk)
+                return SheetUpload.objects.get(pk=upload.pk)
+            upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     else:
         upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status in (SheetUpload.Status.DONE, SheetUpload.Status.CANCELLED):
@@ -284,7 +304,7 @@ def _progress_reporter(upload: SheetUpload, phase: str):
 
     def cancelled() -> bool:
         return (
-            bool(cache.get(_cancel_key(upload.pk)))
+            _cancel_flag(upload.pk, "get")
             or SheetUpload.objects.filter(pk=upload.pk, status=SheetUpload.Status.CANCELLED).exists()
         )
 
@@ -361,7 +381,7 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
 def _finish(upload: SheetUpload, status: str, **fields: Any) -> SheetUpload:
     """Record the end of a pass unless a cancel got there first."""
     current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
-    cache.delete(_cancel_key(upload.pk))
+    _cancel_flag(upload.pk, "clear")
     # A cancel wins over any ending but "done": leads already inserted stay recorded as imported.
     if current.status == SheetUpload.Status.CANCELLED and status not in (
         SheetUpload.Status.DONE,

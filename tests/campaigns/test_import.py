@@ -220,3 +220,24 @@ def test_postgres_copy_path(campaign):
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'campaigns_stage_%%'")
         assert cur.fetchone()[0] == 0  # the staging table is gone
+
+
+class _DeadCache:
+    """Django's cache with its Redis gone."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        return fail
+
+
+def test_an_import_completes_and_cancels_still_land_while_the_cache_is_down(campaign, monkeypatch):
+    monkeypatch.setattr(services, "cache", _DeadCache())
+    data = b"Name,Phone\n" + b"".join(f"Lead {i},+1212555{i:04d}\n".encode() for i in range(50))
+    upload = run_import(upload_sheet(campaign, data))
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == 50
+    other = upload_sheet(campaign, data, name="again.csv")
+    services.upload_start_dry_run(upload=other)
+    assert services.upload_cancel(upload=other).status == SheetUpload.Status.CANCELLED
