@@ -278,3 +278,29 @@ def test_booking_a_callback_refuses_a_time_outside_the_window_then_books_it(page
     assert lead.next_attempt_at == booked
     call = Call.objects.filter(number=number).order_by("-id").first()
     assert call.state == CallState.DISPOSED and call.callback_at == booked
+
+
+@pytest.mark.parametrize(
+    "platform,setting,code", [("huawei", "huawei_password", "100-004"), ("genesys", "genesys_password", "20")]
+)
+def test_a_platform_refusal_is_shown_in_plain_words_and_the_desk_stays_not_ready(
+    page: Page, desk, platform, setting, code
+):
+    campaign = desk.campaigns[platform]
+    sign_in(page, desk.base_url)
+    desk.emulator.control("POST", "config", {setting: "changed-by-the-platform"})
+    page.select_option("#campaign-select", str(campaign.pk))
+    expect(page.locator("#desk-preview")).to_contain_text("not taking leads")
+    page.click("#btn-ready")
+    alert = page.locator("#desk-alert")
+    expect(alert).to_be_visible()
+    expect(alert.locator(".alert-code")).to_have_text(f"code {code}")
+    expect(alert.locator(".alert-text")).to_contain_text(re.compile(r"password|credentials", re.I))
+    expect(page.locator("#desk-presence")).not_to_have_attribute("data-presence", "ready")
+    if platform == "huawei":
+        shot(page, "desk-platform-refusal")
+    # The platform takes the agent again: the same button now works.
+    desk.emulator.control("POST", "config", {setting: "demo"})
+    page.click("#btn-ready")
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
+    expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
