@@ -1,6 +1,10 @@
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
 
+from agentdesk import services
 from agentdesk.board import BOARD_TEMPLATE, board_rows
+from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
 
 
@@ -8,3 +12,15 @@ from agentdesk.roles import supervisor_required
 def agent_board(request):
     template = f"{BOARD_TEMPLATE}#board" if request.htmx else BOARD_TEMPLATE
     return render(request, template, {"rows": board_rows()})
+
+
+@require_POST
+@supervisor_required
+def agent_reclaim(request, agent_id: int):
+    """Give the leads an agent holds back to the queue; answers the agent's re-rendered row."""
+    agent = get_object_or_404(Agent, pk=agent_id)
+    rows = board_rows([agent.pk])
+    if not rows:
+        raise Http404("Not an agent on the board.")
+    services.lease_reclaim(agent=agent)
+    return render(request, f"{BOARD_TEMPLATE}#agent-row", {"row": board_rows([agent.pk])[0]})

@@ -65,6 +65,12 @@ def offer_arrived(agent, lead) -> None:
     _push(agent, ["preview", "call", "dispose"], unless_call=True)
 
 
+def lead_reclaimed(agent) -> None:
+    """A supervisor gave the agent's lead back to the queue: the card goes, and a note says why."""
+    message = "A supervisor gave your lead back to the queue."
+    _push(agent, ["preview", "alert"], {"alert": {"message": message, "level": "info"}}, unless_call=True)
+
+
 def presence_changed(agent) -> None:
     """The agent's presence (or platform session) changed."""
     _push(agent, ["presence"])

@@ -115,6 +115,25 @@ def lease_release(*, agent: Agent) -> int:
     )
 
 
+@transaction.atomic
+def lease_reclaim(*, agent: Agent) -> int:
+    """A supervisor gives the leads an agent holds back to the queue (a desk left open on a
+    break, a stuck tab) without waiting for the lease to run out. Never a lead with a live call,
+    and never a platform's own offer (Huawei / Genesys keep those with the agent). The agent's
+    desk is told at once."""
+    from calls.models import LIVE_STATES
+
+    released = (
+        Lead.objects.filter(lease_owner=agent)
+        .exclude(source=Lead.Source.PLATFORM)
+        .exclude(calls__state__in=LIVE_STATES)
+        .update(lease_owner=None, lease_expires_at=None)
+    )
+    if released:
+        desk_push.lead_reclaimed(agent)
+    return released
+
+
 def lease_release_expired() -> int:
     """Free leases whose desks stopped renewing (beat, every 30 s). A lead with a live call keeps
     its owner: the call, not the tab, decides when the agent is done with it."""

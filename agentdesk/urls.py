@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("desk/", include("agentdesk.desk_urls")),
     path("supervisor/agents/", board_views.agent_board, name="agent-board"),
+    path("supervisor/agents/<int:agent_id>/reclaim/", board_views.agent_reclaim, name="agent-reclaim"),
     path("supervisor/", include("campaigns.urls")),
     path("calls/", include("calls.urls")),
     path("admin/", admin.site.urls),

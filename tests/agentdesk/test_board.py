@@ -102,3 +102,59 @@ def test_an_agent_cannot_join_the_supervisor_socket(db):
         return connected
 
     assert asyncio.run(scenario()) is False
+
+
+def test_a_supervisor_reclaims_an_agents_leads_but_never_one_on_a_live_call(client, supervisor, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agentdesk import live
+    from calls.models import CallState
+    from campaigns.models import Lead
+    from tests.factories import make_call, make_campaign, make_leads
+
+    agent = make_agent("away")
+    idle, on_call, offered = make_leads(make_campaign(name="Reclaim"), 3)
+    Lead.objects.filter(pk=offered.pk).update(source=Lead.Source.PLATFORM)
+    until = timezone.now() + timedelta(minutes=2)
+    Lead.objects.filter(pk__in=[idle.pk, on_call.pk, offered.pk]).update(
+        lease_owner=agent, lease_expires_at=until
+    )
+    make_call(agent, on_call, CallState.CONNECTED)
+    pushed = []
+    monkeypatch.setattr(live, "push_on_commit", lambda group, render, **kw: pushed.append((group, render)))
+
+    client.force_login(User.objects.get(username="away"))
+    assert client.post(f"/supervisor/agents/{agent.pk}/reclaim/").status_code == 403
+    client.force_login(supervisor)
+    page = client.get("/supervisor/agents/").content.decode()
+    assert f'hx-post="/supervisor/agents/{agent.pk}/reclaim/"' in page
+    answer = client.post(f"/supervisor/agents/{agent.pk}/reclaim/", headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    assert f'id="agent-row-{agent.pk}"' in answer.content.decode()
+
+    held = dict(
+        Lead.objects.filter(pk__in=[idle.pk, on_call.pk, offered.pk]).values_list("pk", "lease_owner")
+    )
+    assert held == {idle.pk: None, on_call.pk: agent.pk, offered.pk: agent.pk}
+    # On a call the desk is left alone (its card is the call's lead).
+    assert not any(render() for group, render in pushed if group == live.agent_group(agent.pk))
+
+    # An agent away from a held lead hears of it at once: the card goes, and a note says why.
+    other = make_agent("break")
+    (lead,) = make_leads(make_campaign(name="Break"), 1, start=50)
+    Lead.objects.filter(pk=lead.pk).update(lease_owner=other, lease_expires_at=until)
+    assert client.post(f"/supervisor/agents/{other.pk}/reclaim/").status_code == 200
+    assert Lead.objects.get(pk=lead.pk).lease_owner is None
+    frames = [render() for group, render in pushed if group == live.agent_group(other.pk)]
+    assert any(
+        "A supervisor gave your lead back to the queue." in f and 'id="desk-preview"' in f for f in frames
+    )
+    assert lead.name not in "".join(frames)
+
+
+def test_reclaim_is_404_for_someone_not_on_the_board(client, supervisor):
+    client.force_login(supervisor)
+    sam = Agent.objects.create(user=supervisor)
+    assert client.post(f"/supervisor/agents/{sam.pk}/reclaim/").status_code == 404
