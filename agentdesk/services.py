@@ -104,15 +104,17 @@ def lease_renew(*, agent: Agent) -> int:
     )
 
 
-def lease_release(*, agent: Agent) -> int:
-    """Give back every lead this agent holds that has no live call (sign-out, campaign switch)."""
+def _free(leads) -> int:
+    """Clear the lease of these leads, except any with a live call: the call, not the tab or a
+    supervisor, decides when the agent is done with its lead."""
     from calls.models import LIVE_STATES
 
-    return (
-        Lead.objects.filter(lease_owner=agent)
-        .exclude(calls__state__in=LIVE_STATES)
-        .update(lease_owner=None, lease_expires_at=None)
-    )
+    return leads.exclude(calls__state__in=LIVE_STATES).update(lease_owner=None, lease_expires_at=None)
+
+
+def lease_release(*, agent: Agent) -> int:
+    """Give back every lead this agent holds that has no live call (sign-out, campaign switch)."""
+    return _free(Lead.objects.filter(lease_owner=agent))
 
 
 @transaction.atomic
@@ -121,29 +123,15 @@ def lease_reclaim(*, agent: Agent) -> int:
     break, a stuck tab) without waiting for the lease to run out. Never a lead with a live call,
     and never a platform's own offer (Huawei / Genesys keep those with the agent). The agent's
     desk is told at once."""
-    from calls.models import LIVE_STATES
-
-    released = (
-        Lead.objects.filter(lease_owner=agent)
-        .exclude(source=Lead.Source.PLATFORM)
-        .exclude(calls__state__in=LIVE_STATES)
-        .update(lease_owner=None, lease_expires_at=None)
-    )
+    released = _free(Lead.objects.filter(lease_owner=agent).exclude(source=Lead.Source.PLATFORM))
     if released:
         desk_push.lead_reclaimed(agent)
     return released
 
 
 def lease_release_expired() -> int:
-    """Free leases whose desks stopped renewing (beat, every 30 s). A lead with a live call keeps
-    its owner: the call, not the tab, decides when the agent is done with it."""
-    from calls.models import LIVE_STATES
-
-    return (
-        Lead.objects.filter(lease_owner__isnull=False, lease_expires_at__lte=timezone.now())
-        .exclude(calls__state__in=LIVE_STATES)
-        .update(lease_owner=None, lease_expires_at=None)
-    )
+    """Free leases whose desks stopped renewing (beat, every 30 s)."""
+    return _free(Lead.objects.filter(lease_owner__isnull=False, lease_expires_at__lte=timezone.now()))
 
 
 @transaction.atomic
