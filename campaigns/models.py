@@ -149,18 +149,19 @@ class Lead(models.Model):
     last_called_at = models.DateTimeField(null=True, blank=True)
     # A platform-born lead's offer: Huawei {controlid, dialeddigits, callData}; GWS {record...}.
     offer = models.JSONField(default=dict, blank=True)
-    # db_constraint=False: the only writer of this column is the importer, which holds the upload
-    # row locked while it inserts, and SET_NULL on delete is Django's collector's work either way.
-    # A database FK would cost a deferred RI check per inserted lead at COMMIT (about a million
-    # index probes for a big sheet) for a guarantee the code already gives. The index stays
-    # (``upload.leads`` and the collector's SET NULL look leads up by upload).
+    # Which sheet brought the lead, for the record. db_constraint=False: the only writer of this
+    # column is the importer, which holds the upload row locked while it inserts; a database FK
+    # would cost a deferred RI check per inserted lead at COMMIT. No index and DO_NOTHING: nothing
+    # looks leads up by upload, and an upload is only ever deleted with its campaign, which
+    # deletes its leads too; an index here cost about 2 s of a million-row import (migration 0006).
     upload = models.ForeignKey(
         "SheetUpload",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         related_name="leads",
         db_constraint=False,
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # When the lead was pushed to the platform's campaign (Ryng Append Campaign); empty = not yet.
@@ -178,7 +179,13 @@ class Lead(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "status", "next_attempt_at"], name="lead_queue_idx"),
-            models.Index(fields=["lease_owner", "lease_expires_at"], name="lead_lease_idx"),
+            # Partial: every lookup by lease names an owner (or asks for one), and a lead fresh
+            # from a sheet has none, so a million-row import adds nothing to it (migration 0006).
+            models.Index(
+                fields=["lease_owner", "lease_expires_at"],
+                condition=Q(lease_owner__isnull=False),
+                name="lead_lease_idx",
+            ),
             # The desk offers the lowest id among callable leads: walk callable rows in id order
             # instead of every lead a worked campaign has already finished (bench/live_bench.py).
             models.Index(
