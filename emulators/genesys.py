@@ -47,7 +47,8 @@ Choices where the docs are silent (all in ``docs/emulators-genesys.md``):
 
 Control API: ``POST /_emulator/genesys/campaigns`` (load a preview campaign),
 ``POST /_emulator/genesys/drop-clients`` (expire every CometD client now),
-``GET /_emulator/genesys/state``.
+``POST /_emulator/genesys/users/{name}/state`` (a supervisor changes the agent's state on the
+platform), ``GET /_emulator/genesys/state``.
 """
 
 from __future__ import annotations
@@ -262,6 +263,7 @@ class GenesysEmulator(Platform):
         router.add("POST", r"/_emulator/genesys/campaigns", self._control_campaign)
         router.add("POST", r"/_emulator/genesys/drop-clients", self._control_drop)
         router.add("GET", r"/_emulator/genesys/state", self._control_state)
+        router.add("POST", r"/_emulator/genesys/users/(?P<name>[^/]+)/state", self._control_user_state)
 
     def _endpoint(self, handler: Callable[..., Any]) -> Callable[..., Response]:
         """Wrap a handler with Basic auth, the cookie session and CSRF; turn :class:`GwsError`
@@ -850,6 +852,29 @@ class GenesysEmulator(Platform):
                 campaign.handles.append(record.handle)
                 handles.append(record.handle)
         return json_response({"name": name, "callingList": calling_list, "recordHandles": handles})
+
+    def _control_user_state(self, req: Request, name: str) -> Response:
+        """A change made on the platform, not through this agent's session: a supervisor setting
+        the agent's state, or the agent's phone. ``{"state": "Ready"|"NotReady"|"AfterCallWork",
+        "reason"?: str, "notify"?: bool}``. Published as a ``DeviceStateChangeMessage`` like any
+        state change (also during a call); ``"notify": false`` changes it silently, as when the
+        message is lost in transit, so a test can prove a client re-reads after a re-handshake."""
+        data = req.json({}) or {}
+        state = data.get("state") if isinstance(data, dict) else None
+        if state not in ("Ready", "NotReady", "AfterCallWork"):
+            return json_response({"error": "state must be Ready, NotReady or AfterCallWork"}, 400)
+        if name not in self.config.genesys_users:
+            return json_response({"error": f"no user {name}"}, 404)
+        with self.lock:
+            user = self._user(name)
+            if not user.cc_session:
+                return json_response({"error": "no contact center session"}, 409)
+            reason = str(data.get("reason") or "") if state == "NotReady" else ""
+            if data.get("notify", True):
+                self._set_agent_state(user, state, reason, self._base(req))
+            else:
+                user.agent_state, user.reason = state, reason
+            return json_response({"agentState": user.agent_state, "reason": user.reason})
 
     def _control_drop(self, req: Request) -> Response:
         return json_response({"dropped": self.bayeux.drop_clients()})

@@ -159,6 +159,7 @@ class HuaweiEmulator(Platform):
         router.add("GET", r"/_emulator/huawei/agents", self._list_agents)
         router.add("POST", rf"/_emulator/huawei/agents/{AGENT}/rotate-guid", self._force_rotate)
         router.add("POST", rf"/_emulator/huawei/agents/{AGENT}/signout", self._force_signout)
+        router.add("POST", rf"/_emulator/huawei/agents/{AGENT}/state", self._force_state)
 
     def reset(self) -> None:
         with self.lock:
@@ -291,9 +292,7 @@ class HuaweiEmulator(Platform):
             if session.call is not None:
                 session.after_call_ready = True  # takes effect when the call ends
                 return answer("0")
-            session.ready, session.work = True, False
-            self._emit(session, "AgentState_Ready", None)
-            self._dispatch_offers()
+            self._go_idle(session, "AgentState_Ready")
             return answer("0")
 
     def _say_busy(self, req: Request, agentid: str) -> Response:
@@ -304,14 +303,22 @@ class HuaweiEmulator(Platform):
             if session.call is not None:
                 session.after_call_ready = False
                 return answer("0")
-            session.ready = False
-            if session.offer is not None:
-                # No reject API exists: going busy withdraws the offer and the record goes to the
-                # back of the queue, so saybusy + sayfree is how a client skips a record.
-                self.records.append(session.offer.record)
-                session.offer = None
-            self._emit(session, "AgentState_SetNotReady_Success", None)
+            self._go_busy(session, "AgentState_SetNotReady_Success")
             return answer("0")
+
+    def _go_idle(self, session: AgentSession, event_type: str) -> None:
+        session.ready, session.work = True, False
+        self._emit(session, event_type, None)
+        self._dispatch_offers()
+
+    def _go_busy(self, session: AgentSession, event_type: str) -> None:
+        session.ready = False
+        if session.offer is not None:
+            # No reject API exists: going busy withdraws the offer and the record goes to the
+            # back of the queue, so saybusy + sayfree is how a client skips a record.
+            self.records.append(session.offer.record)
+            session.offer = None
+        self._emit(session, event_type, None)
 
     # -- the event long poll -----------------------------------------------------------------------
     def _poll(self, req: Request, agentid: str) -> Response:
@@ -573,6 +580,30 @@ class HuaweiEmulator(Platform):
                 return json_response({"error": "agent not signed in"}, 404)
             session.rotate_requested = True
             return json_response({"rotate_requested": True})
+
+    def _force_state(self, req: Request, agentid: str) -> Response:
+        """What a QC inspector (supervisor) forcing the agent busy or idle on the platform does:
+        ``{"state": "busy"}`` emits ``AgentState_Force_SetNotReady`` (the pending offer is
+        withdrawn, as on saybusy), ``{"state": "idle"}`` ``AgentState_Force_Ready`` (an offer
+        follows). During a call the event is emitted at once and the state takes effect when
+        the call ends (our choice; the vendor pages are silent)."""
+        data = req.json({}) or {}
+        state = data.get("state") if isinstance(data, dict) else None
+        if state not in ("busy", "idle"):
+            raise BadRequest("state must be 'busy' or 'idle'")
+        with self.lock:
+            session = self.sessions.get(agentid)
+            if session is None:
+                return json_response({"error": "agent not signed in"}, 404)
+            event_type = "AgentState_Force_Ready" if state == "idle" else "AgentState_Force_SetNotReady"
+            if session.call is not None:
+                session.after_call_ready = state == "idle"
+                self._emit(session, event_type, None)
+            elif state == "idle":
+                self._go_idle(session, event_type)
+            else:
+                self._go_busy(session, event_type)
+            return json_response({"state": state, "event": event_type})
 
     def _force_signout(self, req: Request, agentid: str) -> Response:
         with self.lock:

@@ -222,6 +222,41 @@ def test_contact_center_session_and_agent_states(gws):
     device_state("LoggedOut")
 
 
+def test_a_supervisor_changes_the_agents_state_on_the_platform(emulator, gws):
+    url = f"{emulator.url}/_emulator/genesys/users/agent1/state"
+    assert requests.post(url, json={"state": "NotReady"}, timeout=5).status_code == 409  # no session
+    gws.handshake()
+    gws.start_session()
+    gws.ok("/me/channels/voice", {"operationName": "Ready"})
+    assert requests.post(url, json={"state": "Dance"}, timeout=5).status_code == 400
+    unknown = f"{emulator.url}/_emulator/genesys/users/nobody/state"
+    assert requests.post(unknown, json={"state": "Ready"}, timeout=5).status_code == 404
+
+    answer = requests.post(url, json={"state": "NotReady", "reason": "Coaching"}, timeout=5)
+    assert answer.json() == {"agentState": "NotReady", "reason": "Coaching"}
+    message = gws.wait_for(
+        lambda m: m["channel"] == "/v2/me/devices" and m["data"]["devices"][0]["userState"].get("reason")
+    )
+    assert message["data"]["messageType"] == "DeviceStateChangeMessage"
+    assert message["data"]["devices"][0]["userState"] == {
+        "id": "NotReady-agent1",
+        "state": "NotReady",
+        "displayName": "Not Ready",
+        "reason": "Coaching",
+    }
+
+
+def test_a_silent_change_is_only_seen_by_reading_the_devices(emulator, gws):
+    gws.handshake()
+    gws.start_session()
+    gws.wait_for(lambda m: m["channel"] == "/v2/me/devices")  # the session's own NotReady
+    url = f"{emulator.url}/_emulator/genesys/users/agent1/state"
+    requests.post(url, json={"state": "Ready", "notify": False}, timeout=5).raise_for_status()
+    gws.connect()  # held for the CometD timeout: nothing comes
+    assert not [m for m in gws.inbox if m["channel"] == "/v2/me/devices"]
+    assert gws.get("/me/devices").json()["devices"][0]["userState"]["state"] == "Ready"
+
+
 # -- outbound preview ----------------------------------------------------------------------------
 def test_preview_session_hands_out_records_then_no_records(emulator, gws):
     [handle] = load_campaign(

@@ -424,6 +424,37 @@ def test_control_signout_ends_a_held_poll(gw: Gateway, emulator) -> None:
     assert time.monotonic() - started < 6
 
 
+def test_a_supervisor_forces_the_agent_busy_and_idle(gw: Gateway, emulator) -> None:
+    gw.sign_in()
+    offer = offered(gw, emulator)
+    forced = emulator.control("POST", f"huawei/agents/{AGENT}/state", {"state": "busy"})
+    assert forced == {"state": "busy", "event": "AgentState_Force_SetNotReady"}
+    assert gw.event("AgentState_Force_SetNotReady")["content"] is None
+    assert emulator.control("GET", "huawei/agents")[AGENT]["ready"] is False
+    assert gw.callout(NUMBER, offer["controlid"])["retcode"] == "200-036"  # withdrawn, as on saybusy
+    emulator.control("POST", f"huawei/agents/{AGENT}/state", {"state": "idle"})
+    assert [e["eventType"] for e in gw.events(2)] == ["AgentState_Force_Ready", "AgentEvent_Preview_CallOut"]
+
+
+def test_a_forced_busy_during_a_call_is_told_at_once_and_holds_after_it(gw: Gateway, emulator) -> None:
+    gw.sign_in()
+    offer = offered(gw, emulator)
+    gw.callout(NUMBER, offer["controlid"])
+    gw.event("AgentEvent_Talking")
+    emulator.control("POST", f"huawei/agents/{AGENT}/state", {"state": "busy"})
+    assert gw.events(1)[0]["eventType"] == "AgentState_Force_SetNotReady"
+    assert emulator.control("GET", "huawei/agents")[AGENT]["call"] is not None  # the call goes on
+    gw.call("DELETE", f"/voicecall/{AGENT}/release")
+    assert [e["eventType"] for e in gw.events(3)][-1] == "AgentState_Work"
+
+
+def test_forcing_a_state_is_checked(gw: Gateway, emulator) -> None:
+    url = f"{emulator.url}/_emulator/huawei/agents/{AGENT}/state"
+    assert requests.post(url, json={"state": "idle"}, timeout=5).status_code == 404  # not signed in
+    gw.sign_in()
+    assert requests.post(url, json={"state": "lunch"}, timeout=5).status_code == 400
+
+
 # -- faults ------------------------------------------------------------------------------------------
 
 
