@@ -217,6 +217,11 @@ class Provider(ABC):
     def sign_out(self, agent: AgentLogin) -> None:
         """Sign the agent out of the platform."""
 
+    def signed_in_state(self) -> str:
+        """The agent state (``ready`` / ``not_ready``) :meth:`sign_in` leaves the agent in; ""
+        where the platform has no agent state (Ryng)."""
+        return ""
+
     def set_ready(self, agent: AgentLogin) -> None:
         """Make the agent available (Huawei sayfree, GWS Ready)."""
 
@@ -256,8 +261,15 @@ class Provider(ABC):
         """Record the outcome on the platform: Ryng End Preview Call, GWS CompleteRecord or
         RescheduleRecord (``callback_at`` epoch seconds). Huawei keeps dispositions ours: no-op."""
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any]) -> None:
-        """Give a previewed lead back without calling (GWS RejectRecord)."""
+    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
+        """Give a previewed lead back without calling (GWS RejectRecord). ``stay_ready``: whether
+        the agent is Ready and must stay so where skipping goes through the agent state (Huawei)."""
+
+    def skip_echoes(self, *, stay_ready: bool = True) -> tuple[str, ...]:
+        """The agent states (``ready`` / ``not_ready``, in order) the platform reports because of
+        :meth:`skip`: the engine expects them as echoes of its own request, never as a change
+        made elsewhere. Empty where a skip leaves the agent state alone."""
+        return ()
 
     def append_leads(
         self,

@@ -229,9 +229,15 @@ class GenesysProvider(Provider):
             )
         return data
 
+    def list_devices(self, agent: AgentLogin) -> list[dict[str, Any]]:
+        """The agent's devices (``GET /api/v2/me/devices``), each with its ``userState``: what a
+        client re-reads after a CometD re-handshake, because state changes in the gap are lost."""
+        devices = self._request("GET", f"{API}/me/devices", agent).get("devices") or []
+        return [d for d in devices if isinstance(d, dict)]
+
     def _device_id(self, agent: AgentLogin) -> str:
         if not self.state.get("device_id"):
-            devices = self._request("GET", f"{API}/me/devices", agent).get("devices") or []
+            devices = self.list_devices(agent)
             if not devices or not devices[0].get("id"):
                 raise self.error("Genesys lists no device for this agent.", code="6")
             self.state["device_id"] = str(devices[0]["id"])
@@ -257,6 +263,10 @@ class GenesysProvider(Provider):
     def sign_out(self, agent: AgentLogin) -> None:
         self._request("POST", f"{API}/me", agent, body={"operationName": "EndContactCenterSession"})
         self.state["preview_sessions"] = []
+
+    def signed_in_state(self) -> str:
+        # A new contact-center session starts NotReady (the emulator's choice, as GWS agents do).
+        return "not_ready"
 
     def _voice(self, agent: AgentLogin, operation: str, extra: Mapping[str, Any] | None = None) -> None:
         self._request(
@@ -424,8 +434,9 @@ class GenesysProvider(Provider):
                 body["callResult"] = results[disposition]
         self._request("POST", path, agent, body=body)
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any]) -> None:
-        """``RejectRecord``: the record goes back to the campaign's pool."""
+    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
+        """``RejectRecord``: the record goes back to the campaign's pool; the agent state is not
+        touched (no echoes)."""
         target = self._record_body(agent, offer)
         if target is None:
             raise self.error("This lead has no Genesys record to give back.", code="1")

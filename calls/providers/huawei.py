@@ -74,14 +74,27 @@ CALL_STATES: dict[str, str] = {
     "AgentEvent_Customer_Release": ENDED,
 }
 OFFER_EVENTS = {"AgentEvent_Preview_CallOut", "AgentEvent_Preview_CallOut_Ex"}
-# AgentState_* -> presence (anything else AgentState_* is "other").
+# AgentState_* -> agent state (anything else AgentState_* is "other"). Names and meanings as the
+# CC-Gateway agent console samples handle them: forced states come from a QC inspector
+# (supervisor) on the platform. Only ``ready`` / ``not_ready`` ever move the desk's presence
+# (calls.services.agent_apply_platform_state). AgentState_Busy is "into talking status" in
+# Huawei's own console sample (other consoles show it as busy): it is the call's doing, so it is
+# kept apart as ``busy`` and never takes an agent out of Ready.
 AGENT_STATES: dict[str, str] = {
     "AgentState_Ready": "ready",
     "AgentState_Force_Ready": "ready",
+    "AgentState_CancelNotReady_Success": "ready",
+    "AgentState_CancelRest_Success": "ready",
+    "AgentState_CancelWork_Success": "ready",
     "AgentState_SetNotReady_Success": "not_ready",
-    "AgentState_Busy": "not_ready",
+    "AgentState_Force_SetNotReady": "not_ready",
+    "AgentState_SetRest_Success": "not_ready",
+    "AgentState_Busy": "busy",
     "AgentState_Work": "work",
+    "AgentState_SetWork_Success": "work",
 }
+# Sign-in ``status`` 4 is idle (telephony.md); anything else signs in not ready.
+STATUS_IDLE = 4
 # Emulator extension on AgentEvent_Call_Out_Fail (the real event carries only the call id).
 FAIL_REASONS = {"busy": REASON_BUSY, "no_answer": REASON_NO_ANSWER, "fail": REASON_PLATFORM}
 
@@ -184,6 +197,10 @@ class HuaweiProvider(Provider):
                 raise
         self.state.pop("guid", None)
 
+    def signed_in_state(self) -> str:
+        status = int(self.account.options.get("huawei_sign_in_status", 3))
+        return "ready" if status == STATUS_IDLE else "not_ready"
+
     def set_ready(self, agent: AgentLogin) -> None:
         self._request("POST", f"/onlineagent/{agent.ref}/sayfree")
 
@@ -191,12 +208,18 @@ class HuaweiProvider(Provider):
         # saybusy takes no reason in the interface we implement; the reason stays ours.
         self._request("POST", f"/onlineagent/{agent.ref}/saybusy")
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any]) -> None:
+    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
         """Huawei has no reject API: going busy withdraws the pending offer and going free asks for
         the next one (the emulator re-queues the skipped record at the back; on a real gateway
-        what happens to the record is the campaign's configuration)."""
+        what happens to the record is the campaign's configuration). An agent who is not Ready
+        stays busy: no sayfree."""
         self.set_not_ready(agent)
-        self.set_ready(agent)
+        if stay_ready:
+            self.set_ready(agent)
+
+    def skip_echoes(self, *, stay_ready: bool = True) -> tuple[str, ...]:
+        # saybusy -> AgentState_SetNotReady_Success, sayfree -> AgentState_Ready.
+        return ("not_ready", "ready") if stay_ready else ("not_ready",)
 
     def poll_event(self, agent: AgentLogin, timeout: float | None = None) -> dict[str, Any] | None:
         """One long poll: the event, or ``None`` when the gateway had nothing. ``timeout`` is the
