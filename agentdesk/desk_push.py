@@ -76,6 +76,13 @@ def presence_changed(agent) -> None:
     _push(agent, ["presence"])
 
 
+def presence_set_by_platform(agent, message: str) -> None:
+    """The platform changed the agent's state (a supervisor on the platform, the phone, the
+    platform itself): the presence, the preview (Ready starts looking for a lead, Not ready
+    stops) and a note in plain words saying why."""
+    _push(agent, ["presence", "preview", "alert"], {"alert": {"message": message, "level": "info"}})
+
+
 def platform_error(agent, message: str, code: str = "") -> None:
     """Show a platform failure in plain words with the platform's code."""
     _push(agent, ["alert"], {"alert": {"message": message, "code": code}})

@@ -144,7 +144,14 @@ def lead_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
     reason = (reason or "").strip()[:200]
     if not reason:
         raise DeskRefusal("Pick a reason to skip this lead.")
-    locked = Lead.objects.select_for_update().select_related("campaign", "campaign__account").get(pk=lead.pk)
+    # The lead row only (its campaign and account are read, never written): locking the account
+    # as well would deadlock with run_streams applying this agent's skip echoes (it locks the
+    # agent, then needs the account's key at commit, while the skip waits for the agent).
+    locked = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("campaign", "campaign__account")
+        .get(pk=lead.pk)
+    )
     if locked.lease_owner_id != agent.id:
         raise DeskRefusal("This lead is no longer yours.")
     if locked.calls.filter(state__in=list(_live_states())).exists():
@@ -212,11 +219,18 @@ def agent_set_presence(
         raise DeskRefusal("Unknown presence.")
     if presence == Presence.NOT_READY and not reason:
         reason = NOT_READY_REASONS[0]
+    asked = False
     if campaign is not None and campaign.platform in PLATFORM_SESSION_PLATFORMS:
-        _platform_presence(agent=agent, account=campaign.account, presence=presence, reason=reason)
+        asked = _platform_presence(agent=agent, account=campaign.account, presence=presence, reason=reason)
     if presence == Presence.OFFLINE:
         lease_release(agent=agent)
-    _save_presence(agent, presence, reason if presence == Presence.NOT_READY else "")
+    with transaction.atomic():
+        if asked and not _ask_stands(agent=agent, account=campaign.account):
+            # The platform reported another state after our request (a supervisor on the
+            # platform): the streams process applied it, and the platform's word wins.
+            agent.refresh_from_db()
+            return
+        _save_presence(agent, presence, reason if presence == Presence.NOT_READY else "")
 
 
 def _save_presence(agent: Agent, presence: str, reason: str) -> None:
@@ -227,7 +241,9 @@ def _save_presence(agent: Agent, presence: str, reason: str) -> None:
     desk_push.presence_changed(agent)
 
 
-def _platform_presence(*, agent: Agent, account, presence: str, reason: str) -> None:
+def _platform_presence(*, agent: Agent, account, presence: str, reason: str) -> bool:
+    """Set the state on the platform; True when an agent state was asked for (the engine
+    recorded the ask, so the platform's echo is known as ours)."""
     from calls import services as engine
     from calls.models import PlatformSession
 
@@ -237,13 +253,22 @@ def _platform_presence(*, agent: Agent, account, presence: str, reason: str) -> 
     if presence == Presence.OFFLINE:
         if signed_in:
             engine.platform_sign_out(agent=agent, account=account)
-        return
+        return False
     if not signed_in:
         engine.platform_sign_in(agent=agent, account=account)
     if presence == Presence.READY:
         engine.platform_set_ready(agent=agent, account=account, ready=True)
-    elif presence in (Presence.NOT_READY, Presence.WRAP_UP):
+        return True
+    if presence in (Presence.NOT_READY, Presence.WRAP_UP):
         engine.platform_set_ready(agent=agent, account=account, ready=False, reason=reason or presence)
+        return True
+    return False
+
+
+def _ask_stands(*, agent: Agent, account) -> bool:
+    from calls import services as engine
+
+    return engine.platform_ask_stands(agent=agent, account=account)
 
 
 def _platform_sign_out(*, agent: Agent, account) -> None:

@@ -84,15 +84,35 @@ class PlatformSession(models.Model):
     agent = models.ForeignKey("agentdesk.Agent", on_delete=models.CASCADE, related_name="platform_sessions")
     account = models.ForeignKey(TelephonyAccount, on_delete=models.CASCADE, related_name="sessions")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SIGNED_OUT)
+    # The adapter's session (GUID, cookies, CSRF token); the streams loop overwrites it.
     state = models.JSONField(default=dict, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Platform-driven presence (calls.services.platform_ask / agent_apply_platform_state): what
+    # AgentDesk last asked the platform for, committed *before* the request goes out, and the
+    # agent states its requests will still echo (oldest first); then what the platform last said.
+    asked_state = models.CharField(max_length=12, blank=True, help_text="ready or not_ready")
+    asked_at = models.DateTimeField(null=True, blank=True)
+    asked_echoes = models.JSONField(default=list, blank=True)
+    platform_state = models.CharField(max_length=12, blank=True, help_text="ready or not_ready")
+    platform_state_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "account"], name="platform_session_unique")]
 
     def __str__(self) -> str:
         return f"{self.agent} on {self.account} ({self.status})"
+
+    @property
+    def platform_overrides_ask(self) -> bool:
+        """True when the platform reported a state other than the one AgentDesk last asked for,
+        after it asked, with no echo of ours still on its way: someone else (a supervisor, the
+        phone, the platform itself) changed the agent's state, and the platform's word wins."""
+        if not self.platform_state or self.platform_state == self.asked_state or self.asked_echoes:
+            return False
+        if self.asked_at is None:
+            return True
+        return self.platform_state_at is not None and self.platform_state_at > self.asked_at
 
 
 class CallState(models.TextChoices):

@@ -46,6 +46,7 @@ from calls.models import (
 )
 from calls.providers import get_provider
 from calls.providers.base import AgentLogin, DialRequest, DialResult, Provider, ProviderError, Signal
+from calls.selectors import DESK_STATES
 from campaigns.models import Campaign, Disposition, DoNotCall, Lead
 
 log = logging.getLogger("calls")
@@ -160,13 +161,30 @@ def _push_offer(agent: Agent, lead: Lead) -> None:
     _on_commit(push)
 
 
-def _set_presence(agent: Agent, presence: str) -> None:
+def _push_presence_by_platform(agent: Agent, message: str) -> None:
+    def push() -> None:
+        from agentdesk import desk_push
+
+        desk_push.presence_set_by_platform(agent, message)
+
+    _on_commit(push)
+
+
+def _set_presence(agent: Agent, presence: str, *, reason: str | None = None, push: bool = True) -> bool:
+    """Change the agent's presence (and reason, when given); pushes the desk after commit unless
+    the caller pushes something richer. False when nothing changed."""
     if agent.presence == presence:
-        return
+        return False
+    fields = ["presence", "presence_changed_at"]
     agent.presence = presence
     agent.presence_changed_at = timezone.now()
-    agent.save(update_fields=["presence", "presence_changed_at"])
-    _push_presence(agent)
+    if reason is not None:
+        agent.presence_reason = reason[:80]
+        fields.append("presence_reason")
+    agent.save(update_fields=fields)
+    if push:
+        _push_presence(agent)
+    return True
 
 
 # -- the state machine ----------------------------------------------------------------------------
@@ -263,7 +281,10 @@ def call_dial(*, agent: Agent, lead: Lead) -> Call:
     """Ask for a dial of ``lead`` (leased to ``agent``). Checks run now and again in the task; the
     platform is called by ``calls.tasks.place_call`` after this commits."""
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().select_related("campaign__account").get(pk=lead.pk)
+        # The lead row only: its campaign and account are read, never written (see call_place).
+        lead = (
+            Lead.objects.select_for_update(of=("self",)).select_related("campaign__account").get(pk=lead.pk)
+        )
         if lead.lease_owner_id != agent.id:
             raise DeskError("This lead is not leased to you.", code="not_leased")
         if lead.lease_expires_at and lead.lease_expires_at < timezone.now():
@@ -346,8 +367,9 @@ def call_dispose(
         call.save(
             update_fields=["state", "state_changed_at", "disposed_at", "disposition", "notes", "callback_at"]
         )
-        if agent.presence == Presence.WRAP_UP:
-            _set_presence(agent, Presence.READY)
+        holder = call.agent  # read with the locked call: the caller's copy may be stale
+        if holder.presence == Presence.WRAP_UP:
+            _presence_after_call(holder, account_id=call.account_id)
         _enqueue("dispose_call", call.pk)
         _push_call(call)
     return call
@@ -398,14 +420,21 @@ def _apply_outcome(
 
 
 def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
-    """The platform side of a skip: GWS ``RejectRecord`` (the record goes back to the pool);
-    nothing elsewhere. Synchronous (timeouts on every request)."""
+    """The platform side of a skip: GWS ``RejectRecord`` (the record goes back to the pool),
+    Huawei saybusy + sayfree (whose agent-state echoes are recorded first, so they never move
+    the agent's presence); nothing on Ryng. Synchronous (timeouts on every request)."""
     account = lead.campaign.account
     if not lead.offer or account.platform == Platform.RYNG:
         return
     provider, session = provider_for(agent=agent, account=account)
+    stay_ready = agent.presence == Presence.READY
+    echoes = provider.skip_echoes(stay_ready=stay_ready)
+    ask = platform_ask(agent=agent, account=account, state=echoes[-1], echoes=echoes) if echoes else None
     try:
-        provider.skip(agent_login(agent=agent, account=account), dict(lead.offer))
+        provider.skip(agent_login(agent=agent, account=account), dict(lead.offer), stay_ready=stay_ready)
+    except ProviderError as exc:
+        _ask_withdraw(ask, exc)
+        raise
     finally:
         session_save_state(session, provider)
 
@@ -432,7 +461,11 @@ def _session_call(agent: Agent, account: TelephonyAccount, op: str, *args: Any) 
 
 
 def platform_sign_in(*, agent: Agent, account: TelephonyAccount) -> None:
-    """Sign the agent in; ``run_streams`` picks the session up within a few seconds."""
+    """Sign the agent in; ``run_streams`` picks the session up within a few seconds. The state a
+    sign-in leaves the agent in counts as asked for (a new session: no older echo will come)."""
+    state = provider_for(agent=None, account=account)[0].signed_in_state()
+    if state:
+        platform_ask(agent=agent, account=account, state=state, echoes=(), fresh=True)
     session = _session_call(agent, account, "sign_in")
     if session is not None:
         session.status = PlatformSession.Status.SIGNED_IN
@@ -450,11 +483,192 @@ def platform_sign_out(*, agent: Agent, account: TelephonyAccount) -> None:
             session.save(update_fields=["status", "state", "updated_at"])
 
 
-def platform_set_ready(*, agent: Agent, account: TelephonyAccount, ready: bool, reason: str = "") -> None:
-    if ready:
-        _session_call(agent, account, "set_ready")
+def platform_set_ready(
+    *, agent: Agent, account: TelephonyAccount, ready: bool, reason: str = ""
+) -> PlatformAsk | None:
+    """Ready (Huawei sayfree, GWS Ready) or not ready on the platform. The ask is recorded (and
+    committed) before the request goes out, so its echo is known as ours when it arrives."""
+    ask = platform_ask(agent=agent, account=account, state=READY if ready else NOT_READY)
+    try:
+        if ready:
+            _session_call(agent, account, "set_ready")
+        else:
+            _session_call(agent, account, "set_not_ready", reason)
+    except ProviderError as exc:
+        _ask_withdraw(ask, exc)
+        raise
+    return ask
+
+
+# -- platform-driven presence ----------------------------------------------------------------------
+#
+# The platform may change an agent's state without us: a supervisor on the platform, the phone,
+# the platform itself. Those changes drive ``Agent.presence``; the echoes of our own requests
+# (sayfree/saybusy, GWS Ready/NotReady, a Huawei skip's saybusy + sayfree) must not. No time-based
+# grace: every request records, *before* it is sent, what it asks for (``asked_state``) and the
+# agent states it will make the platform report (``asked_echoes``, in order). A reported state is
+#
+# - an echo when it is among the pending echoes: consumed (with any older ones, lost), ignored;
+# - ours when it is what we last asked for and the platform has not reported anything else since
+#   (a repeat, or the echo of a request whose echo list was cleared): ignored;
+# - external otherwise: the pending echoes are dropped (the platform moved on), and an idle agent
+#   (Ready / Not ready, no call on the desk) follows it, with the desk told why.
+#
+# Both sides lock the PlatformSession row, so an ask, an echo and the desk's save of the asked
+# presence are applied one at a time. When the platform's change lands between our request and
+# our save, the save is dropped (``platform_ask_stands``): the platform's word wins. When it lands
+# before our request's echo (the platform took it first), the echo then counts as external and
+# brings the agent back to what we asked: the last word is the platform's either way.
+#
+# Mapping (adapter ``Signal.state`` for ``kind="agent"``): ``ready`` -> Ready, ``not_ready`` -> Not
+# ready. Everything else (Huawei ``work``/``busy``, GWS ``wrap_up``/``offline``, ``other``) is kept
+# as an event only: after-call work and talking are the call's doing, and presence while on a call
+# or in wrap-up follows the call's life. A Not ready reported during a call is remembered and
+# applied when the agent disposes the call (``_presence_after_call``).
+
+READY, NOT_READY = "ready", "not_ready"
+PLATFORM_PRESENCE = {READY: Presence.READY, NOT_READY: Presence.NOT_READY}
+PLATFORM_REASON = "Set on the platform"
+# Signals re-read over REST after a gap (GWS re-handshake): every echo still pending was lost.
+REREAD_SOURCE = "reread"
+MAX_ECHOES = 8
+
+
+@dataclass(frozen=True)
+class PlatformAsk:
+    """One recorded ask: enough to withdraw it when the platform refused the request."""
+
+    session_id: int
+    at: datetime
+    echoes: tuple[str, ...]
+    previous_state: str
+    previous_at: datetime | None
+
+
+def platform_ask(
+    *,
+    agent: Agent,
+    account: TelephonyAccount,
+    state: str,
+    echoes: tuple[str, ...] | None = None,
+    fresh: bool = False,
+) -> PlatformAsk | None:
+    """Record that AgentDesk is about to ask the platform for agent state ``state``, whose request(s)
+    will make the platform report ``echoes`` (default: ``state`` once). ``fresh`` (a new platform
+    session) forgets echoes still pending from the old one. Call it *before* sending: outside a
+    transaction it commits at once; inside one, the session row stays locked until the commit,
+    so the streams process waits for the ask instead of missing it. None on Ryng (no agent
+    state there)."""
+    if account.platform == Platform.RYNG:
+        return None
+    echoes = (state,) if echoes is None else tuple(echoes)
+    with transaction.atomic():
+        _lock_agent(agent)
+        # A first sign-in asks before the session row exists.
+        session, _ = PlatformSession.objects.select_for_update().get_or_create(agent=agent, account=account)
+        ask = PlatformAsk(session.pk, timezone.now(), echoes, session.asked_state, session.asked_at)
+        pending = [] if fresh else list(session.asked_echoes or [])
+        session.asked_echoes = [*pending, *echoes][-MAX_ECHOES:]
+        session.asked_state, session.asked_at = state, ask.at
+        session.save(update_fields=["asked_state", "asked_at", "asked_echoes", "updated_at"])
+    return ask
+
+
+def _ask_withdraw(ask: PlatformAsk | None, exc: ProviderError) -> None:
+    """The platform refused the request: no echo will come. A timeout may still have gone
+    through, so it stays recorded."""
+    if ask is None or exc.ambiguous:
+        return
+    with transaction.atomic():
+        session = PlatformSession.objects.select_for_update().filter(pk=ask.session_id).first()
+        if session is None or session.asked_at != ask.at:
+            return  # a newer ask (or the platform's word) replaced it
+        pending = list(session.asked_echoes or [])
+        if ask.echoes and pending[-len(ask.echoes) :] == list(ask.echoes):
+            pending = pending[: -len(ask.echoes)]
+        session.asked_echoes = pending
+        session.asked_state, session.asked_at = ask.previous_state, ask.previous_at
+        session.save(update_fields=["asked_state", "asked_at", "asked_echoes", "updated_at"])
+
+
+def platform_ask_stands(*, agent: Agent, account: TelephonyAccount) -> bool:
+    """Whether the desk may now save the presence it asked the platform for: False when the
+    platform has reported another state since the ask (its word wins). Locks the agent and
+    session rows: call inside the transaction that saves the presence."""
+    _lock_agent(agent)
+    session = PlatformSession.objects.select_for_update().filter(agent=agent, account=account).first()
+    return session is None or not session.platform_overrides_ask
+
+
+def _lock_agent(agent: Agent) -> Agent | None:
+    """Row locks are taken agent first, then session, everywhere (call_dispose locks the agent
+    with the call before it reads the session): the opposite order could deadlock. NO KEY UPDATE:
+    rows that merely point at the agent (a skip's Call) can still be written meanwhile."""
+    return Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk).first()
+
+
+def agent_apply_platform_state(
+    *, agent: Agent, account: TelephonyAccount, state: str, reason: str = "", reread: bool = False
+) -> bool:
+    """Apply an agent state the platform reported (see "platform-driven presence" above). Returns
+    True when the agent's presence changed. ``reread``: the state was read over REST after a gap,
+    so echoes still pending were lost with it."""
+    if state not in PLATFORM_PRESENCE:
+        return False
+    with transaction.atomic():
+        locked = _lock_agent(agent)
+        session = PlatformSession.objects.select_for_update().filter(agent=agent, account=account).first()
+        if locked is None or session is None:
+            return False
+        external = _is_external(session, state, reread=reread)
+        if external:
+            session.asked_echoes = []  # the platform moved on: older echoes are not coming
+        session.platform_state, session.platform_state_at = state, timezone.now()
+        session.save(update_fields=["asked_echoes", "platform_state", "platform_state_at", "updated_at"])
+        if not external:
+            return False
+        if locked.presence not in (Presence.READY, Presence.NOT_READY):
+            return False  # offline, or the call's life decides (on call, wrap-up)
+        if Call.objects.filter(agent=locked, state__in=DESK_STATES).exists():
+            return False  # a call on the desk: ditto (its presence may not have caught up yet)
+        return _presence_from_platform(locked, state, reason)
+
+
+def _is_external(session: PlatformSession, state: str, *, reread: bool) -> bool:
+    """Whether ``state`` (just reported) is a change made outside AgentDesk. Consumes the echo it
+    matches, with any older pending echo (those were lost)."""
+    echoes = [] if reread else list(session.asked_echoes or [])
+    if state in echoes:
+        session.asked_echoes = echoes[echoes.index(state) + 1 :]
+        return False
+    session.asked_echoes = echoes
+    # What we last asked for, with nothing else reported since: ours (a repeat, or an echo whose
+    # entry a re-read or an earlier external change cleared).
+    return state != session.asked_state or session.platform_overrides_ask
+
+
+def _presence_from_platform(agent: Agent, state: str, reason: str = "", *, when: str = "") -> bool:
+    """Move the agent to the platform's state and tell the desk why, in plain words."""
+    presence = PLATFORM_PRESENCE[state]
+    not_ready = presence == Presence.NOT_READY
+    if not _set_presence(
+        agent, presence, reason=(reason or PLATFORM_REASON) if not_ready else "", push=False
+    ):
+        return False
+    words = f" ({reason})" if reason and not_ready else ""
+    label = dict(Presence.choices)[presence]
+    _push_presence_by_platform(agent, f"Set {label} on the platform{when}{words}.")
+    return True
+
+
+def _presence_after_call(agent: Agent, *, account_id: int) -> None:
+    """Wrap-up ends in Ready, unless the platform set the agent Not ready while the call's life
+    held the presence (a supervisor during the call): then Not ready, and the desk says why."""
+    session = PlatformSession.objects.select_for_update().filter(agent=agent, account_id=account_id).first()
+    if session is not None and session.platform_state == NOT_READY and session.platform_overrides_ask:
+        _presence_from_platform(agent, NOT_READY, when=" during your call")
     else:
-        _session_call(agent, account, "set_not_ready", reason)
+        _set_presence(agent, Presence.READY)
 
 
 def platform_request_offer(*, agent: Agent, campaign: Campaign) -> None:
@@ -502,8 +716,11 @@ def _attempt_key(call: Call) -> str:
 def call_place(*, call_id: int) -> PlaceOutcome:
     """Place the call on the platform, at most once (see the module docstring)."""
     with transaction.atomic():
+        # Only the call and its lead are written here. Locking the joined agent and account rows
+        # too would deadlock with run_streams, which locks the agent for a platform agent state
+        # and then needs the account's key (the CallEvent's foreign key) at commit.
         call = (
-            Call.objects.select_for_update()
+            Call.objects.select_for_update(of=("self", "lead"))
             .select_related("lead__campaign", "agent", "account")
             .get(pk=call_id)
         )
@@ -767,6 +984,14 @@ def call_apply_signal(
             if signal.kind == "offer" and agent is not None:
                 lead_from_offer(account=account, agent=agent, signal=signal)
                 applied = True
+            elif signal.kind == "agent" and agent is not None and signal.state:
+                applied = agent_apply_platform_state(
+                    account=account,
+                    agent=agent,
+                    state=signal.state,
+                    reason=signal.reason,
+                    reread=source == REREAD_SOURCE,
+                )
             elif call is not None:
                 applied = _apply_to_call(call, signal)
             if applied:

@@ -12,7 +12,12 @@ One supervised loop (a thread) per signed-in agent session:
   the session's cookies and CSRF token. After a *re*-handshake (``402::Unknown client`` or
   ``reconnect: handshake``) events in the gap are lost, so the loop re-reads the agent's calls
   over REST and applies them as signals with the same keys the stream would have used (a state
-  already seen is a no-op).
+  already seen is a no-op), then the agent state (``GET /api/v2/me/devices``), so a change made
+  on the platform while disconnected still reaches the desk's presence.
+
+Agent-state signals from both go through ``services.agent_apply_platform_state``, which tells the
+echoes of our own requests from changes made on the platform (see "platform-driven presence" in
+``calls/services.py``).
 
 Sessions are discovered from ``PlatformSession`` rows (status ``signed_in``) every few seconds;
 a loop whose session is signed out stops; a loop that dies is restarted with exponential
@@ -43,6 +48,7 @@ log = logging.getLogger("calls.streams")
 # Huawei: the session is gone and a new sign-in is needed (telephony.md retcodes).
 HUAWEI_SESSION_LOST = {"000-003", "100-006"}
 GENESYS_CALLS_CHANNEL = "/v2/me/calls"
+GENESYS_DEVICES_CHANNEL = "/v2/me/devices"
 
 
 def _raw(payload: Any) -> str:
@@ -122,10 +128,15 @@ def _huawei_recover(ctx: StreamContext, provider, guid: str | None, exc: Provide
         provider.state["guid"] = stored
         return stored
     log.warning("huawei %s: the gateway dropped the session (%s); signing in again", ctx.login.ref, exc.code)
+    # A new gateway session: what we ask for is recorded first, so its echoes are known as ours.
+    services.platform_ask(
+        agent=ctx.agent, account=ctx.account, state=provider.signed_in_state(), echoes=(), fresh=True
+    )
     provider.sign_in(ctx.login)
     ctx.save_state(dict(provider.state))
     agent = Agent.objects.get(pk=ctx.agent.pk)
     if agent.presence in (Presence.READY, Presence.ON_CALL, Presence.WRAP_UP):
+        services.platform_ask(agent=ctx.agent, account=ctx.account, state=services.READY)
         provider.set_ready(ctx.login)
         ctx.save_state(dict(provider.state))
     return provider.state.get("guid")
@@ -144,7 +155,7 @@ def genesys_loop(ctx: StreamContext) -> None:
             ctx.apply(provider, message)
 
     def on_rehandshake() -> None:
-        log.warning("genesys %s: re-handshaked; re-reading calls over REST", ctx.login.ref)
+        log.warning("genesys %s: re-handshaked; re-reading calls and agent state over REST", ctx.login.ref)
         with lock:
             close_old_connections()
             genesys_reread(ctx, provider)
@@ -172,7 +183,9 @@ def genesys_loop(ctx: StreamContext) -> None:
 
 def genesys_reread(ctx: StreamContext, provider) -> int:
     """Apply the agent's current calls as if they had arrived on ``/v2/me/calls``: the keys are
-    the stream's own, so a state already applied is a no-op and a missed one moves the call."""
+    the stream's own, so a state already applied is a no-op and a missed one moves the call.
+    Then the agent state, as if it had arrived on ``/v2/me/devices`` (source ``reread``: echoes
+    of our requests still pending were lost in the gap)."""
     applied = 0
     for call in provider.list_calls(ctx.login):
         message = {
@@ -183,7 +196,13 @@ def genesys_reread(ctx: StreamContext, provider) -> int:
                 "call": call,
             },
         }
-        applied += ctx.apply(provider, message, source="reread")
+        applied += ctx.apply(provider, message, source=services.REREAD_SOURCE)
+    for device in provider.list_devices(ctx.login)[:1]:
+        message = {
+            "channel": GENESYS_DEVICES_CHANNEL,
+            "data": {"messageType": "DeviceStateChangeMessage", "devices": [device]},
+        }
+        applied += ctx.apply(provider, message, source=services.REREAD_SOURCE)
     return applied
 
 

@@ -105,7 +105,7 @@ def test_genesys_full_path_and_rehandshake(live_stack, emulator):
     dropped = emulator.control("POST", "genesys/drop-clients")
     assert dropped["dropped"] >= 1
     wait_until(
-        lambda: "re-reading calls over REST" in streams_log_after(live_stack, before_drop),
+        lambda: "re-reading calls and agent state over REST" in streams_log_after(live_stack, before_drop),
         timeout=30,
         what="a re-handshake",
     )
