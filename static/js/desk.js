@@ -274,6 +274,38 @@
     }
   }
 
+  // A push re-renders the call panel now and then while a lead is previewed (the worker
+  // finishing the previous call's disposition, a presence change): an agent halfway through
+  // choosing a skip reason keeps the form open, with the reason they chose, when the panel that
+  // lands is for the same lead. A panel for another lead closes it, as it should.
+  var openSkip = null;
+
+  function keepSkipBefore(evt) {
+    openSkip = null;
+    if (!evt.detail.target || evt.detail.target.id !== "desk-call" || evt.detail.shouldSwap === false) return;
+    if (!skipping()) return;
+    var form = $("#skip-form");
+    var checked = form.querySelector("input[name=reason]:checked");
+    openSkip = {
+      lead: form.getAttribute("hx-post"),
+      reason: checked ? checked.value : null,
+      focused: form.contains(document.activeElement),
+    };
+  }
+
+  function keepSkipAfter() {
+    var kept = openSkip;
+    openSkip = null;
+    var form = $("#skip-form");
+    if (!kept || !form || form.getAttribute("hx-post") !== kept.lead) return;
+    form.hidden = false;
+    var radio = Array.prototype.find.call(form.querySelectorAll("input[name=reason]"), function (r) {
+      return r.value === kept.reason;
+    });
+    if (radio) radio.checked = true;
+    if (kept.focused) (radio || form.querySelector("input[name=reason]")).focus();
+  }
+
   function guardResponse(evt) {
     var html = evt.detail.serverResponse;
     if (typeof html !== "string" || html.indexOf('id="desk-call"') < 0) return;
@@ -314,6 +346,8 @@
     document.body.addEventListener("htmx:targetError", function () { rereadDesk(); });
     document.body.addEventListener("htmx:oobAfterSwap", sync);
     document.body.addEventListener("htmx:oobBeforeSwap", guardPush);
+    document.body.addEventListener("htmx:oobBeforeSwap", keepSkipBefore);
+    document.body.addEventListener("htmx:oobAfterSwap", keepSkipAfter);
     document.body.addEventListener("htmx:beforeSwap", guardResponse);
     document.body.addEventListener("htmx:oobAfterSwap", noteShown);
     document.body.addEventListener("htmx:afterSettle", noteShown);

@@ -238,6 +238,48 @@ def test_a_stale_push_never_shows_the_call_going_back(page: Page, desk):
     expect(page.locator("#call-state")).to_contain_text("Connected")
 
 
+def test_a_push_keeps_the_skip_form_the_agent_has_open(page: Page, desk):
+    """The worker finishing the last call's disposition (or any change) re-renders the call panel
+    while the agent picks a skip reason: the form stays open with their reason, and Enter skips.
+    A panel for another lead closes it."""
+    from django.template.loader import render_to_string
+
+    from agentdesk import live
+    from agentdesk.models import Agent
+    from agentdesk.selectors import desk_state
+
+    campaign = desk.campaigns["ryng"]
+    sign_in(page, desk.base_url)
+    number = pick_and_go_ready(page, campaign)
+    page.keyboard.press("s")
+    expect(page.locator("#skip-form")).to_be_visible()
+    page.keyboard.press("3")
+    expect(page.locator("#skip-form input[name=reason]").nth(2)).to_be_checked()
+
+    agent = Agent.objects.get(user__username="agent1")
+    context = desk_state(agent=agent, campaign=campaign)
+    assert context["lead"].number == number and context["call"] is None
+    page.evaluate("document.querySelector('#desk-call').dataset.marker = 'before-push'")
+    live.send(live.agent_group(agent.pk), render_to_string("desk/desk.html#call", {**context, "oob": True}))
+    # The panel was replaced (the marker is gone), and the form is still open on reason 3.
+    expect(page.locator("#desk-call")).not_to_have_attribute("data-marker", "before-push")
+    expect(page.locator("#skip-form")).to_be_visible()
+    expect(page.locator("#skip-form input[name=reason]").nth(2)).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page.locator("#lead-number")).not_to_have_text(number, timeout=30_000)
+    skipped = Call.objects.get(number=number, state=CallState.SKIPPED)
+    assert skipped.notes == "Skipped: " + context["skip_reasons"][2]
+
+    # Open it again, then a panel for another lead lands (the lead went elsewhere): it closes.
+    current = page.locator("#lead-number").inner_text().strip()
+    page.keyboard.press("s")
+    expect(page.locator("#skip-form")).to_be_visible()
+    other = campaign.leads.exclude(number__in=[number, current]).first()
+    html = render_to_string("desk/desk.html#call", {**context, "lead": other, "oob": True})
+    live.send(live.agent_group(agent.pk), html)
+    expect(page.locator("#skip-form")).to_be_hidden()
+
+
 def test_booking_a_callback_refuses_a_time_outside_the_window_then_books_it(page: Page, desk):
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
