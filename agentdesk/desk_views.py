@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -105,6 +106,25 @@ def _fill_preview(agent: Agent, campaign) -> None:
         services.request_platform_offer(agent=agent, campaign=campaign)
     else:
         services.lead_next_for_agent(agent=agent, campaign=campaign)
+
+
+def _then_next_lead(agent: Agent, action, campaign_of) -> None:
+    """Run a command that takes the lead off the desk (dispose, skip), then fill the preview.
+
+    Our own next lead is leased in the command's transaction: the pushes the command renders
+    when it commits then show the new lead. Leased afterwards, a push rendered in between (an
+    empty desk: no call, no lead) could reach the browser after this response and blank the
+    call panel under the lead, Dial disabled. A platform's offer is asked for after the commit:
+    that is an HTTP request, and the offer arrives as its own push."""
+    with transaction.atomic():
+        action()
+        agent.refresh_from_db()  # the engine moved Wrap-up back to Ready
+        campaign = campaign_of()
+        ours = campaign is not None and campaign.platform not in services.PLATFORM_SESSION_PLATFORMS
+        if ours:
+            _fill_preview(agent, campaign)
+    if not ours:
+        _fill_preview(agent, campaign)
 
 
 @agent_required
@@ -229,8 +249,11 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     try:
-        services.lead_skip(agent=agent, lead=lead, reason=request.POST.get("reason", ""))
-        _fill_preview(agent, _campaign(request, agent))
+        _then_next_lead(
+            agent,
+            lambda: services.lead_skip(agent=agent, lead=lead, reason=request.POST.get("reason", "")),
+            lambda: _campaign(request, agent),
+        )
     except _refusals() as exc:
         return _main(request, agent, alert=_alert_dict(exc))
     return _main(request, agent)
@@ -305,9 +328,13 @@ def dispose(request: HttpRequest) -> HttpResponse:
         response = _fragment(request, "dispose", state)
         return _retarget(request, response, "desk-dispose", "outerHTML")
     try:
-        call_dispose(agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at)
-        agent.refresh_from_db()  # the engine moved Wrap-up back to Ready
-        _fill_preview(agent, _campaign(request, agent) or call.campaign)
+        _then_next_lead(
+            agent,
+            lambda: call_dispose(
+                agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
+            ),
+            lambda: _campaign(request, agent) or call.campaign,
+        )
     except _refusals() as exc:
         return _main(request, agent, alert=_alert_dict(exc))
     return _main(request, agent)

@@ -190,6 +190,40 @@ def test_dispose_with_notes_then_the_next_preview_appears(agent_client, agent, c
     assert Lead.objects.get(lease_owner=agent) == leads[1]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("command", ["dispose", "skip"])
+def test_the_pushes_a_command_sends_already_show_the_next_lead(
+    command, agent_client, agent, campaign, leads, monkeypatch
+):
+    """A push may reach the browser after the command's own answer, so what it renders at
+    commit must be the desk after the command: the next lead, never an empty desk in between
+    (transactional: on_commit runs at the real commit, as in production)."""
+    from agentdesk import live
+    from calls import services as engine
+
+    monkeypatch.setattr(engine, "_enqueue", lambda task, call_id: None)
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(live, "send", lambda group, html, **kw: sent.append((group, html)))
+    if command == "dispose":
+        call = _dispose_ready(agent_client, agent, campaign, leads)
+        sent.clear()
+        final = campaign.dispositions.get(name="Interested")
+        agent_client.post("/desk/dispose/", {"call": call.pk, "disposition": final.pk})
+    else:
+        _ready(agent_client, campaign)
+        sent.clear()
+        agent_client.post(f"/desk/leads/{leads[0].pk}/skip/", {"reason": "Bad data"})
+    assert Lead.objects.get(lease_owner=agent) == leads[1]
+    panels = [
+        html for group, html in sent if group == live.agent_group(agent.pk) and 'id="desk-call"' in html
+    ]
+    if command == "dispose":
+        assert panels, "disposing pushes the call panel"
+    for html in panels:
+        assert "No call" not in html
+        assert f"Ready to dial {leads[1].number}" in html
+
+
 def test_dispose_needs_a_disposition(agent_client, agent, campaign, leads):
     call = _dispose_ready(agent_client, agent, campaign, leads)
     answer = agent_client.post("/desk/dispose/", {"call": call.pk, "notes": "kept"})
