@@ -159,8 +159,15 @@
     var btn = $("#btn-dispose");
     var form = $("#dispose-form");
     if (!form || !btn || btn.disabled || btn.closest("fieldset[disabled]")) return false;
-    htmx.trigger(form, "submit");
+    submitNow(form);
     return true;
+  }
+
+  function submitNow(form) {
+    // A form a push swapped in moments ago is wired by htmx only when it settles; submitting
+    // before that would do nothing (see clickIfEnabled). process() is idempotent.
+    htmx.process(form);
+    htmx.trigger(form, "submit");
   }
 
   function togglePresence() {
@@ -194,7 +201,7 @@
     if ($("#cheatsheet") && $("#cheatsheet").open && key !== "?") return; // the dialog owns Esc
     if (skipping()) {
       if (key === "Escape") { showSkip(false); e.preventDefault(); return; }
-      if (key === "Enter") { e.preventDefault(); htmx.trigger($("#skip-form"), "submit"); return; }
+      if (key === "Enter") { e.preventDefault(); submitNow($("#skip-form")); return; }
       if (/^[1-9]$/.test(key)) {
         var reasons = document.querySelectorAll("#skip-form input[name=reason]");
         var r = reasons[parseInt(key, 10) - 1];
