@@ -356,3 +356,37 @@ def test_a_platform_refusal_is_shown_in_plain_words_and_the_desk_stays_not_ready
     page.click("#btn-ready")
     expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
     expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
+
+
+@pytest.mark.parametrize(
+    "platform,path,not_ready,said",
+    [
+        ("huawei", "huawei/agents/101/state", {"state": "busy"}, "Set Not ready on the platform."),
+        (
+            "genesys",
+            "genesys/users/agent1/state",
+            {"state": "NotReady", "reason": "Coaching"},
+            "Set Not ready on the platform (Coaching).",
+        ),
+    ],
+)
+def test_a_supervisor_setting_the_agent_not_ready_on_the_platform_shows_on_the_desk(
+    page: Page, desk, platform, path, not_ready, said
+):
+    """What the agent sees when a supervisor changes their state on the platform itself: the
+    desk follows without a reload and says why in plain words; Ready works again afterwards."""
+    sign_in(page, desk.base_url)
+    pick_and_go_ready(page, desk.campaigns[platform])  # the offer came over the stream: it is live
+    doc = page.evaluate(WATCH)
+    desk.emulator.control("POST", path, not_ready)
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "not_ready", timeout=30_000)
+    expect(page.locator("#desk-alert .alert-text")).to_have_text(said)
+    assert page.evaluate("window.__deskDoc") == doc, "the page reloaded"
+    if platform == "genesys":
+        shot(page, "desk-set-on-the-platform")
+    page.click("#btn-ready")
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
+    expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
+    # Our own Ready's echo does not knock the agent out again.
+    page.wait_for_timeout(2000)
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
