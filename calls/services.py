@@ -463,9 +463,7 @@ def _session_call(agent: Agent, account: TelephonyAccount, op: str, *args: Any) 
 def platform_sign_in(*, agent: Agent, account: TelephonyAccount) -> None:
     """Sign the agent in; ``run_streams`` picks the session up within a few seconds. The state a
     sign-in leaves the agent in counts as asked for (a new session: no older echo will come)."""
-    state = provider_for(agent=None, account=account)[0].signed_in_state()
-    if state:
-        platform_ask(agent=agent, account=account, state=state, echoes=(), fresh=True)
+    platform_ask_sign_in(agent=agent, account=account, provider=provider_for(agent=None, account=account)[0])
     session = _session_call(agent, account, "sign_in")
     if session is not None:
         session.status = PlatformSession.Status.SIGNED_IN
@@ -574,6 +572,14 @@ def platform_ask(
     return ask
 
 
+def platform_ask_sign_in(*, agent: Agent, account: TelephonyAccount, provider: Provider) -> None:
+    """Record a sign-in about to be sent: a new platform session, so no older echo will come, and
+    the state the sign-in leaves the agent in counts as asked for (it echoes nothing)."""
+    state = provider.signed_in_state()
+    if state:
+        platform_ask(agent=agent, account=account, state=state, echoes=(), fresh=True)
+
+
 def _ask_withdraw(ask: PlatformAsk | None, exc: ProviderError) -> None:
     """The platform refused the request: no echo will come. A timeout may still have gone
     through, so it stays recorded."""
@@ -596,7 +602,7 @@ def platform_ask_stands(*, agent: Agent, account: TelephonyAccount) -> bool:
     platform has reported another state since the ask (its word wins). Locks the agent and
     session rows: call inside the transaction that saves the presence."""
     _lock_agent(agent)
-    session = PlatformSession.objects.select_for_update().filter(agent=agent, account=account).first()
+    session = _lock_session(agent, account.pk)
     return session is None or not session.platform_overrides_ask
 
 
@@ -605,6 +611,11 @@ def _lock_agent(agent: Agent) -> Agent | None:
     with the call before it reads the session): the opposite order could deadlock. NO KEY UPDATE:
     rows that merely point at the agent (a skip's Call) can still be written meanwhile."""
     return Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk).first()
+
+
+def _lock_session(agent: Agent, account_id: int) -> PlatformSession | None:
+    """The agent's session row on this account, locked (after the agent: see :func:`_lock_agent`)."""
+    return PlatformSession.objects.select_for_update().filter(agent=agent, account_id=account_id).first()
 
 
 def agent_apply_platform_state(
@@ -617,12 +628,10 @@ def agent_apply_platform_state(
         return False
     with transaction.atomic():
         locked = _lock_agent(agent)
-        session = PlatformSession.objects.select_for_update().filter(agent=agent, account=account).first()
+        session = _lock_session(agent, account.pk)
         if locked is None or session is None:
             return False
         external = _is_external(session, state, reread=reread)
-        if external:
-            session.asked_echoes = []  # the platform moved on: older echoes are not coming
         session.platform_state, session.platform_state_at = state, timezone.now()
         session.save(update_fields=["asked_echoes", "platform_state", "platform_state_at", "updated_at"])
         if not external:
@@ -636,7 +645,8 @@ def agent_apply_platform_state(
 
 def _is_external(session: PlatformSession, state: str, *, reread: bool) -> bool:
     """Whether ``state`` (just reported) is a change made outside AgentDesk. Consumes the echo it
-    matches, with any older pending echo (those were lost)."""
+    matches, with any older pending echo (those were lost); a change made outside drops them all
+    (the platform moved on: they are not coming)."""
     echoes = [] if reread else list(session.asked_echoes or [])
     if state in echoes:
         session.asked_echoes = echoes[echoes.index(state) + 1 :]
@@ -644,7 +654,10 @@ def _is_external(session: PlatformSession, state: str, *, reread: bool) -> bool:
     session.asked_echoes = echoes
     # What we last asked for, with nothing else reported since: ours (a repeat, or an echo whose
     # entry a re-read or an earlier external change cleared).
-    return state != session.asked_state or session.platform_overrides_ask
+    external = state != session.asked_state or session.platform_overrides_ask
+    if external:
+        session.asked_echoes = []
+    return external
 
 
 def _presence_from_platform(agent: Agent, state: str, reason: str = "", *, when: str = "") -> bool:
@@ -664,7 +677,7 @@ def _presence_from_platform(agent: Agent, state: str, reason: str = "", *, when:
 def _presence_after_call(agent: Agent, *, account_id: int) -> None:
     """Wrap-up ends in Ready, unless the platform set the agent Not ready while the call's life
     held the presence (a supervisor during the call): then Not ready, and the desk says why."""
-    session = PlatformSession.objects.select_for_update().filter(agent=agent, account_id=account_id).first()
+    session = _lock_session(agent, account_id)
     if session is not None and session.platform_state == NOT_READY and session.platform_overrides_ask:
         _presence_from_platform(agent, NOT_READY, when=" during your call")
     else:

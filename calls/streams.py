@@ -129,9 +129,7 @@ def _huawei_recover(ctx: StreamContext, provider, guid: str | None, exc: Provide
         return stored
     log.warning("huawei %s: the gateway dropped the session (%s); signing in again", ctx.login.ref, exc.code)
     # A new gateway session: what we ask for is recorded first, so its echoes are known as ours.
-    services.platform_ask(
-        agent=ctx.agent, account=ctx.account, state=provider.signed_in_state(), echoes=(), fresh=True
-    )
+    services.platform_ask_sign_in(agent=ctx.agent, account=ctx.account, provider=provider)
     provider.sign_in(ctx.login)
     ctx.save_state(dict(provider.state))
     agent = Agent.objects.get(pk=ctx.agent.pk)
