@@ -12,9 +12,11 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from campaigns.phone import Normalized, normalize
+from campaigns.phone import Normalized, normalizer
 
 # Field limits from campaigns.models.Lead.
 MAX_RAW = 64
@@ -62,14 +64,32 @@ class ChunkResult:
 
 
 def _copy_csv(rows: list[tuple]) -> str:
-    """Rows as CSV for ``COPY ... (FORMAT csv)``, written by the C csv writer: quoting, commas,
-    quotes and newlines in names are its problem, not a Python loop's. NUL cannot be stored in
-    PostgreSQL text at all, so it is dropped."""
+    """Rows as CSV for ``COPY ... (FORMAT csv)``. NUL cannot be stored in PostgreSQL text at
+    all, so it is dropped.
+
+    Almost every chunk needs no quoting at all, and then CSV is the cells joined with commas and
+    newlines: two C-level joins, against 1.4 µs a row in the csv writer. The join is only kept
+    when it provably is what the writer writes: every cell text (a ``TypeError`` otherwise), no
+    quote or carriage return anywhere, no comma or newline beyond the separators, and no row of
+    fewer than two cells (the writer quotes a lone empty cell). Anything else goes to the csv
+    writer, whose quoting is the reference."""
     if not rows:
         return ""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    text = buffer.getvalue()
+    try:
+        text = "\n".join(map(",".join, rows)) + "\n"
+    except TypeError:
+        text = ""
+    if (
+        not text
+        or '"' in text
+        or "\r" in text
+        or text.count("\n") != len(rows)
+        or text.count(",") != sum(map(len, rows)) - len(rows)
+        or min(map(len, rows)) < 2
+    ):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        text = buffer.getvalue()
     return text.replace("\x00", "") if "\x00" in text else text
 
 
@@ -78,6 +98,17 @@ def split_agents(cell: str, aliases: dict[str, str]) -> str:
     to ours; names we do not know are kept as given (they may exist on the platform)."""
     names = [aliases.get(n, n) for n in _AGENT_SPLIT.split(cell.strip()) if n]
     return f",{','.join(dict.fromkeys(names))}," if names else ""
+
+
+def _picker(indexes: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
+    """``record -> tuple(record[i] for i in indexes)`` in C (``itemgetter``), for records wide
+    enough to have every index."""
+    if len(indexes) >= 2:
+        return itemgetter(*indexes)  # type: ignore[return-value]
+    if indexes:
+        (index,) = indexes
+        return lambda record: (record[index],)
+    return lambda record: ()
 
 
 def check_chunk(
@@ -94,27 +125,34 @@ def check_chunk(
     raws: list[str] = []
     issues: list[tuple[int, str, str, str, str]] = []
     number_col, name_col, agents_col, fields = plan.number_col, plan.name_col, plan.agents_col, plan.fields
-    region = plan.region
+    normalize = normalizer(plan.region)
     aliases = dict(plan.agent_aliases)
     number_header = plan.header(number_col)
+    indexes = tuple(i for i, _ in fields)
+    names = tuple(n for _, n in fields)
+    pick = _picker(indexes)
+    reach = max(indexes, default=-1)  # records wider than this have every field
+    # Bound methods: each row appends to five lists.
+    add_issue, add_key, add_line, add_raw = issues.append, keys.append, lines.append, raws.append
+    add_text, add_row = out_text.append, out_rows.append
     for line, record in chunk:
         width = len(record)
         if width <= number_col:
             if width <= 1 and not "".join(record).strip():
                 continue  # a blank line is not a lead and not worth an error
-            issues.append((line, number_header, "", "the row has no number column", INVALID))
+            add_issue((line, number_header, "", "the row has no number column", INVALID))
             continue
         raw = record[number_col].strip()
-        result = normalize(raw, region)
+        result = normalize(raw)
         if not isinstance(result, Normalized):
-            issues.append((line, number_header, raw[:100], result.reason, INVALID))
+            add_issue((line, number_header, raw[:100], result.reason, INVALID))
             continue
         if len(raw) > MAX_RAW:
-            issues.append((line, number_header, raw[:100], f"longer than {MAX_RAW} characters", INVALID))
+            add_issue((line, number_header, raw[:100], f"longer than {MAX_RAW} characters", INVALID))
             continue
         name = record[name_col].strip() if name_col is not None and name_col < width else ""
         if len(name) > MAX_NAME:
-            issues.append(
+            add_issue(
                 (line, plan.header(name_col), name[:100], f"longer than {MAX_NAME} characters", INVALID)
             )  # type: ignore[arg-type]
             continue
@@ -122,33 +160,25 @@ def check_chunk(
             split_agents(record[agents_col], aliases) if agents_col is not None and agents_col < width else ""
         )
         if len(agents) > MAX_AGENTS:
-            issues.append((line, plan.header(agents_col), agents[:100], "too many agents", INVALID))  # type: ignore[arg-type]
+            add_issue((line, plan.header(agents_col), agents[:100], "too many agents", INVALID))  # type: ignore[arg-type]
             continue
-        key = int(result.e164[1:])
+        e164, timezone, _ = result
+        key = int(e164)  # int() takes the leading "+" as a sign: the digits, without a slice
         if key in dnc:
-            issues.append((line, number_header, raw[:100], "on the do-not-call list", DNC))
+            add_issue((line, number_header, raw[:100], "on the do-not-call list", DNC))
             continue
-        keys.append(key)
-        lines.append(line)
-        raws.append(raw)
+        add_key(key)
+        add_line(line)
+        add_raw(raw)
         if copy is None:
             continue  # the check-only dry run keeps the value (raws), for its duplicate report
-        values = [record[i] if i < width else "" for i, _ in fields]
+        values = pick(record) if width > reach else tuple(record[i] if i < width else "" for i in indexes)
         if copy:
-            out_text.append((line, result.e164, raw, name, agents, result.timezone, *values))
+            # The line as text: CSV writes it the same, and _copy_csv can then join the row.
+            add_text((str(line), e164, raw, name, agents, timezone, *values))
         else:
-            custom = {n: v for (_, n), v in zip(fields, values, strict=True) if v != ""}
-            out_rows.append(
-                (
-                    line,
-                    result.e164,
-                    raw,
-                    name,
-                    agents,
-                    result.timezone,
-                    json.dumps(custom, ensure_ascii=False),
-                )
-            )
+            custom = {n: v for n, v in zip(names, values, strict=True) if v != ""}
+            add_row((line, e164, raw, name, agents, timezone, json.dumps(custom, ensure_ascii=False)))
     rows: str | list[tuple] = _copy_csv(out_text) if copy else out_rows
     return ChunkResult(rows=rows, keys=keys, lines=lines, issues=issues, raws=raws)
 
