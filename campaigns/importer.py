@@ -52,7 +52,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns import rowcheck, sheets
+from campaigns import partitions, rowcheck, sheets
 from campaigns.locks import lead_append_lock
 from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
 from campaigns.rowcheck import DNC, DUPLICATE, DUPLICATE_CAMPAIGN, INVALID, ChunkResult, Plan
@@ -518,6 +518,11 @@ class _PostgresStage:
             elif _added_since(cur, campaign, pruned_at):
                 guard = campaign
             if pruned_at is not None and _stage_bytes(cur, self.tables) >= COPY_MIN_BYTES:
+                if guard is None and partitions.can_build(cur, campaign.pk):
+                    pieces = [(clause, [*params, *more]) for clause, more, _ in self._pieces(cur, None)[0]]
+                    built = partitions.build(cur, campaign.pk, pieces, columns, select, progress)
+                    if built is not None:
+                        return built
                 return self._copy_in(cur, columns, select, params, guard, progress)
             if guard is not None:
                 where = (
@@ -560,30 +565,17 @@ class _PostgresStage:
         (a cancel) between two pieces makes the caller roll them all back."""
         import psycopg
 
-        filters = "NOT EXISTS (SELECT 1 FROM campaigns_donotcall d WHERE d.number = s.number)"
-        filter_params: list[object] = []
-        if guard is not None:
-            filters += (
-                " AND NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
-                " AND l.number = s.number AND l.source <> 'platform')"
-            )
-            filter_params = [guard.pk]
         moved = 0
         with psycopg.connect(**side_conninfo()) as reader:
             reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for every piece
             reader.read_only = True
             source = psycopg.ClientCursor(reader)
-            # Tables in list order, each by block ranges in physical (= file) order: lead ids
-            # follow the sheet. Each range is its own pair of COPY statements, so this
-            # connection is free between them for ``progress`` (a query, a cancel check).
-            ranges, blocks = _block_ranges(cur, self.tables, INSERT_CHUNKS)
+            # Each piece is its own pair of COPY statements, so this connection is free between
+            # them for ``progress`` (a query, a cancel check).
+            pieces, blocks = self._pieces(cur, guard)
             done = 0
-            for table, low, high, size in ranges:
-                bounds = "s.ctid >= %s::tid" + ("" if high is None else " AND s.ctid < %s::tid")
-                query = source.mogrify(
-                    f"SELECT {select} FROM {table} s WHERE {bounds} AND {filters}",  # noqa: S608 - our names
-                    [*params, f"({low},0)", *([] if high is None else [f"({high},0)"]), *filter_params],
-                )
+            for clause, more, size in pieces:
+                query = source.mogrify(f"SELECT {select} {clause}", [*params, *more])
                 with (
                     cur.cursor.copy(f"COPY campaigns_lead ({columns}) FROM STDIN") as sink,
                     source.copy(f"COPY ({query}) TO STDOUT") as rows,
@@ -595,6 +587,30 @@ class _PostgresStage:
                 if progress:
                     progress(min(1.0, done / blocks))
         return moved
+
+    def _pieces(self, cur, guard: Campaign | None) -> tuple[list[tuple[str, list[object], int]], int]:
+        """The stage as :data:`INSERT_CHUNKS` ``(FROM ... WHERE clause over s, its parameters,
+        blocks)`` in file order, so lead ids follow the sheet: tables in list order, each by
+        consecutive block ranges (a TID range scan reads exactly the blocks asked for). Numbers
+        put on the do-not-call list since the dry run are left out, and with a ``guard`` the
+        numbers that reached that campaign since (the caller holds its append lock)."""
+        filters = "NOT EXISTS (SELECT 1 FROM campaigns_donotcall d WHERE d.number = s.number)"
+        filter_params: list[object] = []
+        if guard is not None:
+            filters += (
+                " AND NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
+                " AND l.number = s.number AND l.source <> 'platform')"
+            )
+            filter_params = [guard.pk]
+        ranges, blocks = _block_ranges(cur, self.tables, INSERT_CHUNKS)
+        pieces = []
+        for table, low, high, size in ranges:
+            bounds = "s.ctid >= %s::tid" + ("" if high is None else " AND s.ctid < %s::tid")
+            bound_params = [f"({low},0)", *([] if high is None else [f"({high},0)"])]
+            pieces.append(
+                (f"FROM {table} s WHERE {bounds} AND {filters}", [*bound_params, *filter_params], size)
+            )
+        return pieces, blocks
 
     def drop(self) -> None:
         with connection.cursor() as cur:
@@ -709,6 +725,7 @@ def sweep_stages() -> None:
         )
         tables = [row[0] for row in cur.fetchall()]
     if not tables:
+        partitions.sweep()
         return
     ids = {int(t.split("_")[2]) for t in tables}
     live = set(
@@ -725,6 +742,7 @@ def sweep_stages() -> None:
     if stale:
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(stale)}")
+    partitions.sweep()
 
 
 def fingerprint(upload: SheetUpload, plan: Plan) -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 
-from campaigns import services
+from campaigns import importer, services
 from campaigns.models import SheetUpload
 from tests.factories import PASSWORD, make_campaign, make_user_agent
 
@@ -92,3 +93,18 @@ def write_lines(path: Path, lines: Iterable[str]) -> Path:
         for line in lines:
             handle.write(line)
     return path
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def split_small(monkeypatch):
+    """Small sheets take the big sheets' paths: two dry-run processes, the big insert (COPY, or
+    the campaign's own partition when it has no lead yet)."""
+    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(importer, "COPY_MIN_BYTES", 0)
+    monkeypatch.setenv("AGENTDESK_IMPORT_SPLIT", "1")

@@ -1,6 +1,7 @@
 """The lead -> campaign reference, kept by triggers instead of a FOREIGN KEY (migration 0005):
 checked once per INSERT statement on PostgreSQL, so big imports skip a million per-row checks,
-but no lead may name a campaign that does not exist. On both databases."""
+but no lead may name a campaign that does not exist. And the call -> lead reference (calls
+migration 0004). On both databases."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import threading
 import pytest
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
 
+from calls.models import Call
 from campaigns.models import Campaign, Lead
-from tests.factories import make_campaign
+from tests.factories import make_call, make_campaign, make_user_agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REFUSED = r"campaign reference|campaign does not exist"
@@ -107,3 +109,48 @@ def test_an_open_insert_holds_its_campaign_against_a_concurrent_delete():
     first.join(10)
     assert "lock timeout" in outcome.get("error", ""), outcome
     assert Lead.objects.filter(campaign=campaign).count() == 1
+
+
+# -- the call -> lead reference (calls migration 0004): triggers, since campaigns_lead is
+# partitioned by campaign on PostgreSQL and a foreign key can no longer name its id alone.
+
+LEAD_REFUSED = r"lead reference|lead does not exist"
+
+
+def _call_on_a_lead():
+    campaign = make_campaign(name="Calls")
+    lead = Lead.objects.create(campaign=campaign, number="+12125550106")
+    return make_call(make_user_agent("agent", 1), lead), lead
+
+
+def test_a_call_naming_a_missing_lead_is_refused():
+    call, lead = _call_on_a_lead()
+    missing = Lead.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
+    with pytest.raises(IntegrityError, match=LEAD_REFUSED), transaction.atomic():
+        Call.objects.filter(pk=call.pk).update(lead_id=missing)
+    assert Call.objects.get(pk=call.pk).lead_id == lead.pk
+    with pytest.raises(IntegrityError, match=LEAD_REFUSED), transaction.atomic():
+        Call.objects.create(lead_id=missing, campaign=call.campaign, agent=call.agent, account=call.account)
+    assert Call.objects.count() == 1
+
+
+def test_deleting_a_lead_through_django_deletes_its_calls():
+    call, lead = _call_on_a_lead()
+    lead.delete()
+    assert not Call.objects.filter(pk=call.pk).exists()
+
+
+def test_a_bare_delete_never_leaves_calls_without_their_lead():
+    call, lead = _call_on_a_lead()
+    if connection.vendor == "postgresql":
+        with (
+            pytest.raises(IntegrityError, match=LEAD_REFUSED),
+            transaction.atomic(),
+            connection.cursor() as cur,
+        ):
+            cur.execute("DELETE FROM campaigns_lead WHERE id = %s", [lead.pk])
+        assert Lead.objects.filter(pk=lead.pk).exists() and Call.objects.filter(pk=call.pk).exists()
+    else:
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM campaigns_lead WHERE id = %s", [lead.pk])
+        assert not Call.objects.filter(pk=call.pk).exists()

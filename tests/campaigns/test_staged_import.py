@@ -11,27 +11,17 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from campaigns import importer, services
+from campaigns import importer, partitions, services
 from campaigns.locks import LEAD_APPEND, lead_append_lock
 from campaigns.models import DoNotCall, Lead, SheetUpload
 from tests.campaigns.conftest import run_dry, upload_sheet
 from tests.factories import make_campaign
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs DATABASE_URL=postgres://...")
-
-
-@pytest.fixture
-def split_small(monkeypatch):
-    """Small sheets take the big sheets' paths: two dry-run processes, the COPY insert."""
-    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 0)
-    monkeypatch.setattr(importer, "COPY_MIN_BYTES", 0)
-    monkeypatch.setenv("AGENTDESK_IMPORT_SPLIT", "1")
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("postgres_only"),
+]
 
 
 def _sheet(rows: int, *, multiline_every: int = 7) -> bytes:
@@ -292,3 +282,6 @@ def test_a_cancel_during_the_insert_answers_at_once_and_rolls_the_import_back(
     assert result.status == SheetUpload.Status.CANCELLED
     assert SheetUpload.objects.get(pk=upload.pk).status == SheetUpload.Status.CANCELLED
     assert not Lead.objects.filter(campaign=campaign).exists()  # the chunks already in rolled back
+    with connection.cursor() as cur:  # the campaign's own partition, half built, went with them
+        cur.execute("SELECT to_regclass(%s)", [partitions.table_for(campaign.pk)])
+        assert cur.fetchone()[0] is None

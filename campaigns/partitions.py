@@ -1,0 +1,182 @@
+"""A big sheet into a new campaign: build the campaign's leads as a table, index it, attach it.
+
+On PostgreSQL ``campaigns_lead`` is partitioned by campaign (migration 0007). Most campaigns'
+leads live in its DEFAULT partition. When a sheet's staged rows are many and the campaign has no
+lead yet, :func:`build` makes them the campaign's own partition instead of inserting them into
+the DEFAULT one:
+
+1. ``CREATE TABLE`` shaped like ``campaigns_lead``, with ``CHECK (campaign_id = X)`` so that
+   attaching it needs no scan of its rows;
+2. the staged rows go in with ``INSERT ... SELECT`` in sheet order, ids from the partitioned
+   table's own sequence (so ids stay unique across partitions and follow the sheet), a table
+   with no index yet;
+3. every index of ``campaigns_lead`` is built on it by ``CREATE INDEX``: one sort per index
+   instead of a B-tree descent per row per index (BENCHMARKS.md, "Fifth round": about half the
+   import's time);
+4. ``ANALYZE``, then ``ALTER TABLE campaigns_lead ATTACH PARTITION ... FOR VALUES IN (X)``. The
+   attach adopts the indexes built in 3 and checks the DEFAULT partition holds no lead of X.
+
+All of it runs inside the import's transaction: until COMMIT nobody sees the new table, and a
+cancel or an error rolls it away. ``ATTACH`` takes a SHARE UPDATE EXCLUSIVE lock on
+``campaigns_lead`` (reads and writes go on) and briefly an ACCESS EXCLUSIVE one on the DEFAULT
+partition while it checks it; it waits at most :data:`ATTACH_LOCK_TIMEOUT` for that lock. If it
+cannot have it, or a lead of X reached the DEFAULT partition meanwhile (a platform offer: those
+writers do not take the append lock), :func:`build` rolls back to its savepoint and returns
+``None``, and the caller inserts the rows the ordinary way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from django.db import DatabaseError, connection, transaction
+
+log = logging.getLogger("campaigns.importer")
+
+PARENT = "campaigns_lead"
+ATTACH_LOCK_TIMEOUT = "5s"
+# Share of the insert's progress bar the row copy takes; the index builds and the attach share
+# the rest.
+FILL_SHARE = 0.5
+# SQLSTATEs after which the ordinary insert is still right: lock_not_available (the DEFAULT
+# partition stayed busy), check_violation (a lead of this campaign is in the DEFAULT partition).
+_FALL_BACK = {"55P03", "23514"}
+
+
+def table_for(campaign_id: int) -> str:
+    return f"campaigns_lead_c{int(campaign_id)}"
+
+
+def partitioned(cur) -> bool:
+    cur.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", [PARENT])
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def can_build(cur, campaign_id: int) -> bool:
+    """Whether the campaign's next big insert may be built as its own partition: leads are
+    partitioned, the campaign has no partition of its own and no lead at all. Called under the
+    campaign's append lock, so no sheet or intake lead can arrive before the insert."""
+    if not partitioned(cur):
+        return False
+    cur.execute("SELECT to_regclass(%s) IS NULL", [table_for(campaign_id)])
+    if not cur.fetchone()[0]:
+        return False
+    cur.execute("SELECT NOT EXISTS (SELECT 1 FROM campaigns_lead WHERE campaign_id = %s)", [campaign_id])
+    return cur.fetchone()[0]
+
+
+def _index_statements(cur, table: str) -> tuple[list[str], str]:
+    """``campaigns_lead``'s indexes re-targeted at ``table``, the primary key's built as a plain
+    unique index, and the ``ALTER TABLE`` that then makes it the primary key."""
+    cur.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+        [PARENT],
+    )
+    key = cur.fetchone()[0]  # "PRIMARY KEY (id, campaign_id)"
+    columns = key[key.index("(") :]
+    cur.execute(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary ORDER BY NOT i.indisunique, i.indexrelid",
+        [PARENT],
+    )
+    statements = []
+    for number, (definition,) in enumerate(cur.fetchall()):
+        # "CREATE [UNIQUE] INDEX name ON ONLY public.campaigns_lead USING btree (...) [WHERE ...]"
+        statements.append(
+            re.sub(
+                r"^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ ",
+                lambda m, n=number: f"CREATE {m.group(1) or ''}INDEX {table}_{n} ON {table} ",
+                definition,
+            )
+        )
+    statements.insert(1, f"CREATE UNIQUE INDEX {table}_pkey ON {table} {columns}")
+    return statements, f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY USING INDEX {table}_pkey"
+
+
+def build(
+    cur,
+    campaign_id: int,
+    pieces: list[tuple[str, list[object]]],
+    columns: str,
+    select: str,
+    progress: Callable[[float], None] | None,
+) -> int | None:
+    """Insert the staged rows as campaign ``campaign_id``'s own partition; return how many, or
+    ``None`` when it had to give up (nothing of it is left; insert the ordinary way).
+
+    ``pieces``: ``(FROM/WHERE clause over the stage as s, params)`` in sheet order; ``select``
+    turns a staged row into the lead columns ``columns``. ``progress`` (the fraction done) runs
+    between steps and may raise to abort: the caller's transaction then rolls everything back."""
+    table = table_for(campaign_id)
+    moved = 0
+    try:
+        with transaction.atomic():
+            cur.execute("SELECT 1 FROM campaigns_campaign WHERE id = %s FOR KEY SHARE", [campaign_id])
+            # The same guarantee the statement trigger on campaigns_lead gives an INSERT.
+            if cur.fetchone() is None:
+                raise DatabaseError(f"campaign {campaign_id} does not exist")
+            cur.execute(f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            cur.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {table}_campaign CHECK (campaign_id = {int(campaign_id)})"
+            )
+            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PARENT])
+            sequence = cur.fetchone()[0]
+            for index, (source, params) in enumerate(pieces):
+                # One statement after the other, each in sheet order: ids follow the sheet.
+                cur.execute(
+                    f"INSERT INTO {table} (id, {columns}) SELECT nextval(%s::regclass), {select} {source}",
+                    [sequence, *params],
+                )
+                moved += cur.rowcount
+                if progress:
+                    progress(FILL_SHARE * (index + 1) / len(pieces))
+            statements, primary_key = _index_statements(cur, table)
+            # Room for the index builds' sorts: the server's default (64 MB) spills a million
+            # keys to disk. PostgreSQL's own parallel workers share each sort.
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for index, statement in enumerate([*statements, primary_key]):
+                cur.execute(statement)
+                if progress:
+                    progress(FILL_SHARE + (1 - FILL_SHARE) * 0.9 * (index + 1) / (len(statements) + 1))
+            cur.execute(f"ANALYZE {table}")
+            cur.execute(f"SET LOCAL lock_timeout = '{ATTACH_LOCK_TIMEOUT}'")
+            cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({int(campaign_id)})")
+            cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+            cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
+    except DatabaseError as exc:
+        state = getattr(exc.__cause__, "sqlstate", None)
+        if state not in _FALL_BACK:
+            raise
+        log.warning(
+            "campaign %s: no partition of its own this time (%s); inserting row by row", campaign_id, exc
+        )
+        return None
+    if progress:
+        progress(1.0)
+    return moved
+
+
+def sweep() -> None:
+    """Drop partitions whose campaign is gone (deleting a campaign deletes its leads through
+    Django and leaves its partition empty). Dropping a partition locks ``campaigns_lead`` for a
+    moment: a busy table is left for the next sweep."""
+    with connection.cursor() as cur:
+        if not partitioned(cur):
+            return
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass AND c.relname ~ '^campaigns_lead_c[0-9]+$'"
+            " AND NOT EXISTS (SELECT 1 FROM campaigns_campaign WHERE id = substring(c.relname from 17)::bigint)",
+            [PARENT],
+        )
+        stale = [row[0] for row in cur.fetchall()]
+    for table in stale:
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '1s'")
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+        except DatabaseError as exc:
+            log.info("left partition %s for the next sweep: %s", table, exc)

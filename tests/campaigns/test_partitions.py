@@ -1,0 +1,158 @@
+"""A big sheet into a campaign with no lead yet becomes that campaign's own partition of
+``campaigns_lead`` (PostgreSQL, ``campaigns.partitions``): built, indexed by sorting, attached.
+Every guarantee of the ordinary insert must hold, and whenever the attach cannot happen the rows
+go in the ordinary way instead."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, connections, transaction
+
+from campaigns import partitions
+from campaigns.models import Lead, SheetUpload
+from tests.campaigns.conftest import run_dry, upload_sheet
+from tests.campaigns.test_staged_import import _import, _sheet
+from tests.factories import make_campaign
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("postgres_only"),
+]
+
+ROWS = 3000
+IMPORTED = ROWS - 60  # _sheet: every 50th number invalid, two duplicates at the end
+
+
+def _one(sql: str, params=()):
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _bound(campaign) -> str | None:
+    """The partition bound of the campaign's own table, if it is attached."""
+    return _one(
+        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid"
+        " WHERE c.relname = %s AND i.inhparent = 'campaigns_lead'::regclass",
+        [partitions.table_for(campaign.pk)],
+    )
+
+
+def _in_default(campaign) -> int:
+    return _one("SELECT count(*) FROM campaigns_lead_default WHERE campaign_id = %s", [campaign.pk])
+
+
+def test_a_big_sheet_into_a_new_campaign_becomes_its_own_indexed_partition(campaign, split_small):
+    other = make_campaign(name="Other")
+    Lead.objects.create(campaign=other, number="+12122000001", name="Someone else's")
+
+    upload = _import(run_dry(upload_sheet(campaign, _sheet(ROWS))))
+
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == IMPORTED
+    assert _bound(campaign) == f"FOR VALUES IN ('{campaign.pk}')"
+    table = partitions.table_for(campaign.pk)
+    assert _one(f"SELECT count(*) FROM {table}") == IMPORTED
+    assert _in_default(campaign) == 0 and _in_default(other) == 1
+    # Every index of campaigns_lead has its built twin on the partition, attached to it.
+    parent_indexes = _one("SELECT count(*) FROM pg_index WHERE indrelid = 'campaigns_lead'::regclass")
+    attached = _one(
+        "SELECT count(*) FROM pg_index x JOIN pg_inherits i ON i.inhrelid = x.indexrelid"
+        " WHERE x.indrelid = %s::regclass",
+        [table],
+    )
+    assert attached == parent_indexes == 5
+    # Ids follow the sheet, and come from the one sequence: new leads elsewhere never collide.
+    names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True))
+    assert names == sorted(names, key=lambda n: int(n.split()[1]))
+    later = Lead.objects.create(campaign=other, number="+12125550199")
+    assert later.pk > Lead.objects.filter(campaign=campaign).order_by("-id").first().pk
+    # The number stays unique within the campaign, across the built table.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Lead.objects.create(campaign=campaign, number="+12122000005")
+    assert Lead.objects.get(campaign=campaign, number="+12122000005").name == "Lead 5"
+    # The desk's lookups and row locks find leads there like anywhere else.
+    lead = Lead.objects.filter(campaign=campaign).order_by("id").first()
+    with transaction.atomic():
+        assert Lead.objects.select_for_update().get(pk=lead.pk).name == "Lead 0"
+
+    # A second sheet for the same campaign appends to its partition the ordinary way.
+    more = b"Name,Phone\r\nNew one,+13125550100\r\nRepeat,+12122000005\r\n"
+    second = _import(run_dry(upload_sheet(campaign, more, name="more.csv")))
+    assert second.status == SheetUpload.Status.DONE, second.error
+    assert second.imported_rows == 1
+    assert _one(f"SELECT count(*) FROM {table}") == IMPORTED + 1
+
+
+def test_a_lead_that_reaches_the_default_partition_meanwhile_sends_the_rows_the_ordinary_way(
+    campaign, split_small, monkeypatch, caplog
+):
+    """Platform offers do not take the append lock: one may land after the importer chose to
+    build. The attach then finds it in the DEFAULT partition, and nothing is lost."""
+    upload = run_dry(upload_sheet(campaign, _sheet(ROWS)))
+    real = partitions.can_build
+
+    def can_build(cur, campaign_id):
+        chosen = real(cur, campaign_id)
+        Lead.objects.create(campaign=campaign, number="+13125550123", source=Lead.Source.PLATFORM)
+        return chosen
+
+    monkeypatch.setattr(partitions, "can_build", can_build)
+    upload = _import(upload)
+
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == IMPORTED
+    assert _bound(campaign) is None
+    assert _one("SELECT to_regclass(%s)", [partitions.table_for(campaign.pk)]) is None
+    assert _in_default(campaign) == IMPORTED + 1
+    assert "no partition of its own" in caplog.text
+
+
+def test_a_busy_default_partition_does_not_hold_the_import(campaign, split_small, monkeypatch):
+    """The attach waits a bounded time for its moment on the DEFAULT partition (a long export
+    of another campaign, say), then inserts the ordinary way rather than stall every desk."""
+    monkeypatch.setattr(partitions, "ATTACH_LOCK_TIMEOUT", "200ms")
+    upload = run_dry(upload_sheet(campaign, _sheet(ROWS)))
+    reading, release = threading.Event(), threading.Event()
+
+    def long_reader():
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM campaigns_lead_default")
+            reading.set()
+            release.wait(20)
+        connections.close_all()
+
+    reader = threading.Thread(target=long_reader)
+    reader.start()
+    try:
+        assert reading.wait(10)
+        upload = _import(upload)
+    finally:
+        release.set()
+        reader.join(10)
+
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert upload.imported_rows == IMPORTED
+    assert _bound(campaign) is None
+    assert _in_default(campaign) == IMPORTED
+
+
+def test_a_deleted_campaign_leaves_an_empty_partition_that_the_sweep_drops(campaign, split_small):
+    upload = _import(run_dry(upload_sheet(campaign, _sheet(ROWS))))
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    table = partitions.table_for(campaign.pk)
+    campaign.delete()
+    assert not Lead.objects.exists()
+    assert _one("SELECT to_regclass(%s)", [table]) is not None
+    partitions.sweep()
+    assert _one("SELECT to_regclass(%s)", [table]) is None
+
+
+def test_a_small_sheet_keeps_to_the_default_partition(campaign):
+    upload = _import(run_dry(upload_sheet(campaign, _sheet(200))))
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert _bound(campaign) is None and _in_default(campaign) == 200 - 4  # 4 invalid numbers
