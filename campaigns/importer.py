@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import mmap
@@ -816,40 +817,29 @@ def split_point(path: Path, encoding: str, share: float = HEAD_SHARE) -> int | N
     return None
 
 
-class _Feed:
-    """Decoded lines of the head of a sheet with the byte offset reached, so the head process
-    knows whether a record ended exactly at the split point."""
-
-    __slots__ = ("encoding", "offset")
-
-    def __init__(self, encoding: str):
-        self.offset = 0
-        self.encoding = encoding
-
-    def lines(self, handle) -> Iterator[str]:
-        codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
-        offset = 0
-        first = True
-        for raw in handle:
-            offset += len(raw)
-            self.offset = offset
-            text = raw.decode(codec, "replace")
-            if first:
-                first = False
-                if text.startswith("\ufeff"):
-                    text = text[1:]
-            yield text
-
-
 def _head_chunks(
-    path: Path, encoding: str, delimiter: str, split: int, skip_header: bool, state: dict[str, bool]
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    boundary: int,
+    skip_header: bool,
+    state: dict[str, bool],
 ) -> Iterator[list[tuple[int, list[str]]]]:
-    """Records from the start of the file up to ``split``; ``state["split_ok"]`` says whether a
-    record ended exactly there. If not (quotes the parity guess misread), it reads on to the
-    end of the file and the tail process's work is thrown away."""
-    feed = _Feed(encoding)
-    with open(path, "rb") as handle:
-        reader = csv.reader(feed.lines(handle), delimiter=delimiter)
+    """Records from the start of the file up to the split, which follows its ``boundary``-th
+    newline; ``state["split_ok"]`` says whether a record ended exactly there. If not (quotes
+    the parity guess misread), it reads on to the end of the file and the tail process's work
+    is thrown away.
+
+    The split starts a physical line and the file has no bare CR (:func:`split_point`), so
+    ``reader.line_num`` (newline-ended lines read) tells where the reader is: a record ended at
+    the split when ``line_num`` is exactly ``boundary`` after it. The reading itself is C all
+    the way (a ``TextIOWrapper``), as in the tail process: tracking the byte offset line by line
+    in Python cost the head 2 µs a row."""
+    # "utf-8-sig" reads a BOM-less file like "utf-8" and drops a BOM where there is one.
+    codec = "utf-8-sig" if encoding in ("utf-8", "utf-8-sig") else encoding
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=codec, newline="", errors="replace")
+        reader = csv.reader(text, delimiter=delimiter)
         chunk: list[tuple[int, list[str]]] = []
         start = 1
         first = True
@@ -861,13 +851,13 @@ def _head_chunks(
                 first = False
                 chunk.append((start, row))
             start = reader.line_num + 1
-            if watching and feed.offset >= split:
+            if watching and reader.line_num >= boundary:
                 watching = False
-                if feed.offset == split:
+                if reader.line_num == boundary:
                     state["split_ok"] = True
                     break
             if len(chunk) >= CHUNK_ROWS:
-                state["offset"] = feed.offset  # type: ignore[assignment]
+                state["offset"] = raw.tell()  # type: ignore[assignment]
                 yield chunk
                 chunk = []
         if chunk:
@@ -946,7 +936,7 @@ def _staged_dry_run(
         pickle.dump(job, child.stdin, protocol=5)
         child.stdin.flush()
         state: dict[str, bool] = {"split_ok": False}
-        for chunk in _head_chunks(path, upload.encoding, upload.delimiter, split, has_header, state):
+        for chunk in _head_chunks(path, upload.encoding, upload.delimiter, start_line - 1, has_header, state):
             result = rowcheck.check_chunk(chunk, plan, dnc, copy=True)
             head.write(result.rows)
             staged += len(result.keys)

@@ -43,8 +43,9 @@ def _import(upload: SheetUpload) -> SheetUpload:
     return services.upload_import_run(upload_id=upload.pk) or SheetUpload.objects.get(pk=upload.pk)
 
 
-def test_split_dry_run_matches_one_process_and_import_reuses_it(campaign, split_small, monkeypatch):
-    data = _sheet(3000)
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["utf-8", "utf-8 with BOM"])
+def test_split_dry_run_matches_one_process_and_import_reuses_it(campaign, split_small, monkeypatch, bom):
+    data = bom + _sheet(3000)
     # One process first: the reference figures and report.
     monkeypatch.setenv("AGENTDESK_IMPORT_SPLIT", "0")
     single = run_dry(upload_sheet(campaign, data))
