@@ -36,6 +36,7 @@ from django.db import DatabaseError, connection, transaction
 log = logging.getLogger("campaigns.importer")
 
 PARENT = "campaigns_lead"
+DEFAULT = "campaigns_lead_default"
 ATTACH_LOCK_TIMEOUT = "5s"
 # Share of the insert's progress bar the row copy takes; the index builds and the attach share
 # the rest.
@@ -69,13 +70,13 @@ def can_build(cur, campaign_id: int) -> bool:
 
 
 def _index_statements(cur, table: str) -> tuple[list[str], str]:
-    """``campaigns_lead``'s indexes re-targeted at ``table``, the primary key's built as a plain
-    unique index, and the ``ALTER TABLE`` that then makes it the primary key."""
+    """``campaigns_lead``'s indexes re-targeted at ``table``, and its primary key: the DEFAULT
+    partition's, built as a plain unique index that an ``ALTER TABLE`` then makes the key."""
     cur.execute(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
-        [PARENT],
+        [DEFAULT],
     )
-    key = cur.fetchone()[0]  # "PRIMARY KEY (id, campaign_id)"
+    key = cur.fetchone()[0]  # "PRIMARY KEY (id)": each partition has its own (migration 0007)
     columns = key[key.index("(") :]
     cur.execute(
         "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i"

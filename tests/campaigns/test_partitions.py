@@ -65,7 +65,15 @@ def test_a_big_sheet_into_a_new_campaign_becomes_its_own_indexed_partition(campa
         " WHERE x.indrelid = %s::regclass",
         [table],
     )
-    assert attached == parent_indexes == 5
+    assert attached == parent_indexes == 4
+    # And its own primary key on id, as the DEFAULT partition has (the parent has none).
+    assert (
+        _one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+            [table],
+        )
+        == "PRIMARY KEY (id)"
+    )
     # Ids follow the sheet, and come from the one sequence: new leads elsewhere never collide.
     names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True))
     assert names == sorted(names, key=lambda n: int(n.split()[1]))
