@@ -8,13 +8,11 @@ DEFAULT partition, ``campaigns_lead_default``: the table as it was, renamed.
 
 What changes in the schema, and what keeps each guarantee:
 
-* The partitioned table has no primary key of its own: on a partitioned table it would have to
-  be ``(id, campaign_id)``, and such an index, ordered by id and holding the campaign, made the
-  planner walk every lead of a worked campaign in id order for the desk's next lead instead of
-  ``lead_offer_idx`` (3x slower in ``bench/live_bench.py``). Each partition has its own
-  ``PRIMARY KEY (id)`` instead (the DEFAULT partition keeps the table's), and ``id`` stays
-  unique across partitions because every id comes from the one identity sequence (the importer
-  takes them from it too).
+* The partitioned table has no primary key of its own: there it would have to be
+  ``(id, campaign_id)``, a wider key than any lookup needs (they are by id), and it changed the
+  plan of the desk's next-lead query. Each partition has its own ``PRIMARY KEY (id)`` instead
+  (the DEFAULT partition keeps the table's), and ``id`` stays unique across partitions because
+  every id comes from the one identity sequence (the importer takes them from it too).
 * ``lead_unique_number_per_campaign`` ``(campaign_id, number)`` contains the partition key and
   stays a real unique index; ``ON CONFLICT`` works as before.
 * The call -> lead foreign key cannot name ``id`` alone: triggers keep it (calls migration 0004).
