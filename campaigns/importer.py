@@ -345,6 +345,7 @@ def dry_run(
     if postgres:
         drop_stage(upload)
         sweep_stages()
+        partitions.sweep()
     try:
         if postgres:
             tables, staged = _staged_dry_run(upload, plan, has_header, path, size, dnc, dedupe, ticker)
@@ -501,8 +502,10 @@ class _PostgresStage:
 
         ``pruned_at``: the stage holds no duplicate and no number the campaign had when its
         leads up to this id were read (a pruned dry run). Under the campaign's append lock the
-        rows then need no ``ON CONFLICT`` and a big stage goes in with ``COPY``
-        (:meth:`_copy_in`); only numbers that leads added since then brought are filtered out.
+        rows then need no ``ON CONFLICT``, and a big stage becomes the campaign's own partition
+        when it has no lead yet (:func:`campaigns.partitions.build`) or else goes in with
+        ``COPY`` (:meth:`_copy_in`); only numbers that leads added since then brought are
+        filtered out.
         Otherwise one
         ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table keeps the first of two rows
         with one number. ``progress`` (the fraction of the stage moved) runs between the
@@ -726,7 +729,6 @@ def sweep_stages() -> None:
         )
         tables = [row[0] for row in cur.fetchall()]
     if not tables:
-        partitions.sweep()
         return
     ids = {int(t.split("_")[2]) for t in tables}
     live = set(
@@ -743,7 +745,6 @@ def sweep_stages() -> None:
     if stale:
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(stale)}")
-    partitions.sweep()
 
 
 def fingerprint(upload: SheetUpload, plan: Plan) -> str:
