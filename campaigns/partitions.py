@@ -46,8 +46,11 @@ FILL_SHARE = 0.5
 _FALL_BACK = {"55P03", "23514"}
 
 
+PREFIX = "campaigns_lead_c"  # + the campaign's id: its own partition
+
+
 def table_for(campaign_id: int) -> str:
-    return f"campaigns_lead_c{int(campaign_id)}"
+    return f"{PREFIX}{int(campaign_id)}"
 
 
 def partitioned(cur) -> bool:
@@ -80,10 +83,10 @@ def _index_statements(cur, table: str) -> tuple[list[str], str]:
     columns = key[key.index("(") :]
     cur.execute(
         "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i"
-        " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary ORDER BY NOT i.indisunique, i.indexrelid",
+        " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary ORDER BY i.indexrelid",
         [PARENT],
     )
-    statements = []
+    statements = [f"CREATE UNIQUE INDEX {table}_pkey ON {table} {columns}"]
     for number, (definition,) in enumerate(cur.fetchall()):
         # "CREATE [UNIQUE] INDEX name ON ONLY public.campaigns_lead USING btree (...) [WHERE ...]"
         statements.append(
@@ -93,7 +96,6 @@ def _index_statements(cur, table: str) -> tuple[list[str], str]:
                 definition,
             )
         )
-    statements.insert(1, f"CREATE UNIQUE INDEX {table}_pkey ON {table} {columns}")
     return statements, f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY USING INDEX {table}_pkey"
 
 
@@ -169,9 +171,9 @@ def sweep() -> None:
             return
         cur.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = %s::regclass AND c.relname ~ '^campaigns_lead_c[0-9]+$'"
-            " AND NOT EXISTS (SELECT 1 FROM campaigns_campaign WHERE id = substring(c.relname from 17)::bigint)",
-            [PARENT],
+            " WHERE i.inhparent = %s::regclass AND c.relname ~ %s"
+            " AND NOT EXISTS (SELECT 1 FROM campaigns_campaign WHERE id = substring(c.relname from %s)::bigint)",
+            [PARENT, f"^{PREFIX}[0-9]+$", len(PREFIX) + 1],
         )
         stale = [row[0] for row in cur.fetchall()]
     for table in stale:
