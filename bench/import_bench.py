@@ -9,8 +9,9 @@
    each in a fresh child process, sampling the memory of that process *and all of its
    descendants* (the dry run's second checking process) every 50 ms from outside: summed RSS
    (counts pages a forked child shares with its parent twice) and summed PSS (counts them once).
-   On PostgreSQL the dry run stages the checked rows and the import inserts them without
-   checking again, so "validated and imported" is the sum of the two.
+   On PostgreSQL the dry run stages the checked rows (for this new campaign: as its partition
+   to be, indexed) and the import inserts or attaches them without checking again, so
+   "validated and imported" is the sum of the two.
 4. Runs a raw ``COPY ... FROM STDIN (FORMAT csv)`` of the same file into a bare text table: the
    floor any import on this database can reach.
 5. Prints rows/s, peak memory and the ratio import time / COPY time.
@@ -330,9 +331,7 @@ def main() -> None:
     print("Dry run (check every row, write the issue report) ...")
     dry, _dry_wall, dry_peak, _, dry_pss = run_phase("dry", upload.pk, env)
     print(f"  {dry}")
-    print(
-        "Import (the dry run's pruned staged rows: one INSERT ... SELECT under the campaign's append lock) ..."
-    )
+    print("Import (the dry run's staged leads: a new campaign's become its partition) ...")
     imp, _imp_wall, imp_peak, imp_root, imp_pss = run_phase("import", upload.pk, env)
     print(f"  {imp}")
     print("Raw COPY of the same file ...")

@@ -8,9 +8,10 @@ Two passes over the file, both streaming in constant memory (chunks of ``CHUNK_R
   digits), about 60 bytes each: the only state that grows with the file.
 * :func:`commit` inserts the staged rows set-based (``COPY`` or ``INSERT ... SELECT``, see
   :meth:`_PostgresStage.insert`). On PostgreSQL the dry
-  run already staged every checked row in UNLOGGED tables (two processes on a big sheet, see
-  :func:`_staged_dry_run`), and the import trusts them when :func:`fingerprint` and the row count
-  match, so it checks nothing again. Otherwise (SQLite, a changed mapping, a server restart) it
+  run already staged every checked row as a lead, with its reserved id, in one table (two
+  processes on a big sheet, see :func:`_staged_dry_run`; for a new campaign the table is its
+  partition to be, indexed by the dry run), and the import trusts it when :func:`fingerprint`
+  and the row count match, so it checks nothing again. Otherwise (SQLite, a changed mapping, a server restart) it
   checks the rows again and stages them: ``COPY`` on PostgreSQL, batched ``executemany`` into a
   TEMP table on SQLite. ``ON CONFLICT DO NOTHING`` (``INSERT OR IGNORE`` on SQLite) on the
   ``(campaign, number)`` constraint makes a repeated sheet add nothing and lets the first of two
@@ -50,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from campaigns import partitions, rowcheck, sheets
@@ -69,7 +70,8 @@ SPLIT_MIN_BYTES = 4 * 1024 * 1024  # below this a second process costs more than
 SPLIT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 INSERT_CHUNKS = 10  # statements per staged insert, the progress bar moves between them
 COPY_MIN_BYTES = 4 * 1024 * 1024  # a smaller stage goes in with one INSERT ... SELECT
-STAGE_FORMAT = 2  # 2: duplicates pruned at the end of the dry run
+STAGE_FORMAT = 3  # 2: duplicates pruned at the end of the dry run; 3: one table shaped like a lead
+RESERVE_LOCK_TIMEOUT = "10s"  # reserve_ids's wait for the lead id sequence
 HEAD_SHARE = 0.45  # the head process also settles duplicates and writes the report
 
 
@@ -194,19 +196,20 @@ def _checked(
     *,
     copy: bool | None,
     workers: int,
+    id_base: int = 0,
 ) -> Iterator[Iterator[ChunkResult]]:
     """Checked chunks in file order, from a process pool when ``workers`` > 0.
 
     At most ``2 * workers`` chunks are in flight: ``Pool.imap`` would read the whole file ahead
     into its task queue, which is exactly the memory a streaming import must not use."""
     if workers <= 0:
-        yield (rowcheck.check_chunk(c, plan, dnc, copy=copy) for c in chunks)
+        yield (rowcheck.check_chunk(c, plan, dnc, copy=copy, id_base=id_base) for c in chunks)
         return
     # fork, not spawn/forkserver: those re-import the parent's __main__ (a Celery worker, a
     # script) in every child. The children only run check_chunk (pure Python, no logging, no
     # database) and leave with os._exit, so the parent's copied connections are never touched.
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=rowcheck.pool_init, initargs=(plan, dnc, copy)) as pool:
+    with ctx.Pool(workers, initializer=rowcheck.pool_init, initargs=(plan, dnc, copy, id_base)) as pool:
 
         def ordered() -> Iterator[ChunkResult]:
             pending: deque = deque()
@@ -322,9 +325,9 @@ def dry_run(
 ) -> Outcome:
     """Check every row and write the error report; touch no lead.
 
-    On PostgreSQL the checked rows are also staged (UNLOGGED tables, see :func:`_staged_dry_run`)
-    so the import can skip every check; ``outcome.stage`` records what the import needs to trust
-    them."""
+    On PostgreSQL the checked rows are also staged (:class:`_PostgresStage`, see
+    :func:`_staged_dry_run`) so the import can skip every check; ``outcome.stage`` records what
+    the import needs to trust them."""
     plan, has_header = plan_for(upload)
     path = Path(upload.file.path)
     size = max(1, path.stat().st_size)
@@ -348,21 +351,41 @@ def dry_run(
         partitions.sweep()
     try:
         if postgres:
-            tables, staged = _staged_dry_run(upload, plan, has_header, path, size, dnc, dedupe, ticker)
-            staged -= _prune(tables, dedupe.dropped)
+            # A big sheet for a campaign with no lead yet: stage it as the campaign's partition
+            # to be (logged, indexed here), so the import only has to attach it.
+            with connection.cursor() as cur:
+                own = size >= COPY_MIN_BYTES and partitions.can_build(cur, upload.campaign_id)
+            id_base = reserve_ids(_line_count(path))
+            stage = _PostgresStage(upload, plan, id_base=id_base, logged=own)
+            with rowcheck.gc_paused() as sweep:
+                staged = _staged_dry_run(
+                    upload, plan, has_header, path, size, dnc, dedupe, ticker, stage, sweep
+                )
+            staged -= _prune(stage, dedupe.dropped)
+            if own:
+                partitions.index(
+                    stage.table,
+                    lambda done: ticker.tick(0.9 + 0.1 * done, outcome.total),
+                    connect=side_connection,
+                )
             outcome.stage = {
-                "tables": tables,
+                "tables": stage.tables,
                 "rows": staged,
                 "fingerprint": fingerprint(upload, plan),
                 "leads_seen_to": leads_seen_to,
+                "built": own,
             }
         else:
             stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
-            with _checked(
-                _chunks(stream, has_header), plan, dnc, copy=None, workers=_workers(size)
-            ) as results:
+            with (
+                rowcheck.gc_paused() as sweep,
+                _checked(
+                    _chunks(stream, has_header), plan, dnc, copy=None, workers=_workers(size)
+                ) as results,
+            ):
                 for result in results:
                     dedupe.add(result)
+                    sweep()
                     ticker.tick(stream.bytes_read / size, outcome.total)
     except BaseException:
         if postgres:
@@ -379,39 +402,30 @@ def _last_lead_id() -> int:
         return cur.fetchone()[0]
 
 
-def _prune(tables: list[str], lines: array) -> int:
+def _prune(stage: _PostgresStage, lines: array) -> int:
     """Delete the duplicates' rows from the stage, so it holds exactly what the import adds
     (less what arrives in the campaign meanwhile) and the insert needs no ``ON CONFLICT``."""
     if not lines:
         return 0
-    deleted = 0
     with connection.cursor() as cur:
-        for table in tables:
-            cur.execute(
-                f"DELETE FROM {table} s USING unnest(%s::integer[]) AS d(line) WHERE s.line = d.line",  # noqa: S608
-                [list(lines)],
-            )
-            deleted += cur.rowcount
-    return deleted
+        cur.execute(
+            f"DELETE FROM {stage.table} s USING unnest(%s::bigint[]) AS d(id) WHERE s.id = d.id",  # noqa: S608
+            [[stage.id_base + line for line in lines]],
+        )
+        return cur.rowcount
 
 
 # -- commit: stage, then one set-based insert ---------------------------------------------------------
 
 
 def _lead_columns(
-    campaign: Campaign, upload: SheetUpload | None, source: str
+    campaign: Campaign, upload: SheetUpload | None, source: str, *, with_id: bool = False
 ) -> tuple[list[str], list[str], list[object]]:
-    """Every concrete Lead column with the SQL that fills it from the stage (``s.``) or a
-    parameter. Columns other helpers may add later get their model default, so this insert keeps
-    working when Lead grows."""
-    staged = {
-        "number": "s.number",
-        "raw_number": "s.raw",
-        "name": "s.name",
-        "assigned_agents": "s.agents",
-        "timezone": "s.tz",
-        "custom_fields": "{custom}",
-    }
+    """Every concrete Lead column with the SQL that fills it from a stage row (``s.``, the stage
+    being shaped like ``campaigns_lead``) or a parameter. Columns other helpers may add later get
+    their model default, so this insert keeps working when Lead grows. ``with_id``: the stage's
+    reserved ids too (PostgreSQL)."""
+    staged = {"number", "raw_number", "name", "assigned_agents", "timezone", "custom_fields"}
     now = timezone.now()
     fixed: dict[str, object] = {
         "campaign_id": campaign.pk,
@@ -420,12 +434,15 @@ def _lead_columns(
     }
     columns, exprs, params = [], [], []
     for f in Lead._meta.concrete_fields:
-        if f.primary_key:
-            continue
         column = f.column
+        if f.primary_key:
+            if with_id:
+                columns.append(connection.ops.quote_name(column))
+                exprs.append(f"s.{column}")
+            continue
         columns.append(connection.ops.quote_name(column))
-        if f.name in staged:
-            exprs.append(staged[f.name])
+        if column in staged:
+            exprs.append(f"s.{column}")
             continue
         if column in fixed:
             value: object = fixed[column]
@@ -438,54 +455,105 @@ def _lead_columns(
     return columns, exprs, params
 
 
-class _PostgresStage:
-    """COPY into an UNLOGGED table (no WAL for rows that only live until the import)."""
+def reserve_ids(count: int) -> int:
+    """Reserve ``count`` consecutive lead ids from ``campaigns_lead``'s sequence and return the
+    one before the first: the stage's rows take ``base + line`` (gaps where a line holds no
+    lead are harmless), so ids follow the sheet whichever process writes the row.
 
-    def __init__(self, upload: SheetUpload, plan: Plan, table: str | None = None):
-        self.table = table or stage_tables(upload)[0]
+    ``ALTER SEQUENCE`` blocks every other ``nextval`` until this short transaction commits, so
+    nobody can draw an id between the ``nextval`` and the ``setval``. It first waits for the
+    transactions that drew an id to end (they hold the sequence until then: inserts of single
+    leads, short; the importer's own inserts give their ids, so they draw none), at most
+    :data:`RESERVE_LOCK_TIMEOUT`, then the dry run fails with that error rather than hold up
+    every lead insert behind it. Run it outside a long transaction (the dry run and the import
+    run in autocommit)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"SET LOCAL lock_timeout = '{RESERVE_LOCK_TIMEOUT}'")
+        cur.execute("SELECT pg_get_serial_sequence('campaigns_lead', 'id')")
+        sequence = cur.fetchone()[0]
+        try:
+            with transaction.atomic():
+                cur.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")  # the lock; increment stays 1
+        except OperationalError as exc:
+            raise RuntimeError(
+                f"Lead ids could not be reserved: another transaction held the lead id sequence for"
+                f" {RESERVE_LOCK_TIMEOUT}. Run the dry run again."
+            ) from exc
+        cur.execute("SELECT nextval(%s::regclass)", [sequence])
+        first = cur.fetchone()[0]
+        cur.execute("SELECT setval(%s::regclass, %s)", [sequence, first + max(count, 1) - 1])
+    return first - 1
+
+
+def _line_count(path: Path) -> int:
+    """Physical lines of the file (an upper bound on its records' line numbers)."""
+    return _newlines_before(path, path.stat().st_size) + 1
+
+
+class _PostgresStage:
+    """The rows an import adds, checked and shaped like ``campaigns_lead`` already: a table of
+    the same columns, filled with ``COPY`` of :data:`rowcheck.STAGE_COLUMNS` (ids reserved by
+    :func:`reserve_ids`), every other column from the table's defaults (the upload, the
+    campaign, "pending", ...). UNLOGGED (no WAL for rows that only live until the import) unless
+    ``logged``: then it is meant to become the campaign's own partition as it is
+    (:func:`campaigns.partitions.adopt`), and must survive a crash like any lead."""
+
+    def __init__(self, upload: SheetUpload, plan: Plan, *, id_base: int, logged: bool = False):
+        self.table = stage_table(upload)
         self.tables = [self.table]
         self.plan = plan
-        extra = "".join(f", f{i} text" for i in range(len(plan.fields)))
+        self.id_base = id_base
+        campaign = upload.campaign
+        columns, exprs, params = _lead_columns(campaign, upload, Lead.Source.SHEET)
+        defaults = [f"ALTER {c} SET DEFAULT %s" for c, e in zip(columns, exprs, strict=True) if e == "%s"]
         with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(stage_tables(upload))}")
             cur.execute(
-                f"CREATE UNLOGGED TABLE {self.table} (line integer, number text, raw text, name text, agents text, tz text{extra})"
+                f"CREATE {'' if logged else 'UNLOGGED '}TABLE {self.table} (LIKE {partitions.PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+            cur.execute(
+                # The CHECK lets the table be attached as the campaign's partition with no scan.
+                f"ALTER TABLE {self.table} {', '.join(defaults)},"
+                f" ADD CONSTRAINT {self.table}_campaign CHECK (campaign_id = {int(campaign.pk)})",
+                params,
             )
 
     def write(self, rows: str | list[tuple]) -> None:
         if not rows:
             return
-        with (
-            connection.cursor() as cur,
-            cur.cursor.copy(
-                f"COPY {self.table} FROM STDIN (FORMAT csv, FORCE_NOT_NULL (raw, name, agents, tz))"
-            ) as copy,
-        ):
+        with connection.cursor() as cur, cur.cursor.copy(rowcheck.stage_copy_sql(self.table)) as copy:
             copy.write(rows)
 
-    def custom_sql(self) -> tuple[str, list[object]]:
-        if not self.plan.fields:
-            return "'{}'::jsonb", []
-        pairs = ", ".join(f"%s::text, NULLIF(s.f{i}, '')" for i in range(len(self.plan.fields)))
-        return f"jsonb_strip_nulls(jsonb_build_object({pairs}))", [n for _, n in self.plan.fields]
+    @contextmanager
+    def writer(self) -> Iterator[Callable[[str | list[tuple]], None]]:
+        """``write(rows)`` for a whole pass: one ``COPY`` on a connection of its own, so the
+        server stores rows while this process checks the next chunk (a ``COPY`` per chunk
+        waits for the server each time), and Django's connection stays free for the progress
+        bar and the cancel check. Committed when the block ends without an error. Inside a
+        transaction (a test's) the table is not visible to another connection: then each
+        chunk is its own ``COPY`` on Django's connection."""
+        if connection.in_atomic_block:
+            yield self.write
+            return
+        with (
+            side_connection() as side,
+            side.cursor() as cur,
+            cur.copy(rowcheck.stage_copy_sql(self.table)) as copy,
+        ):
+
+            def write(rows: str | list[tuple]) -> None:
+                if rows:
+                    copy.write(rows)
+
+            yield write
 
     def _select(
         self, campaign: Campaign, upload: SheetUpload | None, source: str
     ) -> tuple[str, str, list[object]]:
-        """``(columns, select list, parameters)`` turning a staged row into a lead."""
-        columns, exprs, params = _lead_columns(campaign, upload, source)
-        custom, custom_params = self.custom_sql()
-        select, all_params = [], []
-        param_iter = iter(params)
-        for expr in exprs:
-            if expr == "{custom}":
-                select.append(custom)
-                all_params.extend(custom_params)
-            else:
-                select.append(expr)
-                if expr == "%s":
-                    all_params.append(next(param_iter))
-        return ", ".join(columns), ", ".join(select), all_params
+        """``(columns, select list, parameters)`` turning a staged row into a lead (its reserved
+        id, its checked values, the rest fresh: ``created_at`` is the import's time)."""
+        columns, exprs, params = _lead_columns(campaign, upload, source, with_id=True)
+        return ", ".join(columns), ", ".join(exprs), params
 
     def insert(
         self,
@@ -494,18 +562,21 @@ class _PostgresStage:
         source: str,
         *,
         pruned_at: int | None = None,
+        built: bool = False,
+        rows: int = 0,
         progress: Callable[[float], None] | None = None,
     ) -> int:
-        """Move the staged rows into ``campaigns_lead`` inside the caller's transaction, in file
-        order (lead ids follow the sheet), leaving out numbers put on the do-not-call list since
-        the rows were checked.
+        """Move the staged rows into ``campaigns_lead`` inside the caller's transaction, with
+        their reserved ids (which follow the sheet), leaving out numbers put on the do-not-call
+        list since the rows were checked.
 
         ``pruned_at``: the stage holds no duplicate and no number the campaign had when its
         leads up to this id were read (a pruned dry run). Under the campaign's append lock the
-        rows then need no ``ON CONFLICT``, and a big stage becomes the campaign's own partition
-        when it has no lead yet (:func:`campaigns.partitions.build`) or else goes in with
-        ``COPY`` (:meth:`_copy_in`); only numbers that leads added since then brought are
-        filtered out.
+        rows then need no ``ON CONFLICT``. When the campaign has no lead yet, a stage the dry
+        run already indexed (``built``, ``rows`` rows) is attached as the campaign's own partition as it is
+        (:func:`campaigns.partitions.adopt`), and another big stage is copied into a new one
+        (:func:`campaigns.partitions.build`); else a big stage goes in with ``COPY``
+        (:meth:`_copy_in`); only numbers that leads added since then brought are filtered out.
         Otherwise one
         ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table keeps the first of two rows
         with one number. ``progress`` (the fraction of the stage moved) runs between the
@@ -521,12 +592,21 @@ class _PostgresStage:
                 suffix = " ON CONFLICT DO NOTHING"
             elif _added_since(cur, campaign, pruned_at):
                 guard = campaign
-            if pruned_at is not None and _stage_bytes(cur, self.tables) >= COPY_MIN_BYTES:
+            # A partition of its own only for many leads: the dry run chose by the file's size,
+            # and the sheet's invalid rows and duplicates may have left few.
+            big = pruned_at is not None and _stage_bytes(cur, self.tables) >= COPY_MIN_BYTES
+            if big and built and guard is None and partitions.can_build(cur, campaign.pk):
+                adopted = partitions.adopt(cur, self.table, campaign.pk, rows, progress)
+                if adopted is not None:
+                    if progress:
+                        progress(1.0)
+                    return adopted
+            if big:
                 if guard is None and partitions.can_build(cur, campaign.pk):
                     pieces = [(clause, [*params, *more]) for clause, more, _ in self._pieces(cur, None)[0]]
-                    built = partitions.build(cur, campaign.pk, pieces, columns, select, progress)
-                    if built is not None:
-                        return built
+                    moved = partitions.build(cur, campaign.pk, pieces, columns, select, progress)
+                    if moved is not None:
+                        return moved
                 return self._copy_in(cur, columns, select, params, guard, progress)
             if guard is not None:
                 where = (
@@ -570,7 +650,7 @@ class _PostgresStage:
         import psycopg
 
         moved = 0
-        with psycopg.connect(**side_conninfo()) as reader:
+        with side_connection() as reader:
             reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for every piece
             reader.read_only = True
             source = psycopg.ClientCursor(reader)
@@ -653,6 +733,13 @@ def side_conninfo() -> dict[str, object]:
     return params
 
 
+def side_connection():
+    """A second psycopg connection to Django's database (use it as a context manager)."""
+    import psycopg
+
+    return psycopg.connect(**side_conninfo())
+
+
 def _added_since(cur, campaign: Campaign, lead_id: int) -> bool:
     """Whether sheet or intake leads reached the campaign after lead ``lead_id`` was written."""
     cur.execute(
@@ -664,16 +751,17 @@ def _added_since(cur, campaign: Campaign, lead_id: int) -> bool:
 
 
 class _SqliteStage(_PostgresStage):
-    """A TEMP table filled with ``executemany`` (SQLite has no COPY)."""
+    """A TEMP table filled with ``executemany`` (SQLite has no COPY); ids come at the insert."""
 
     def __init__(self, upload: SheetUpload, plan: Plan):
-        self.table = f"campaigns_stage_{upload.pk}"
+        self.table = stage_table(upload)
         self.tables = [self.table]
         self.plan = plan
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS temp.{self.table}")
             cur.execute(
-                f"CREATE TEMP TABLE {self.table} (line integer, number text, raw text, name text, agents text, tz text, custom text)"
+                f"CREATE TEMP TABLE {self.table} (line integer, number text, raw_number text, name text,"
+                " assigned_agents text, timezone text, custom_fields text)"
             )
 
     def write(self, rows: str | list[tuple]) -> None:
@@ -682,15 +770,15 @@ class _SqliteStage(_PostgresStage):
         with transaction.atomic(), connection.cursor() as cur:
             cur.executemany(f"INSERT INTO {self.table} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)  # noqa: S608
 
-    def custom_sql(self) -> tuple[str, list[object]]:
-        return "s.custom", []
+    @contextmanager
+    def writer(self) -> Iterator[Callable[[str | list[tuple]], None]]:
+        yield self.write
 
     def insert(self, campaign: Campaign, upload: SheetUpload | None, source: str) -> int:
         columns, exprs, params = _lead_columns(campaign, upload, source)
-        select = ["s.custom" if e == "{custom}" else e for e in exprs]
         with connection.cursor() as cur:
             cur.execute(
-                f"INSERT OR IGNORE INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(select)} "  # noqa: S608
+                f"INSERT OR IGNORE INTO campaigns_lead ({', '.join(columns)}) SELECT {', '.join(exprs)} "  # noqa: S608
                 f"FROM {self.table} s ORDER BY s.line",
                 params,
             )
@@ -699,17 +787,23 @@ class _SqliteStage(_PostgresStage):
 
 def _stage(upload: SheetUpload, plan: Plan) -> _PostgresStage:
     if connection.vendor == "postgresql":
-        return _PostgresStage(upload, plan)
+        return _PostgresStage(upload, plan, id_base=reserve_ids(_line_count(Path(upload.file.path))))
     return _SqliteStage(upload, plan)
 
 
 # -- the staged dry run (PostgreSQL): check once, in two processes, keep the rows for the import ----
 
 
+def stage_table(upload: SheetUpload) -> str:
+    """The staging table of an upload. The name carries the upload id, so leftovers can be
+    swept by it."""
+    return f"campaigns_stage_{upload.pk}"
+
+
 def stage_tables(upload: SheetUpload) -> tuple[str, str]:
-    """The dry run's staging tables: the head of the sheet (this process) and its tail (the
-    second process). Names carry the upload id, so leftovers can be swept by it."""
-    return f"campaigns_stage_{upload.pk}", f"campaigns_stage_{upload.pk}_b"
+    """Every name a stage of the upload may have: the table, and the second table that
+    versions before ``STAGE_FORMAT`` 3 gave the tail of the sheet (dropped with it)."""
+    return stage_table(upload), f"{stage_table(upload)}_b"
 
 
 def drop_stage(upload: SheetUpload) -> None:
@@ -763,8 +857,8 @@ def fingerprint(upload: SheetUpload, plan: Plan) -> str:
 
 
 def _reusable_stage(upload: SheetUpload, plan: Plan) -> list[str] | None:
-    """The dry run's staging tables when the import may trust them: same fingerprint, and every
-    staged row still there (UNLOGGED tables come back empty after a server crash)."""
+    """The dry run's staging table when the import may trust it: same fingerprint, and every
+    staged row still there (an UNLOGGED table comes back empty after a server crash)."""
     info = (upload.report or {}).get("stage")
     if not isinstance(info, dict) or info.get("fingerprint") != fingerprint(upload, plan):
         return None
@@ -885,29 +979,33 @@ def _staged_dry_run(
     dnc: frozenset[int],
     dedupe: _Dedupe,
     ticker: _Ticker,
-) -> tuple[list[str], int]:
-    """Check and stage every row; return the staging tables (in file order) and the row count.
+    stage: _PostgresStage,
+    sweep: Callable[[], None],
+) -> int:
+    """Check every row and stage it in ``stage``; return how many rows were staged.
 
     With two CPUs and a big enough sheet the file is split at a record boundary: this process
-    checks the head while a forked process checks the tail and COPYs it into a second table
-    over its own connection. Duplicates are then settled here in file order (head, then the
-    tail's results from disk), so the report is the one a single pass would write."""
-    head_table, tail_table = stage_tables(upload)
-    head = _PostgresStage(upload, plan, head_table)
+    checks the head while a second process checks the tail and COPYs it into the same table
+    over its own connection. Each row carries its reserved id (``stage.id_base`` + its line),
+    so the order the two processes write in does not matter. Duplicates are then settled here
+    in file order (head, then the tail's results from disk), so the report is the one a single
+    pass would write."""
     outcome = dedupe.outcome
     staged = 0
+    id_base = stage.id_base
     split = split_point(path, upload.encoding) if _split_enabled() else None
     if split is None:
         stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
-        for chunk in _chunks(stream, has_header):
-            result = rowcheck.check_chunk(chunk, plan, dnc, copy=True)
-            head.write(result.rows)
-            staged += len(result.keys)
-            dedupe.add(result)
-            ticker.tick(stream.bytes_read / size, outcome.total)
-        return [head_table], staged
+        with stage.writer() as write:
+            for chunk in _chunks(stream, has_header):
+                result = rowcheck.check_chunk(chunk, plan, dnc, copy=True, id_base=id_base)
+                write(result.rows)
+                staged += len(result.keys)
+                dedupe.add(result)
+                sweep()
+                ticker.tick(0.9 * stream.bytes_read / size, outcome.total)
+        return staged
 
-    _PostgresStage(upload, plan, tail_table)
     start_line = 1 + _newlines_before(path, split)
     params = side_conninfo()
     folder = report_path(upload).parent
@@ -921,7 +1019,8 @@ def _staged_dry_run(
         start_line=start_line,
         plan=plan,
         dnc=dnc,
-        table=tail_table,
+        table=stage.table,
+        id_base=id_base,
         conninfo=params,
         out_path=out_path,
         chunk_rows=CHUNK_ROWS,
@@ -937,23 +1036,25 @@ def _staged_dry_run(
         pickle.dump(job, child.stdin, protocol=5)
         child.stdin.flush()
         state: dict[str, bool] = {"split_ok": False}
-        for chunk in _head_chunks(path, upload.encoding, upload.delimiter, start_line - 1, has_header, state):
-            result = rowcheck.check_chunk(chunk, plan, dnc, copy=True)
-            head.write(result.rows)
-            staged += len(result.keys)
-            dedupe.add(result)
-            ticker.tick(0.5 * min(1.0, state.get("offset", 0) / split), outcome.total)
+        with stage.writer() as write:
+            for chunk in _head_chunks(
+                path, upload.encoding, upload.delimiter, start_line - 1, has_header, state
+            ):
+                result = rowcheck.check_chunk(chunk, plan, dnc, copy=True, id_base=id_base)
+                write(result.rows)
+                staged += len(result.keys)
+                dedupe.add(result)
+                sweep()
+                ticker.tick(0.4 * min(1.0, state.get("offset", 0) / split), outcome.total)
         if not state["split_ok"]:
             log.warning(
                 "upload %s: split guess at byte %s was inside a record; checked in one process",
                 upload.pk,
                 split,
             )
-            child.kill()
+            child.kill()  # its transaction rolls back: none of its rows stays in the stage
             child.wait()
-            with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {tail_table}")
-            return [head_table], staged
+            return staged
         _await(child, "checked", ticker, outcome)
         child.stdin.write(b"commit\n")
         child.stdin.flush()
@@ -961,8 +1062,9 @@ def _staged_dry_run(
         for result in _tail_results(out_path):
             staged += len(result.keys)
             dedupe.add(result)
-            ticker.tick(0.5 + 0.5 * outcome.total / max(1, staged + outcome.total), outcome.total)
-        return [head_table, tail_table], staged
+            sweep()
+            ticker.tick(0.45 + 0.45 * outcome.total / max(1, staged + outcome.total), outcome.total)
+        return staged
     finally:
         if child.poll() is None:
             child.kill()
@@ -988,7 +1090,7 @@ def _await(child: subprocess.Popen, expected: str, ticker: _Ticker, outcome: Out
     """Wait for the tail process's next word, still honouring a cancel meanwhile."""
     fd = child.stdout.fileno()
     while not select.select([fd], [], [], 0.2)[0]:
-        ticker.tick(0.5, outcome.total)
+        ticker.tick(0.45, outcome.total)
     word = child.stdout.readline().decode(errors="replace").strip()
     if word != expected:
         raise RuntimeError(f"the second import process failed: {word or f'exit {child.wait()}'}")
@@ -1027,9 +1129,18 @@ def commit(
     outcome = Outcome()
     stage = _stage(upload, plan)
     try:
-        with _checked(
-            _chunks(stream, has_header), plan, dnc_keys(), copy=copy, workers=_workers(size)
-        ) as results:
+        with (
+            rowcheck.gc_paused() as sweep,
+            _checked(
+                _chunks(stream, has_header),
+                plan,
+                dnc_keys(),
+                copy=copy,
+                workers=_workers(size),
+                id_base=getattr(stage, "id_base", 0),
+            ) as results,
+            stage.writer() as write,
+        ):
             for result in results:
                 outcome.total += len(result.keys) + len(result.issues)
                 outcome.valid += len(result.keys)
@@ -1038,7 +1149,8 @@ def commit(
                         outcome.dnc += 1
                     else:
                         outcome.invalid += 1
-                stage.write(result.rows)
+                write(result.rows)
+                sweep()
                 ticker.tick(0.95 * stream.bytes_read / size, outcome.total)
         ticker.tick(0.95, outcome.total, force=True)
         with transaction.atomic():
@@ -1085,6 +1197,8 @@ def _insert_staged(
             upload,
             Lead.Source.SHEET,
             pruned_at=info.get("leads_seen_to"),
+            built=bool(info.get("built")),
+            rows=outcome.valid,
             progress=inserting,
         )
     stage.drop()

@@ -7,9 +7,9 @@ the DEFAULT one:
 
 1. ``CREATE TABLE`` shaped like ``campaigns_lead``, with ``CHECK (campaign_id = X)`` so that
    attaching it needs no scan of its rows;
-2. the staged rows go in with ``INSERT ... SELECT`` in sheet order, ids from the partitioned
-   table's own sequence (so ids stay unique across partitions and follow the sheet), a table
-   with no index yet;
+2. the staged rows go in with ``INSERT ... SELECT`` in sheet order, with the ids the dry run
+   reserved for them from the partitioned table's own sequence (so ids stay unique across
+   partitions and follow the sheet), a table with no index yet;
 3. every index of ``campaigns_lead`` is built on it by ``CREATE INDEX``: one sort per index
    instead of a B-tree descent per row per index (BENCHMARKS.md, "Fifth round": about half the
    import's time);
@@ -23,13 +23,19 @@ partition while it checks it; it waits at most :data:`ATTACH_LOCK_TIMEOUT` for t
 cannot have it, or a lead of X reached the DEFAULT partition meanwhile (a platform offer: those
 writers do not take the append lock), :func:`build` rolls back to its savepoint and returns
 ``None``, and the caller inserts the rows the ordinary way.
+
+When the campaign already had no lead at the dry run, the dry run does 1-3 itself: its staging
+table is created logged, with the CHECK, and indexed when the rows are in (:func:`index`), and
+the import only renames and attaches it (:func:`adopt`), a moment instead of most of the work.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.db import DatabaseError, connection, transaction
 
@@ -38,6 +44,8 @@ log = logging.getLogger("campaigns.importer")
 PARENT = "campaigns_lead"
 DEFAULT = "campaigns_lead_default"
 ATTACH_LOCK_TIMEOUT = "5s"
+# Room for an index build's sort: the server's default (64 MB) spills a million keys to disk.
+SORT_MEMORY = "256MB"
 # Share of the insert's progress bar the row copy takes; the index builds and the attach share
 # the rest.
 FILL_SHARE = 0.5
@@ -99,6 +107,111 @@ def _index_statements(cur, table: str) -> tuple[list[str], str]:
     return statements, f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY USING INDEX {table}_pkey"
 
 
+def _create_indexes(cur, table: str, progress: Callable[[float], None] | None) -> None:
+    """Build every index of ``campaigns_lead`` on ``table`` (one sort each), make the unique
+    index on ``id`` its primary key, and ``ANALYZE`` it. Inside the caller's transaction."""
+    statements, primary_key = _index_statements(cur, table)
+    # PostgreSQL's own parallel workers share each sort.
+    cur.execute(f"SET LOCAL maintenance_work_mem = '{SORT_MEMORY}'")
+    steps = [*statements, primary_key, f"ANALYZE {table}"]
+    for index, statement in enumerate(steps):
+        cur.execute(statement)
+        if progress:
+            progress((index + 1) / len(steps))
+    cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
+
+
+def index(
+    table: str,
+    progress: Callable[[float], None] | None,
+    *,
+    connect: Callable[[], object],
+) -> None:
+    """Index a staging table that is to become a campaign's partition (the dry run of a big
+    sheet for a campaign with no lead: :func:`adopt` then attaches it at the import), then make
+    its primary key and ``ANALYZE`` it. ``progress`` runs between the statements and may raise
+    to abort (the caller drops the table).
+
+    The index on ``number`` (a text sort, as long as the others together) is built on a second
+    connection from ``connect()`` (a psycopg connection) while this one builds the rest: a
+    ``CREATE INDEX`` leaves a CPU idle while its leader merges and writes the B-tree, and two
+    builds do not block each other. Each statement commits on its own (the table is nobody's
+    yet); inside a transaction (a test's: the table is invisible to a second connection)
+    everything runs here in turn."""
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cur:
+            _create_indexes(cur, table, progress)
+        return
+    with connection.cursor() as cur:
+        statements, primary_key = _index_statements(cur, table)
+    aside = [s for s in statements if "number" in s]
+    here = [s for s in statements if s not in aside]
+    failures: list[BaseException] = []
+
+    def build_aside() -> None:
+        try:
+            with connect() as side:  # type: ignore[attr-defined]
+                side.autocommit = True
+                side.execute(f"SET maintenance_work_mem = '{SORT_MEMORY}'")
+                for statement in aside:
+                    side.execute(statement)
+        except BaseException as exc:  # handed to the calling thread below
+            failures.append(exc)
+
+    helper = threading.Thread(target=build_aside, name=f"index {table}")
+    helper.start()
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"SET maintenance_work_mem = '{SORT_MEMORY}'")
+            try:
+                for done, statement in enumerate(here, 1):
+                    cur.execute(statement)
+                    if progress:
+                        progress(0.8 * done / len(here))
+            finally:
+                cur.execute("RESET maintenance_work_mem")
+    finally:
+        helper.join()
+    if failures:
+        raise failures[0]
+    with connection.cursor() as cur:
+        cur.execute(primary_key)
+        cur.execute(f"ANALYZE {table}")
+    if progress:
+        progress(1.0)
+
+
+def _attach(cur, table: str, campaign_id: int) -> None:
+    cur.execute(f"SET LOCAL lock_timeout = '{ATTACH_LOCK_TIMEOUT}'")
+    cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({int(campaign_id)})")
+    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
+def _lock_campaign(cur, campaign_id: int) -> None:
+    """The same guarantee the statement trigger on campaigns_lead gives an INSERT."""
+    cur.execute("SELECT 1 FROM campaigns_campaign WHERE id = %s FOR KEY SHARE", [campaign_id])
+    if cur.fetchone() is None:
+        raise DatabaseError(f"campaign {campaign_id} does not exist")
+
+
+@contextmanager
+def _or_fall_back(campaign_id: int) -> Iterator[dict[str, bool]]:
+    """A savepoint around a partition's making; ``state["ok"]`` says whether it stood. The
+    errors after which the ordinary insert is still right (:data:`_FALL_BACK`) roll it back and
+    are logged; any other propagates."""
+    state = {"ok": False}
+    try:
+        with transaction.atomic():
+            yield state
+        state["ok"] = True
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) not in _FALL_BACK:
+            raise
+        log.warning(
+            "campaign %s: no partition of its own this time (%s); inserting row by row", campaign_id, exc
+        )
+
+
 def build(
     cur,
     campaign_id: int,
@@ -111,55 +224,74 @@ def build(
     ``None`` when it had to give up (nothing of it is left; insert the ordinary way).
 
     ``pieces``: ``(FROM/WHERE clause over the stage as s, params)`` in sheet order; ``select``
-    turns a staged row into the lead columns ``columns``. ``progress`` (the fraction done) runs
-    between steps and may raise to abort: the caller's transaction then rolls everything back."""
+    turns a staged row into the lead columns ``columns`` (its reserved id included).
+    ``progress`` (the fraction done) runs between steps and may raise to abort: the caller's
+    transaction then rolls everything back."""
     table = table_for(campaign_id)
     moved = 0
-    try:
-        with transaction.atomic():
-            cur.execute("SELECT 1 FROM campaigns_campaign WHERE id = %s FOR KEY SHARE", [campaign_id])
-            # The same guarantee the statement trigger on campaigns_lead gives an INSERT.
-            if cur.fetchone() is None:
-                raise DatabaseError(f"campaign {campaign_id} does not exist")
-            cur.execute(f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-            cur.execute(
-                f"ALTER TABLE {table} ADD CONSTRAINT {table}_campaign CHECK (campaign_id = {int(campaign_id)})"
-            )
-            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PARENT])
-            sequence = cur.fetchone()[0]
-            for index, (source, params) in enumerate(pieces):
-                # One statement after the other, each in sheet order: ids follow the sheet.
-                cur.execute(
-                    f"INSERT INTO {table} (id, {columns}) SELECT nextval(%s::regclass), {select} {source}",
-                    [sequence, *params],
-                )
-                moved += cur.rowcount
-                if progress:
-                    progress(FILL_SHARE * (index + 1) / len(pieces))
-            statements, primary_key = _index_statements(cur, table)
-            # Room for the index builds' sorts: the server's default (64 MB) spills a million
-            # keys to disk. PostgreSQL's own parallel workers share each sort.
-            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            for index, statement in enumerate([*statements, primary_key]):
-                cur.execute(statement)
-                if progress:
-                    progress(FILL_SHARE + (1 - FILL_SHARE) * 0.9 * (index + 1) / (len(statements) + 1))
-            cur.execute(f"ANALYZE {table}")
-            cur.execute(f"SET LOCAL lock_timeout = '{ATTACH_LOCK_TIMEOUT}'")
-            cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({int(campaign_id)})")
-            cur.execute("SET LOCAL lock_timeout TO DEFAULT")
-            cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
-    except DatabaseError as exc:
-        state = getattr(exc.__cause__, "sqlstate", None)
-        if state not in _FALL_BACK:
-            raise
-        log.warning(
-            "campaign %s: no partition of its own this time (%s); inserting row by row", campaign_id, exc
+    with _or_fall_back(campaign_id) as state:
+        _lock_campaign(cur, campaign_id)
+        cur.execute(f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        cur.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT {table}_campaign CHECK (campaign_id = {int(campaign_id)})"
         )
+        for index, (source, params) in enumerate(pieces):
+            # One statement after the other, each in sheet order.
+            cur.execute(f"INSERT INTO {table} ({columns}) SELECT {select} {source}", params)
+            moved += cur.rowcount
+            if progress:
+                progress(FILL_SHARE * (index + 1) / len(pieces))
+        _create_indexes(
+            cur, table, progress and (lambda done: progress(FILL_SHARE + (1 - FILL_SHARE) * 0.9 * done))
+        )
+        _attach(cur, table, campaign_id)
+    if not state["ok"]:
         return None
     if progress:
         progress(1.0)
     return moved
+
+
+def adopt(
+    cur, stage: str, campaign_id: int, rows: int, progress: Callable[[float], None] | None = None
+) -> int | None:
+    """Make ``stage`` (``rows`` leads of campaign ``campaign_id``, indexed by :func:`index`)
+    the campaign's own partition; return how many leads it brings, or ``None`` when it had to
+    give up (the stage is as it was: insert the ordinary way).
+
+    Numbers put on the do-not-call list since the dry run are deleted from it first; the
+    column defaults the stage was filled with go; the table and its indexes take the
+    partition's names. ``progress`` runs before the attach and may raise to abort."""
+    table = table_for(campaign_id)
+    with _or_fall_back(campaign_id) as state:
+        _lock_campaign(cur, campaign_id)
+        cur.execute(
+            f"DELETE FROM {stage} s USING campaigns_donotcall d"  # noqa: S608 - our table names
+            f" WHERE s.campaign_id = %s AND NOT s.source = 'platform' AND s.number = d.number",
+            [campaign_id],
+        )
+        rows -= cur.rowcount
+        cur.execute(
+            "SELECT a.attname FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+            " WHERE d.adrelid = %s::regclass",
+            [stage],
+        )
+        drops = ", ".join(f'ALTER "{name}" DROP DEFAULT' for (name,) in cur.fetchall())
+        if drops:
+            cur.execute(f"ALTER TABLE {stage} {drops}")
+        cur.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
+            [stage],
+        )
+        for (name,) in cur.fetchall():
+            if name.startswith(f"{stage}_"):
+                cur.execute(f"ALTER INDEX {name} RENAME TO {table}{name[len(stage) :]}")
+        cur.execute(f"ALTER TABLE {stage} RENAME CONSTRAINT {stage}_campaign TO {table}_campaign")
+        cur.execute(f"ALTER TABLE {stage} RENAME TO {table}")
+        if progress:
+            progress(0.5)
+        _attach(cur, table, campaign_id)
+    return rows if state["ok"] else None
 
 
 def sweep() -> None:

@@ -9,10 +9,12 @@ the error report and the database writes (``campaigns/importer.py``).
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -63,34 +65,103 @@ class ChunkResult:
     raws: list[str] = field(default_factory=list)  # the number as typed, for the duplicate report
 
 
-def _copy_csv(rows: list[tuple]) -> str:
-    """Rows as CSV for ``COPY ... (FORMAT csv)``. NUL cannot be stored in PostgreSQL text at
-    all, so it is dropped.
+# The lead columns a staged row carries (PostgreSQL), in COPY order; every other column of the
+# staging table takes its default (campaigns.importer: the stage is shaped like campaigns_lead).
+STAGE_COLUMNS = ("id", "number", "raw_number", "name", "custom_fields", "assigned_agents", "timezone")
 
-    Almost every chunk needs no quoting at all, and then CSV is the cells joined with commas and
-    newlines: two C-level joins, against 1.4 µs a row in the csv writer. The join is only kept
-    when it provably is what the writer writes: every cell text (a ``TypeError`` otherwise), no
-    quote or carriage return anywhere, no comma or newline beyond the separators, and no row of
-    fewer than two cells (the writer quotes a lone empty cell). Anything else goes to the csv
-    writer, whose quoting is the reference."""
+
+def stage_copy_sql(table: str) -> str:
+    return f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+
+
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""})
+
+
+def _copy_text(rows: list[tuple[str, ...]]) -> str:
+    """Rows for ``COPY ... FROM STDIN`` in PostgreSQL's text format (tab-separated, backslash
+    escapes; an empty cell is an empty string, never NULL). NUL cannot be stored in PostgreSQL
+    text at all, so it is dropped.
+
+    Almost every chunk needs no escaping at all, and then the text is the cells joined with tabs
+    and newlines: two C-level joins. The join is only kept when it provably is the escaped text:
+    no backslash or carriage return anywhere, and exactly the tabs and newlines that separate the
+    cells and rows. Anything else escapes cell by cell."""
     if not rows:
         return ""
-    try:
-        text = "\n".join(map(",".join, rows)) + "\n"
-    except TypeError:
-        text = ""
+    text = "\n".join(map("\t".join, rows)) + "\n"
     if (
-        not text
-        or '"' in text
+        "\\" in text
         or "\r" in text
+        or "\x00" in text
         or text.count("\n") != len(rows)
-        or text.count(",") != sum(map(len, rows)) - len(rows)
-        or min(map(len, rows)) < 2
+        or text.count("\t") != sum(map(len, rows)) - len(rows)
     ):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        text = buffer.getvalue()
-    return text.replace("\x00", "") if "\x00" in text else text
+        text = "".join("\t".join(cell.translate(_TEXT_ESCAPES) for cell in row) + "\n" for row in rows)
+    return text
+
+
+# Characters JSON text must escape: a value holding one goes through json.dumps.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def custom_fields_json(
+    names: tuple[str, ...],
+) -> tuple[Callable[[tuple[str, ...]], str], Callable[[tuple[str, ...]], str]]:
+    """``(plain, careful)``: two ``values -> Lead.custom_fields`` JSON text renderers, every
+    field with a non-empty value, named as the mapping says (of two columns mapped to one name
+    the last one given wins, as in a dict and in ``jsonb``).
+
+    ``plain`` fills a ``%`` template of the fields present (0.2-0.5 µs against 2 µs for
+    ``json.dumps``) and is right only for values without a character JSON escapes
+    (:data:`_JSON_ESCAPED`: the caller checks a whole chunk's values at once); ``careful`` is
+    ``json.dumps``, dropping NUL (PostgreSQL's ``jsonb`` refuses ``\\u0000``)."""
+    if not names:
+        return (lambda values: "{}"), (lambda values: "{}")
+    keys = [json.dumps(n, ensure_ascii=False).replace("%", "%%") + ': "%s"' for n in names]
+    full = "{" + ", ".join(keys) + "}"
+    templates: dict[tuple[bool, ...], str] = {}
+
+    def plain(values: tuple[str, ...]) -> str:
+        if "" not in values:
+            return full % values
+        present = tuple(map(bool, values))
+        template = templates.get(present)
+        if template is None:
+            template = templates[present] = (
+                "{" + ", ".join(k for k, p in zip(keys, present, strict=True) if p) + "}"
+            )
+        return template % tuple(filter(None, values))
+
+    def careful(values: tuple[str, ...]) -> str:
+        custom = {}
+        for name, value in zip(names, values, strict=True):
+            if value := value.replace("\x00", ""):
+                custom[name] = value
+        return json.dumps(custom, ensure_ascii=False)
+
+    return plain, careful
+
+
+@contextmanager
+def gc_paused() -> Iterator[Callable[[], None]]:
+    """Python's cyclic garbage collector off for a pass over a sheet; yields ``sweep()``, to
+    call once per chunk.
+
+    A pass allocates and drops millions of short-lived lists and tuples (records, chunks, staged
+    rows). Reference counting frees them, yet each counts towards the collector's runs, and the
+    full ones walk every tracked object, a whole Django worker's included: 20-30% of a checking
+    process's time (BENCHMARKS.md, "Sixth round"). A few do end in reference cycles
+    (``phonenumbers.parse`` keeps an exception it handled in a local, which pins its callers'
+    frames, a whole chunk), so ``sweep()`` collects the youngest generation: the objects made
+    since the last sweep, about one chunk's, each walked once. The collector is on again, as it
+    was, when the pass ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield lambda: gc.collect(0)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def split_agents(cell: str, aliases: dict[str, str]) -> str:
@@ -112,12 +183,18 @@ def _picker(indexes: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
 
 
 def check_chunk(
-    chunk: list[tuple[int, list[str]]], plan: Plan, dnc: frozenset[int] | set[int], *, copy: bool | None
+    chunk: list[tuple[int, list[str]]],
+    plan: Plan,
+    dnc: frozenset[int] | set[int],
+    *,
+    copy: bool | None,
+    id_base: int = 0,
 ) -> ChunkResult:
-    """Validate and normalise records. ``copy=True`` renders CSV for PostgreSQL ``COPY (FORMAT csv)`` with columns
-    ``line, number, raw, name, agents, timezone, f1..fN``; otherwise tuples with the same columns
-    but one JSON ``custom_fields`` text in place of ``f1..fN`` (the SQLite path); ``copy=None``
-    only checks (the SQLite dry run). Every mode keeps each valid row's raw number in ``raws``."""
+    """Validate and normalise records. ``copy=True`` renders PostgreSQL ``COPY`` text of the
+    :data:`STAGE_COLUMNS`, the lead id being ``id_base`` + the record's line (ids reserved for the
+    sheet, see ``campaigns.importer.reserve_ids``); otherwise tuples ``(line, number, raw, name,
+    agents, timezone, custom_fields JSON)`` (SQLite, the intake API); ``copy=None`` only checks
+    (the SQLite dry run). Every mode keeps each valid row's raw number in ``raws``."""
     out_text: list[tuple] = []
     out_rows: list[tuple] = []
     keys: list[int] = []
@@ -129,7 +206,9 @@ def check_chunk(
     aliases = dict(plan.agent_aliases)
     number_header = plan.header(number_col)
     indexes = tuple(i for i, _ in fields)
-    names = tuple(n for _, n in fields)
+    custom_json, custom_careful = custom_fields_json(tuple(n for _, n in fields))
+    picked: list[tuple[str, ...]] = []
+    add_picked = picked.append
     pick = _picker(indexes)
     reach = max(indexes, default=-1)  # records wider than this have every field
     # Bound methods: each row appends to five lists.
@@ -173,13 +252,22 @@ def check_chunk(
         if copy is None:
             continue  # the check-only dry run keeps the value (raws), for its duplicate report
         values = pick(record) if width > reach else tuple(record[i] if i < width else "" for i in indexes)
+        add_picked(values)
         if copy:
-            # The line as text: CSV writes it the same, and _copy_csv can then join the row.
-            add_text((str(line), e164, raw, name, agents, timezone, *values))
+            add_text((str(id_base + line), e164, raw, name, custom_json(values), agents, timezone))
         else:
-            custom = {n: v for n, v in zip(names, values, strict=True) if v != ""}
-            add_row((line, e164, raw, name, agents, timezone, json.dumps(custom, ensure_ascii=False)))
-    rows: str | list[tuple] = _copy_csv(out_text) if copy else out_rows
+            add_row((line, e164, raw, name, agents, timezone, custom_json(values)))
+    if fields and _JSON_ESCAPED.search("".join(map("".join, picked))):
+        # Some value needs JSON escaping: render those rows' custom fields with json.dumps.
+        at, out = (4, out_text) if copy else (6, out_rows)
+        for index, values in enumerate(picked):
+            if _JSON_ESCAPED.search("".join(values)):
+                row = out[index]
+                out[index] = (*row[:at], custom_careful(values), *row[at + 1 :])
+    if not copy and any("\x00" in cell for row in out_rows for cell in row[1:]):
+        # As the COPY text does: PostgreSQL cannot store NUL in text, SQLite should not either.
+        out_rows = [(row[0], *(cell.replace("\x00", "") for cell in row[1:])) for row in out_rows]
+    rows: str | list[tuple] = _copy_text(out_text) if copy else out_rows
     return ChunkResult(rows=rows, keys=keys, lines=lines, issues=issues, raws=raws)
 
 
@@ -188,12 +276,13 @@ def check_chunk(
 _worker_state: dict[str, object] = {}
 
 
-def pool_init(plan: Plan, dnc: frozenset[int], copy: bool | None) -> None:
-    _worker_state.update(plan=plan, dnc=dnc, copy=copy)
+def pool_init(plan: Plan, dnc: frozenset[int], copy: bool | None, id_base: int = 0) -> None:
+    _worker_state.update(plan=plan, dnc=dnc, copy=copy, id_base=id_base)
 
 
 def pool_check(chunk: list[tuple[int, list[str]]]) -> ChunkResult:
-    return check_chunk(chunk, _worker_state["plan"], _worker_state["dnc"], copy=_worker_state["copy"])  # type: ignore[arg-type]
+    state = _worker_state
+    return check_chunk(chunk, state["plan"], state["dnc"], copy=state["copy"], id_base=state["id_base"])  # type: ignore[arg-type]
 
 
 # -- the tail of a staged dry run, in its own interpreter (``python -m campaigns.rowcheck``) ---------
@@ -216,6 +305,7 @@ class TailJob:
     plan: Plan
     dnc: frozenset[int]
     table: str
+    id_base: int  # lead id = id_base + line (ids reserved for the sheet)
     conninfo: dict[str, object]  # psycopg.connect() keyword arguments
     out_path: str
     chunk_rows: int = 20_000
@@ -231,10 +321,11 @@ def run_tail(job: TailJob, say, hear) -> None:
     codec = "utf-8" if job.encoding == "utf-8-sig" else job.encoding
     plan, dnc, start_line = job.plan, job.dnc, job.start_line
     with (
+        gc_paused() as sweep,
         open(job.path, "rb") as raw,
         open(job.out_path, "wb") as out,
         conn.cursor() as cur,
-        cur.copy(f"COPY {job.table} FROM STDIN (FORMAT csv, FORCE_NOT_NULL (raw, name, agents, tz))") as copy,
+        cur.copy(stage_copy_sql(job.table)) as copy,
     ):
         raw.seek(job.start)
         text = io.TextIOWrapper(raw, encoding=codec, newline="", errors="replace")
@@ -243,10 +334,11 @@ def run_tail(job: TailJob, say, hear) -> None:
         line = start_line
 
         def flush() -> None:
-            result = check_chunk(chunk, plan, dnc, copy=True)
+            result = check_chunk(chunk, plan, dnc, copy=True, id_base=job.id_base)
             if result.rows:
                 copy.write(result.rows)
             pickle.dump((result.keys, result.lines, result.raws, result.issues), out, protocol=5)
+            sweep()
 
         for row in reader:
             chunk.append((line, row))

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
 
 from campaigns import importer, services
@@ -108,3 +110,28 @@ def split_small(monkeypatch):
     monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 0)
     monkeypatch.setattr(importer, "COPY_MIN_BYTES", 0)
     monkeypatch.setenv("AGENTDESK_IMPORT_SPLIT", "1")
+
+
+@contextmanager
+def held_elsewhere(work: Callable[[], object]) -> Iterator[None]:
+    """For the block, keep a transaction open on another thread's connection, after it ran
+    ``work`` (a lock or a read it keeps until then)."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                ready.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert ready.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(20)

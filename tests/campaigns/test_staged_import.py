@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from campaigns import importer, partitions, services
 from campaigns.locks import LEAD_APPEND, lead_append_lock
 from campaigns.models import DoNotCall, Lead, SheetUpload
-from tests.campaigns.conftest import run_dry, upload_sheet
+from tests.campaigns.conftest import held_elsewhere, run_dry, upload_sheet
 from tests.factories import make_campaign
 
 pytestmark = [
@@ -54,7 +54,7 @@ def test_split_dry_run_matches_one_process_and_import_reuses_it(campaign, split_
     monkeypatch.setenv("AGENTDESK_IMPORT_SPLIT", "1")
     upload = run_dry(upload_sheet(campaign, data))
     assert importer.split_point(__import__("pathlib").Path(upload.file.path), upload.encoding) is not None
-    assert upload.report["stage"]["tables"] == list(importer.stage_tables(upload))
+    assert upload.report["stage"]["tables"] == [importer.stage_table(upload)]
     for field in ("total_rows", "valid_rows", "invalid_rows", "duplicate_rows"):
         assert getattr(upload, field) == getattr(single, field), field
     with open(importer.report_path(upload), encoding="utf-8") as handle:
@@ -77,7 +77,7 @@ def test_split_dry_run_matches_one_process_and_import_reuses_it(campaign, split_
     first = Lead.objects.get(number="+12122000001")
     assert first.name == "Lead 1"
     assert Lead.objects.get(number="+12122000000").custom_fields == {"City": 'Two\r\nlines, "quoted"'}
-    # Lead ids follow the sheet's order across the two staging tables.
+    # Lead ids follow the sheet's order, whichever process staged the row.
     names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True)[:5])
     assert names == ["Lead 0", "Lead 1", "Lead 2", "Lead 4", "Lead 5"]
     # Line numbers of the tail match the one-process pass (quoted newlines included).
@@ -113,10 +113,15 @@ def test_changed_mapping_or_new_dnc_is_honoured(campaign, split_small):
 def test_lost_stage_falls_back_to_checking(campaign, split_small):
     upload = run_dry(upload_sheet(campaign, _sheet(500)))
     with connection.cursor() as cur:
-        cur.execute(f"TRUNCATE {importer.stage_tables(upload)[1]}")  # as after a crash (UNLOGGED)
+        cur.execute(f"TRUNCATE {importer.stage_table(upload)}")  # as after a crash (UNLOGGED)
+    before = Lead.objects.create(campaign=make_campaign(name="Other"), number="+13125550100")
     upload = _import(upload)
     assert upload.status == SheetUpload.Status.DONE, upload.error
     assert upload.imported_rows == 500 - 10
+    # Checked again, with ids reserved again: after every id drawn before, in sheet order.
+    leads = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("id", "name"))
+    assert leads[0][0] > before.pk
+    assert [name for _, name in leads] == sorted((n for _, n in leads), key=lambda n: int(n.split()[1]))
 
 
 def test_a_wrong_split_guess_is_caught(campaign, split_small, caplog):
@@ -145,7 +150,7 @@ def test_cancel_after_a_staged_dry_run_adds_nothing_and_sweeps(campaign, split_s
     assert Lead.objects.count() == 0
     run_dry(upload_sheet(campaign, _sheet(10)))  # any later dry run sweeps the cancelled stage
     with connection.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", [importer.stage_tables(upload)[0]])
+        cur.execute("SELECT to_regclass(%s)", [importer.stage_table(upload)])
         assert cur.fetchone()[0] is None
 
 
@@ -235,24 +240,30 @@ def test_the_append_lock_serializes_writers_of_one_campaign_only(campaign):
 
 def test_the_staged_insert_moves_the_progress_bar_and_keeps_sheet_order(campaign, split_small, monkeypatch):
     monkeypatch.setattr(importer, "INSERT_CHUNKS", 4)
+    # A campaign with leads already: the rows are copied in, piece by piece.
+    Lead.objects.create(campaign=campaign, number="+13125550100", name="Lead -1")
     upload = run_dry(upload_sheet(campaign, _sheet(3000)))
-    assert len(upload.report["stage"]["tables"]) == 2
+    assert upload.report["stage"]["built"] is False
     services.upload_start_import(upload=upload)
     seen: list[float] = []
     outcome = importer.commit(SheetUpload.objects.get(pk=upload.pk), progress=lambda f, rows: seen.append(f))
     assert outcome.imported == 3000 - 60
     inserting = [f for f in seen if f > 0.5]
     assert len(inserting) >= 3 and inserting == sorted(inserting) and inserting[-1] == 1.0, seen
-    # Head table then tail, each in file order: lead ids follow the sheet.
+    # Two processes staged the rows into one table; lead ids follow the sheet.
     names = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("name", flat=True))
     assert names == sorted(names, key=lambda n: int(n.split()[1]))
 
 
+@pytest.mark.parametrize("built", [True, False], ids=["own partition", "copied in"])
 def test_a_cancel_during_the_insert_answers_at_once_and_rolls_the_import_back(
-    campaign, split_small, monkeypatch
+    campaign, split_small, monkeypatch, built
 ):
     monkeypatch.setattr(importer, "INSERT_CHUNKS", 4)
+    if not built:  # a platform lead of the campaign: the sheet's rows are copied in
+        Lead.objects.create(campaign=campaign, number="+13125550100", source=Lead.Source.PLATFORM)
     upload = run_dry(upload_sheet(campaign, _sheet(3000)))
+    assert upload.report["stage"]["built"] is built
     services.upload_start_import(upload=upload)
     real_reporter = services._progress_reporter
     answered: dict[str, object] = {}
@@ -282,7 +293,22 @@ def test_a_cancel_during_the_insert_answers_at_once_and_rolls_the_import_back(
     assert answered["upload"].status == SheetUpload.Status.IMPORTING  # asked, not yet taken
     assert result.status == SheetUpload.Status.CANCELLED
     assert SheetUpload.objects.get(pk=upload.pk).status == SheetUpload.Status.CANCELLED
-    assert not Lead.objects.filter(campaign=campaign).exists()  # the chunks already in rolled back
+    # The rows already in rolled back (and the partition, attached or half built, with them).
+    assert not Lead.objects.filter(campaign=campaign).exclude(source=Lead.Source.PLATFORM).exists()
     with connection.cursor() as cur:  # the campaign's own partition, half built, went with them
         cur.execute("SELECT to_regclass(%s)", [partitions.table_for(campaign.pk)])
         assert cur.fetchone()[0] is None
+
+
+def test_a_dry_run_that_cannot_reserve_ids_says_so_and_the_next_one_works(campaign, split_small, monkeypatch):
+    """Reserving the sheet's ids waits for transactions that drew a lead id; a bounded wait,
+    then a clear failure, never a stall of every lead insert behind it."""
+    monkeypatch.setattr(importer, "RESERVE_LOCK_TIMEOUT", "200ms")
+    busy = make_campaign(name="Busy")
+    with held_elsewhere(lambda: Lead.objects.create(campaign=busy, number="+13125550100")):
+        upload = run_dry(upload_sheet(campaign, _sheet(300)))
+        assert upload.status == SheetUpload.Status.FAILED
+        assert "Lead ids could not be reserved" in upload.error
+    upload = run_dry(upload_sheet(campaign, _sheet(300), name="again.csv"))
+    assert upload.status == SheetUpload.Status.VALIDATED, upload.error
+    assert _import(upload).imported_rows == 300 - 6
