@@ -11,23 +11,32 @@ an imports worker and the streams process next to the emulators, once per test s
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import connection
+from django.test import TransactionTestCase
 
 from tests.emulator_fixtures import EmulatorProcess, free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+logger = logging.getLogger("tests.process_fixtures")
+
+# deadlock_detected, lock_not_available (PostgreSQL); SQLite says "database is locked".
+LOCK_CONFLICT_STATES = {"40P01", "55P03"}
+FLUSH_ATTEMPTS = 5
 
 
 def test_database_url() -> str:
@@ -59,6 +68,49 @@ def child_env(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+def is_lock_conflict(exc: BaseException | None) -> bool:
+    """Whether a deadlock or a lock wait gave up somewhere in the chain of causes."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) in LOCK_CONFLICT_STATES or "database is locked" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def retry_flush[T](flush: Callable[[], T], attempts: int = FLUSH_ATTEMPTS) -> T:
+    """Run ``flush`` (a teardown's ``flush`` command) again when a lock conflict aborted it.
+
+    The flush is one ``TRUNCATE`` of every table, taking its locks table after table. While the
+    live stack runs, a worker's or daphne's transaction touching two tables (a disposition writes
+    the call, then the lead) can hold the later one and wait for the earlier: PostgreSQL breaks
+    the deadlock by aborting the flush, whose test rows would then stay behind for the next test
+    (an agent still on a call, a desk that will not let go). The other transaction commits within
+    the deadlock timeout, so the next attempt finds the tables free."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return flush()
+        except CommandError as exc:
+            if attempt == attempts or not is_lock_conflict(exc):
+                raise
+            logger.warning(
+                "teardown flush hit a lock conflict (attempt %d of %d); retrying", attempt, attempts
+            )
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def flushes_retried() -> Iterator[None]:
+    """Every ``transactional_db`` teardown inside the block flushes through ``retry_flush``."""
+    teardown = TransactionTestCase._fixture_teardown
+
+    def retried(self) -> None:
+        retry_flush(lambda: teardown(self))
+
+    with mock.patch.object(TransactionTestCase, "_fixture_teardown", retried):
+        yield
 
 
 @dataclass
@@ -178,7 +230,8 @@ def live_stack(django_db_setup, django_db_blocker, emulator_process: EmulatorPro
                 proc.stop()
             raise
         try:
-            yield stack
+            with flushes_retried():
+                yield stack
         finally:
             for proc in stack.processes.values():
                 proc.stop()
