@@ -301,9 +301,16 @@ class _Dedupe:
         outcome.total += len(result.keys) + len(result.issues)
         for issue in result.issues:
             reporter.add(issue)
+        keys = result.keys
+        fresh = set(keys)
+        if len(fresh) == len(keys) and fresh.isdisjoint(seen) and fresh.isdisjoint(existing):
+            # The usual chunk: no number seen before, none twice. Set operations, in C.
+            seen.update(fresh)
+            outcome.valid += len(keys)
+            return
         raws, lines, dropped = result.raws, result.lines, self.dropped
         valid = 0
-        for index, key in enumerate(result.keys):
+        for index, key in enumerate(keys):
             if key in seen:
                 reporter.add(
                     (lines[index], self.column, raws[index], "appears earlier in this sheet", DUPLICATE)
@@ -1002,6 +1009,7 @@ def _staged_dry_run(
                 write(result.rows)
                 staged += len(result.keys)
                 dedupe.add(result)
+                chunk.clear()
                 sweep()
                 ticker.tick(0.9 * stream.bytes_read / size, outcome.total)
         return staged
@@ -1044,6 +1052,7 @@ def _staged_dry_run(
                 write(result.rows)
                 staged += len(result.keys)
                 dedupe.add(result)
+                chunk.clear()  # its rows freed before the sweep, which then has little to walk
                 sweep()
                 ticker.tick(0.4 * min(1.0, state.get("offset", 0) / split), outcome.total)
         if not state["split_ok"]:

@@ -29,6 +29,7 @@ strictest window is chosen.
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
@@ -538,6 +539,9 @@ def _slow(raw: str, region: str) -> Normalized | PhoneError:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
+        # parse() keeps an exception it handled in a local: a cycle through its frame that pins
+        # the callers' frames (a sheet's whole chunk) until the cyclic collector runs. Break it.
+        traceback.clear_frames(exc.__traceback__)
         return PhoneError(_PARSE_REASONS.get(exc.error_type, "not a phone number"))
     if number.extension:
         return PhoneError("has an extension; preview dialing cannot reach extensions")

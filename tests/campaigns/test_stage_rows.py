@@ -167,3 +167,87 @@ def test_gc_paused_turns_the_collector_off_for_the_pass_and_back_as_it_was():
         assert not gc.isenabled()  # it was off: it stays off
     finally:
         gc.enable()
+
+
+def test_a_number_phonenumbers_refuses_leaves_no_cycle_behind():
+    """phonenumbers.parse keeps an exception it handled in a local; campaigns.phone breaks the
+    cycle, so a pass's chunk is freed by reference counting, not held until a collection."""
+    import gc
+
+    from campaigns.phone import PhoneError, clear_cache, normalize
+
+    clear_cache()  # the slow path's answers are cached: ask phonenumbers for real
+    gc.collect()
+    gc.disable()
+    try:
+        for raw in ("+99912345678", "+999 1234", "not a number", "12345"):
+            assert isinstance(normalize(raw, "US"), PhoneError)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+NUMBERS = [
+    "+12125550134",
+    "(212) 555-0135",
+    "212.555.0136",
+    "2125550137",
+    "+44 20 7946 0958",
+    "+1 212 555 0138",
+    "12345",
+    "not a number",
+    "+99912345678",
+    "",
+    "-",
+    "+1 212 555 0139 ext 4",
+    "  +12125550140  ",
+    "+1212555014" + "0" * 60,
+    "".join(chr(0xFF10 + int(d)) for d in "2125550141"),  # full-width digits
+]
+
+
+def _record(rng: random.Random, width: int) -> list[str]:
+    shape = rng.random()
+    if shape < 0.03:
+        return []  # a blank line
+    if shape < 0.06:
+        return [""]  # a line with one empty cell
+    if shape < 0.09:
+        return [_cell(rng)]  # too narrow for the number column
+    number = rng.choice(NUMBERS) if rng.random() < 0.4 else f"+1212555{rng.randint(0, 9999):04d}"
+    name = "x" * 201 if rng.random() < 0.02 else _cell(rng)
+    agents = (
+        ",".join(f"agent{n}" for n in range(300)) if rng.random() < 0.02 else rng.choice(["", "a1", "a1; b2"])
+    )
+    cells = [name, number, agents, *(_cell(rng) for _ in range(width - 3))]
+    return cells[: rng.randint(2, width)] if rng.random() < 0.1 else cells  # some ragged rows
+
+
+@pytest.mark.parametrize("mapping", ["full", "no name or agents", "no fields"])
+def test_the_column_pass_answers_as_the_row_loop_does(mapping):
+    """check_chunk (a column at a time) against check_rows (every rule, a row at a time): same
+    rows, keys, lines, raws and issues, on chunks with every kind of row a sheet has."""
+    rng = random.Random(mapping)
+    plan = rowcheck.Plan(
+        number_col=1,
+        name_col=None if mapping == "no name or agents" else 0,
+        agents_col=None if mapping == "no name or agents" else 2,
+        fields=() if mapping == "no fields" else ((3, "City"), (4, "Plan"), (3, "Again")),
+        region="US",
+        headers=("Name", "Phone", "Agents", "City", "Plan"),
+        agent_aliases=(("a1", "alice"),),
+    )
+    dnc = frozenset({12125550134, 12125550007})
+    for size in (0, 1, 3, 400):
+        for _ in range(8):
+            chunk = [(n + 2, _record(rng, 5)) for n in range(size)]
+            for copy in (True, False, None):
+                got = rowcheck.check_chunk(chunk, plan, dnc, copy=copy, id_base=1000)
+                want = rowcheck.check_rows(chunk, plan, dnc, copy=copy, id_base=1000)
+                assert (got.rows, got.keys, got.lines, got.raws) == (
+                    want.rows,
+                    want.keys,
+                    want.lines,
+                    want.raws,
+                )
+                assert got.issues == want.issues
