@@ -524,6 +524,8 @@ class _PostgresStage:
                 f" ADD CONSTRAINT {self.table}_campaign CHECK (campaign_id = {int(campaign.pk)})",
                 params,
             )
+            if logged:
+                partitions.prepare(cur, self.table)
 
     def write(self, rows: str | list[tuple]) -> None:
         if not rows:

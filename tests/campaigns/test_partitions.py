@@ -191,9 +191,40 @@ def test_every_step_of_a_partition_build_has_its_place_in_the_build_order():
         )
         names = {name for (name,) in cur.fetchall()}
         steps, primary_key = partitions._build_steps(cur, "campaigns_stage_x")
-    assert names | {"pkey", "ANALYZE"} == set(partitions.BUILD_ORDER)
-    assert (
-        steps[0].startswith("CREATE UNIQUE INDEX campaigns_stage_x_") and "(campaign_id, number)" in steps[0]
-    )
-    assert len(steps) == len(partitions.BUILD_ORDER)
+    assert names | {"pkey", "ANALYZE"} == set(partitions.BUILD_ORDER) | set(partitions.BUILT_EMPTY)
+    assert [name for name, _ in steps] == [*partitions.BUILT_EMPTY, *partitions.BUILD_ORDER]
+    first = steps[len(partitions.BUILT_EMPTY)][1]
+    assert first.startswith("CREATE UNIQUE INDEX campaigns_stage_x_") and "(campaign_id, number)" in first
     assert primary_key.endswith("PRIMARY KEY USING INDEX campaigns_stage_x_pkey")
+
+
+def test_a_partition_to_be_has_its_lease_index_before_its_rows(campaign, split_small, monkeypatch):
+    """The lease index, which no fresh lead enters, is made with the empty stage; the builds
+    after the rows leave it out, and the attached partition has it under its own name."""
+    data = _sheet(ROWS)
+    seen: list[tuple[list[str], list[str]]] = []
+    real = partitions.index
+
+    def index(table, progress, *, connect):
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass", [table]
+            )
+            seen.append(([d for (d,) in cur.fetchall()], partitions._after_rows(cur, table)[0]))
+        return real(table, progress, connect=connect)
+
+    monkeypatch.setattr(importer, "COPY_MIN_BYTES", len(data) // 2)
+    monkeypatch.setattr(partitions, "index", index)
+    upload = run_dry(upload_sheet(campaign, data))
+    assert upload.report["stage"]["built"] is True
+    [(before_rows, after_rows)] = seen
+    lease = "WHERE (lease_owner_id IS NOT NULL)"
+    assert len(before_rows) == 1 and lease in before_rows[0]
+    assert not any(lease in statement for statement in after_rows)
+    upload = _import(upload)
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert _bound(campaign) is not None
+    definitions = _one(
+        "SELECT array_agg(indexdef) FROM pg_indexes WHERE tablename = %s", [partitions.table_for(campaign.pk)]
+    )
+    assert sum(lease in d for d in definitions) == 1

@@ -71,13 +71,17 @@ def _cell(rng: random.Random) -> str:
 )
 def test_custom_fields_json_equals_json_dumps(names):
     rng = random.Random(7)
-    plain, careful = rowcheck.custom_fields_json(names)
-    for _ in range(5000):
-        values = tuple(_cell(rng) for _ in names)
+    plain, careful, column = rowcheck.custom_fields_json(names)
+    samples = [tuple(_cell(rng) for _ in names) for _ in range(5000)]
+    for values in samples:
         reference = json.loads(_reference_json(names, values))
         assert json.loads(careful(values)) == reference, values
         if not rowcheck._JSON_ESCAPED.search("".join(values)):  # what check_chunk checks first
             assert json.loads(plain(values)) == reference, values
+    plain_only = [v for v in samples if not rowcheck._JSON_ESCAPED.search("".join(v))]
+    for chunk in (samples, plain_only):  # a chunk with escapes somewhere, and one without
+        for values, text in zip(chunk, column(chunk), strict=True):
+            assert json.loads(text) == json.loads(_reference_json(names, values)), values
 
 
 def test_check_chunk_renders_custom_fields_like_json_dumps():
@@ -109,6 +113,8 @@ def test_copy_text_equals_escaping_every_cell():
         for _ in range(300):
             rows = [tuple(_cell(rng) for _ in range(7)) for _ in range(size)]
             assert rowcheck._copy_text(rows) == _reference_text(rows), rows
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            assert rowcheck._copy_columns(columns) == _reference_text(rows), rows
     plain = [("1", "+12125550134", "(212) 555-0134", "Ann", "{}", "", "America/New_York")]
     assert rowcheck._copy_text(plain) == "\t".join(plain[0]) + "\n"
     assert rowcheck._copy_text([]) == ""
