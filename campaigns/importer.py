@@ -70,7 +70,8 @@ SPLIT_MIN_BYTES = 4 * 1024 * 1024  # below this a second process costs more than
 SPLIT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 INSERT_CHUNKS = 10  # statements per staged insert, the progress bar moves between them
 COPY_MIN_BYTES = 4 * 1024 * 1024  # a smaller stage goes in with one INSERT ... SELECT
-STAGE_FORMAT = 3  # 2: duplicates pruned at the end of the dry run; 3: one table shaped like a lead
+# 2: duplicates pruned at the end of the dry run; 3: one table shaped like a lead; 4: numbers in "C"
+STAGE_FORMAT = 4
 RESERVE_LOCK_TIMEOUT = "10s"  # reserve_ids's wait for the lead id sequence
 HEAD_SHARE = 0.45  # the head process also settles duplicates and writes the report
 
@@ -972,11 +973,11 @@ def _tail_results(out_path: str) -> Iterator[ChunkResult]:
     with open(out_path, "rb") as handle:
         while True:
             try:
-                # Our own file, written a moment ago by our own forked process.
-                keys, lines, raws, issues = pickle.load(handle)  # noqa: S301
+                # Our own file, written a moment ago by the tail process we started.
+                packed = pickle.load(handle)  # noqa: S301
             except EOFError:
                 return
-            yield ChunkResult(rows="", keys=keys, lines=lines, issues=issues, raws=raws)
+            yield rowcheck.unpack(packed)
 
 
 def _staged_dry_run(

@@ -13,10 +13,11 @@ import gc
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 from operator import add, itemgetter
 
 from campaigns.phone import Normalized, column_normalizer, normalizer
@@ -377,6 +378,53 @@ def check_rows(
     return ChunkResult(rows=rows, keys=keys, lines=lines, issues=issues, raws=raws)
 
 
+# -- a checked chunk's bookkeeping, as the tail process hands it to the head -----------------------
+
+
+class _Joined(Sequence[str]):
+    """Strings kept as one text and their lengths; one is cut out only when asked for (the raw
+    numbers, wanted only for the report of a duplicate)."""
+
+    def __init__(self, text: str, lengths: array):
+        self.text, self.lengths = text, lengths
+        self.ends: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if self.ends is None:
+            self.ends = list(accumulate(self.lengths))
+        end = self.ends[index]
+        return self.text[end - self.lengths[index] : end]
+
+
+def pack(result: ChunkResult) -> tuple:
+    """``result``'s keys, lines, raw numbers and issues (not its rows, which went to the stage),
+    in a form that pickles and unpickles as a few byte strings, not a million small objects: the
+    head process reads the tail's while nothing else runs."""
+    return (
+        array("q", result.keys).tobytes(),
+        array("q", result.lines).tobytes(),
+        "".join(result.raws),
+        array("q", map(len, result.raws)).tobytes(),
+        result.issues,
+    )
+
+
+def unpack(packed: tuple) -> ChunkResult:
+    keys, lines, raws, lengths, issues = packed
+    return ChunkResult(
+        rows="",
+        keys=array("q", keys),  # type: ignore[arg-type]
+        lines=array("q", lines),  # type: ignore[arg-type]
+        issues=issues,
+        raws=_Joined(raws, array("q", lengths)),  # type: ignore[arg-type]
+    )
+
+
 # -- process-pool plumbing: the plan and the do-not-call set are sent once per worker -------------
 
 _worker_state: dict[str, object] = {}
@@ -443,7 +491,7 @@ def run_tail(job: TailJob, say, hear) -> None:
             result = check_chunk(chunk, plan, dnc, copy=True, id_base=job.id_base)
             if result.rows:
                 copy.write(result.rows)
-            pickle.dump((result.keys, result.lines, result.raws, result.issues), out, protocol=5)
+            pickle.dump(pack(result), out, protocol=5)
 
         for row in reader:
             chunk.append((line, row))

@@ -228,3 +228,28 @@ def test_a_partition_to_be_has_its_lease_index_before_its_rows(campaign, split_s
         "SELECT array_agg(indexdef) FROM pg_indexes WHERE tablename = %s", [partitions.table_for(campaign.pk)]
     )
     assert sum(lease in d for d in definitions) == 1
+
+
+def test_numbers_sort_in_the_c_collation_everywhere_they_are_compared(campaign, split_small, monkeypatch):
+    """Migration 0008: leads (the parent, the DEFAULT partition, a campaign's own partition made
+    from its stage) and the do-not-call list hold numbers in "C", so they compare with each other
+    and the number index sorts bytewise."""
+    data = _sheet(ROWS)
+    monkeypatch.setattr(importer, "COPY_MIN_BYTES", len(data) // 2)
+    upload = run_dry(upload_sheet(campaign, data))
+    assert upload.report["stage"]["built"] is True
+    _import(upload)
+    for table in (
+        "campaigns_lead",
+        partitions.DEFAULT,
+        "campaigns_donotcall",
+        partitions.table_for(campaign.pk),
+    ):
+        assert (
+            _one(
+                "SELECT collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
+                " WHERE a.attrelid = %s::regclass AND a.attname = 'number'",
+                [table],
+            )
+            == "C"
+        ), table

@@ -257,3 +257,23 @@ def test_the_column_pass_answers_as_the_row_loop_does(mapping):
                     want.raws,
                 )
                 assert got.issues == want.issues
+
+
+def test_a_chunk_crosses_from_the_tail_process_intact():
+    """The tail's bookkeeping (keys, lines, raw numbers, issues) packed and unpacked, as the head
+    reads it: every value the same, the raw numbers as typed, however odd."""
+    import pickle
+
+    raws = ["+12125550134", "(212) 555-0135", "", "212\n555 0136", "☎ 212", "x" * 64]
+    result = rowcheck.ChunkResult(
+        rows="ignored",
+        keys=[12125550134 + n for n in range(len(raws))],
+        lines=[2, 3, 5, 8, 9, 2**40],
+        issues=[(4, "Phone", "12345", "too short", rowcheck.INVALID)],
+        raws=raws,
+    )
+    back = rowcheck.unpack(pickle.loads(pickle.dumps(rowcheck.pack(result), protocol=5)))
+    assert list(back.keys) == result.keys and list(back.lines) == result.lines
+    assert back.issues == result.issues
+    assert len(back.raws) == len(raws) and [back.raws[i] for i in range(len(raws))] == raws
+    assert back.raws[-1] == raws[-1] and back.raws[1:3] == raws[1:3]
