@@ -463,9 +463,8 @@ class _Lane:
         typer = _typer(region)
         code = typer.calling_code if typer is not None else None
         lane = _code_lane(code) if code in _CALLING_CODES else None
-        if lane is None or lane.type_of is None or _typers_for_cc(lane.cc)[0] is not typer:
-            return lambda cells: list(map(normalize, cells))
-        if typer.leading_digits is not None:
+        first = _typer(COUNTRY_CODE_TO_REGION_CODE[lane.cc][0]) if lane is not None else None
+        if lane is None or lane.type_of is None or first is not typer or typer.leading_digits is not None:
             return lambda cells: list(map(normalize, cells))
         number_type, plus, geographic, walk, nongeo = (
             typer.number_type,
