@@ -516,17 +516,8 @@ class _PostgresStage:
         defaults = [f"ALTER {c} SET DEFAULT %s" for c, e in zip(columns, exprs, strict=True) if e == "%s"]
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(stage_tables(upload))}")
-            cur.execute(
-                f"CREATE {'' if logged else 'UNLOGGED '}TABLE {self.table} (LIKE {partitions.PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-            )
-            cur.execute(
-                # The CHECK lets the table be attached as the campaign's partition with no scan.
-                f"ALTER TABLE {self.table} {', '.join(defaults)},"
-                f" ADD CONSTRAINT {self.table}_campaign CHECK (campaign_id = {int(campaign.pk)})",
-                params,
-            )
-            if logged:
-                partitions.prepare(cur, self.table)
+            partitions.create_table(cur, self.table, campaign.pk, logged=logged)
+            cur.execute(f"ALTER TABLE {self.table} {', '.join(defaults)}", params)
 
     def write(self, rows: str | list[tuple]) -> None:
         if not rows:
@@ -767,6 +758,7 @@ class _SqliteStage(_PostgresStage):
         self.table = stage_table(upload)
         self.tables = [self.table]
         self.plan = plan
+        self.id_base = 0  # SQLite gives ids at the insert
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS temp.{self.table}")
             cur.execute(
@@ -1001,21 +993,25 @@ def _staged_dry_run(
     in file order (head, then the tail's results from disk), so the report is the one a single
     pass would write."""
     outcome = dedupe.outcome
-    staged = 0
-    id_base = stage.id_base
     split = split_point(path, upload.encoding) if _split_enabled() else None
+
+    def check_and_stage(chunks: Iterable[list[tuple[int, list[str]]]], done: Callable[[], float]) -> int:
+        """This process's share: check, stage, settle duplicates, chunk by chunk."""
+        count = 0
+        with stage.writer() as write:
+            for chunk in chunks:
+                result = rowcheck.check_chunk(chunk, plan, dnc, copy=True, id_base=stage.id_base)
+                write(result.rows)
+                count += len(result.keys)
+                dedupe.add(result)
+                chunk.clear()  # its rows freed before the sweep, which then has little to walk
+                sweep()
+                ticker.tick(done(), outcome.total)
+        return count
+
     if split is None:
         stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
-        with stage.writer() as write:
-            for chunk in _chunks(stream, has_header):
-                result = rowcheck.check_chunk(chunk, plan, dnc, copy=True, id_base=id_base)
-                write(result.rows)
-                staged += len(result.keys)
-                dedupe.add(result)
-                chunk.clear()
-                sweep()
-                ticker.tick(0.9 * stream.bytes_read / size, outcome.total)
-        return staged
+        return check_and_stage(_chunks(stream, has_header), lambda: 0.9 * stream.bytes_read / size)
 
     start_line = 1 + _newlines_before(path, split)
     params = side_conninfo()
@@ -1031,7 +1027,7 @@ def _staged_dry_run(
         plan=plan,
         dnc=dnc,
         table=stage.table,
-        id_base=id_base,
+        id_base=stage.id_base,
         conninfo=params,
         out_path=out_path,
         chunk_rows=CHUNK_ROWS,
@@ -1047,17 +1043,10 @@ def _staged_dry_run(
         pickle.dump(job, child.stdin, protocol=5)
         child.stdin.flush()
         state: dict[str, bool] = {"split_ok": False}
-        with stage.writer() as write:
-            for chunk in _head_chunks(
-                path, upload.encoding, upload.delimiter, start_line - 1, has_header, state
-            ):
-                result = rowcheck.check_chunk(chunk, plan, dnc, copy=True, id_base=id_base)
-                write(result.rows)
-                staged += len(result.keys)
-                dedupe.add(result)
-                chunk.clear()  # its rows freed before the sweep, which then has little to walk
-                sweep()
-                ticker.tick(0.4 * min(1.0, state.get("offset", 0) / split), outcome.total)
+        staged = check_and_stage(
+            _head_chunks(path, upload.encoding, upload.delimiter, start_line - 1, has_header, state),
+            lambda: 0.4 * min(1.0, state.get("offset", 0) / split),
+        )
         if not state["split_ok"]:
             log.warning(
                 "upload %s: split guess at byte %s was inside a record; checked in one process",
@@ -1149,7 +1138,7 @@ def commit(
                 dnc_keys(),
                 copy=copy,
                 workers=_workers(size),
-                id_base=getattr(stage, "id_base", 0),
+                id_base=stage.id_base,
             ) as results,
             stage.writer() as write,
         ):

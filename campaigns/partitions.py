@@ -88,17 +88,26 @@ def can_build(cur, campaign_id: int) -> bool:
 # the primary key 0.4-0.6; ANALYZE 0.3-0.5. An index added to campaigns_lead later runs in the
 # middle.
 BUILD_ORDER = ("lead_unique_number_per_campaign", "lead_offer_idx", "lead_queue_idx", "pkey", "ANALYZE")
-# Indexes no fresh lead enters: made while the table is empty (prepare()), they cost nothing
+# Indexes no fresh lead enters: made while the table is empty (create_table()), they cost nothing
 # then and nothing a row (the lease index is partial on a lease, and a sheet's lead has none);
 # built after the rows, each was a scan of the whole table (0.3-0.5 s a million leads).
 BUILT_EMPTY = ("lead_lease_idx",)
 
 
-def prepare(cur, table: str) -> None:
-    """Build the :data:`BUILT_EMPTY` indexes on ``table``, a new table no lead is in yet."""
-    for name, statement in _build_steps(cur, table)[0]:
-        if name in BUILT_EMPTY:
-            cur.execute(statement)
+def create_table(cur, table: str, campaign_id: int, *, logged: bool = True) -> None:
+    """A new, empty table shaped like ``campaigns_lead``, with ``CHECK (campaign_id = X)``
+    (attached as campaign X's partition it then needs no scan). A logged one is a partition to
+    be and gets the :data:`BUILT_EMPTY` indexes now; an UNLOGGED one only stages rows."""
+    cur.execute(
+        f"CREATE {'' if logged else 'UNLOGGED '}TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
+    cur.execute(
+        f"ALTER TABLE {table} ADD CONSTRAINT {table}_campaign CHECK (campaign_id = {int(campaign_id)})"
+    )
+    if logged:
+        for name, statement in _build_steps(cur, table)[0]:
+            if name in BUILT_EMPTY:
+                cur.execute(statement)
 
 
 def _build_steps(cur, table: str) -> tuple[list[tuple[str, str]], str]:
@@ -133,14 +142,14 @@ def _build_steps(cur, table: str) -> tuple[list[tuple[str, str]], str]:
 
 
 def _after_rows(cur, table: str) -> tuple[list[str], str]:
-    """:func:`_build_steps` but those :func:`prepare` did."""
+    """:func:`_build_steps` but those :func:`create_table` did."""
     steps, primary_key = _build_steps(cur, table)
     return [statement for name, statement in steps if name not in BUILT_EMPTY], primary_key
 
 
 def _create_indexes(cur, table: str, progress: Callable[[float], None] | None) -> None:
     """Build every index of ``campaigns_lead`` on ``table`` (one sort each) but those
-    :func:`prepare` built, ``ANALYZE`` it and make the unique index on ``id`` its primary key.
+    :func:`create_table` built, ``ANALYZE`` it and make the unique index on ``id`` its primary key.
     Inside the caller's transaction."""
     steps, primary_key = _after_rows(cur, table)
     # PostgreSQL's own parallel workers share each sort.
@@ -269,11 +278,7 @@ def build(
     moved = 0
     with _or_fall_back(campaign_id) as state:
         _lock_campaign(cur, campaign_id)
-        cur.execute(f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-        cur.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_campaign CHECK (campaign_id = {int(campaign_id)})"
-        )
-        prepare(cur, table)
+        create_table(cur, table, campaign_id)
         for index, (source, params) in enumerate(pieces):
             # One statement after the other, each in sheet order.
             cur.execute(f"INSERT INTO {table} ({columns}) SELECT {select} {source}", params)

@@ -441,71 +441,13 @@ class _Lane:
     phonenumbers; itself ``None`` when the region has no fast path), ``fast(compact)`` the whole
     fast path and ``normalize(raw)`` :func:`normalize` with the region filled in."""
 
-    __slots__ = ("answers", "column", "fast", "national", "normalize")
+    __slots__ = ("answers", "fast", "national", "normalize")
 
     def __init__(self, region: str):
         self.answers: dict[str, Normalized | PhoneError] = {}
         self.national = self._national(region)
         self.fast = self._fast(self.national)
         self.normalize = self._normalize(region, self.national, self.fast, self.answers)
-        self.column = self._column(region, self.normalize)
-
-    @staticmethod
-    def _column(region: str, normalize) -> Callable[[list[str]], list[Normalized | PhoneError]]:
-        """``normalize`` over a column of cells, in one loop with every look-up bound.
-
-        The cells a sheet of the region is made of, ASCII national digits (plain or formatted)
-        and E.164 of the region's own calling code, take the fast path's steps inline: one
-        call for the number's type, one for its zone, instead of five. Only where the region
-        is the first of its calling code and has no leading digits, as the fast path's type
-        look-up then asks that region alone first. Any other cell, and any number whose type
-        that region does not know, goes to ``normalize``, which answers it the long way."""
-        typer = _typer(region)
-        code = typer.calling_code if typer is not None else None
-        lane = _code_lane(code) if code in _CALLING_CODES else None
-        first = _typer(COUNTRY_CODE_TO_REGION_CODE[lane.cc][0]) if lane is not None else None
-        if lane is None or lane.type_of is None or first is not typer or typer.leading_digits is not None:
-            return lambda cells: list(map(normalize, cells))
-        number_type, plus, geographic, walk, nongeo = (
-            typer.number_type,
-            lane.plus,
-            lane.geographic,
-            lane.walk,
-            lane.nongeo,
-        )
-        rewrites = typer._rewrite.match if typer._rewrite is not None else None
-        prefix = typer.national_prefix.match if typer.national_prefix is not None else None
-        start = len(plus)
-        unknown, formatting, new = _UNKNOWN, _FORMATTING_ASCII, _tuple_new
-
-        def column(cells: list[str]) -> list[Normalized | PhoneError]:
-            out: list[Normalized | PhoneError] = []
-            append = out.append
-            for cell in cells:
-                value = cell.strip()
-                if value.isascii():
-                    if not value.isdigit() and not (value[:start] == plus and value[start:].isdigit()):
-                        value = value.encode().translate(None, formatting).decode()
-                    if value.isdigit():  # national digits (as national() asks)
-                        if rewrites is None or not rewrites(value):
-                            kind = number_type(value)
-                            if kind != unknown:
-                                e164 = plus + value
-                                zones, zone = walk(e164) if kind in geographic else nongeo
-                                append(new(Normalized, (e164, zone, zones)))
-                                continue
-                    elif value[:start] == plus and value[start:].isdigit():  # E.164 (e164_fast)
-                        nsn = value[start:]
-                        if prefix is None or not prefix(nsn):
-                            kind = number_type(nsn)
-                            if kind != unknown:
-                                zones, zone = walk(value) if kind in geographic else nongeo
-                                append(new(Normalized, (value, zone, zones)))
-                                continue
-                append(normalize(cell))
-            return out
-
-        return column
 
     @staticmethod
     def _national(region: str) -> Callable[[str], Normalized | PhoneError | None] | None:
@@ -637,11 +579,6 @@ def normalizer(region: str) -> Callable[[str], Normalized | PhoneError]:
     """``normalize(raw, region)`` with ``region`` bound: for loops over a sheet's rows, which
     then skip the per-call region look-up."""
     return _lane(region).normalize
-
-
-def column_normalizer(region: str) -> Callable[[list[str]], list[Normalized | PhoneError]]:
-    """``[normalize(cell, region) for cell in cells]``, faster (``_Lane._column``)."""
-    return _lane(region).column
 
 
 def clear_cache() -> None:

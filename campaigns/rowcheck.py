@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
 from operator import add, itemgetter
 
-from campaigns.phone import Normalized, column_normalizer, normalizer
+from campaigns.phone import Normalized, normalizer
 
 # Field limits from campaigns.models.Lead.
 MAX_RAW = 64
@@ -238,7 +238,7 @@ def check_chunk(
         aside.update(i for i, record in enumerate(records) if len(record) <= number_col)
         records = [r if len(r) > number_col else [""] * (number_col + 1) for r in records]
     raws = list(map(str.strip, map(itemgetter(number_col), records)))
-    results = column_normalizer(plan.region)(raws)
+    results = list(map(normalizer(plan.region), raws))
     names = _column(records, name_col)
     agents = _column(records, agents_col, lambda cell, a=dict(plan.agent_aliases): split_agents(cell, a))
     for column, limit in ((raws, MAX_RAW), (names, MAX_NAME), (agents, MAX_AGENTS)):
@@ -330,7 +330,7 @@ def check_rows(
     aliases = dict(plan.agent_aliases)
     number_header = plan.header(number_col)
     indexes = tuple(i for i, _ in fields)
-    custom_json, custom_careful, _ = custom_fields_json(tuple(n for _, n in fields))
+    *_, render_custom = custom_fields_json(tuple(n for _, n in fields))
     for line, record in chunk:
         width = len(record)
         if width <= number_col:
@@ -368,8 +368,7 @@ def check_rows(
         raws.append(raw)
         if copy is None:
             continue
-        values = tuple(record[i] if i < width else "" for i in indexes)
-        custom = custom_careful(values) if _JSON_ESCAPED.search("".join(values)) else custom_json(values)
+        [custom] = render_custom([tuple(record[i] if i < width else "" for i in indexes)])
         if copy:
             out_text.append((str(id_base + line), e164, raw, name, custom, agents, timezone))
         else:

@@ -176,21 +176,6 @@ def test_normalize_agrees_with_phonenumbers_on_a_broad_sample():
     assert fast > 5000
 
 
-def test_a_column_of_numbers_gets_the_answers_normalize_gives_each():
-    """phone.column_normalizer (the region's own shapes inline) against normalize, cell by cell,
-    on the broad sample grouped by region: regions it takes a short cut for and regions it
-    hands to normalize whole (not first of their calling code, or with leading digits)."""
-    by_region: dict[str, list[str]] = {}
-    for raw, region in _broad_samples(8000, seed=29):
-        by_region.setdefault(region, []).append(raw)
-    inline = 0
-    for region, cells in by_region.items():
-        column = phone.column_normalizer(region)
-        assert column(cells) == [phone.normalize(cell, region) for cell in cells], region
-        inline += column.__name__ == "column"
-    assert inline >= 5  # the short cut is taken for most regions, not just handed on
-
-
 def test_zone_walk_is_the_longest_prefix_lookup():
     """_zone_walker finds the same zones as _zone_choice's longest-first look-up, for every
     calling code, at number lengths around the table's key lengths."""
