@@ -1,8 +1,8 @@
 """The supervisor's live agents board: who is ready, who is on which call, how the shift goes.
 
-One selector builds every row (three queries whatever the number of agents); :func:`agent_changed`
-re-renders one row after a commit and pushes it to the ``supervisors`` group, where
-``SupervisorConsumer`` forwards it and htmx swaps it in by id.
+One selector builds every row (three queries whatever the number of agents). Whatever changes an
+agent's desk also sends a ``board.agent`` event to the ``supervisors`` group (``agentdesk.live``),
+and ``SupervisorConsumer`` re-renders that one row at delivery; htmx swaps it in by id.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from agentdesk import live
 from agentdesk.models import AGENTS_GROUP, Agent
 from calls.models import LIVE_STATES, Call, CallState
 
@@ -70,13 +69,3 @@ def board_rows(agent_ids: list[int] | None = None) -> list[BoardRow]:
 
 def render_row(row: BoardRow, *, oob: bool) -> str:
     return render_to_string(f"{BOARD_TEMPLATE}#agent-row", {"row": row, "oob": oob})
-
-
-def agent_changed(agent_id: int) -> None:
-    """After the current transaction commits, push the agent's re-rendered row to supervisors."""
-
-    def render() -> str:
-        rows = board_rows([agent_id])
-        return render_row(rows[0], oob=True) if rows else ""
-
-    live.push_on_commit(live.SUPERVISORS, render, event_type=live.SUPERVISOR_HTML)

@@ -1,36 +1,44 @@
 """WebSocket consumers. Server pushes only: commands are HTTP requests (DESIGN.md "Live updates").
 
-Groups: ``agent.<id>`` for one agent's desk, ``campaign.<id>`` and ``supervisors`` for supervisor
-pages. Events are small dicts (see docs/events.md); consumers render partials from them.
+Groups: ``agent.<id>`` for every desk of one agent, ``desk-tab.<id>.<tab>`` for one desk tab (the
+answers to that tab's own commands), ``campaign.<id>`` and ``supervisors`` for supervisor pages.
+Events are small dicts (``agentdesk.live``, docs/events.md); the consumer renders what an event
+names *when it delivers it*, from the committed state (``agentdesk.fragments``).
+
+The ordering rule: a consumer handles its events one at a time, so the frames of one socket
+leave in the order the events arrived, and each shows the state as of its own rendering. The last
+frame therefore always shows the latest state: nothing rendered earlier can land later. A desk
+socket starts with the whole desk, rendered after it joined its groups, so no change can fall
+between that frame and the events that follow it.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from agentdesk.live import SUPERVISORS as SUPERVISORS_GROUP
-from agentdesk.live import agent_group, campaign_group
+from agentdesk import fragments, live
+from agentdesk.models import Agent
 from agentdesk.roles import is_agent, is_supervisor
 
+# A desk tab's id, as the desk page mints it (uuid4().hex).
+TAB_RE = re.compile(r"^[0-9a-f]{32}$")
 
-class DeskConsumer(AsyncWebsocketConsumer):
-    """One per open desk. Joins only the signed-in agent's own group."""
 
-    async def connect(self):
-        user = self.scope.get("user")
-        if not user or not user.is_authenticated or not await _check(is_agent, user):
-            await self.close(code=4403)
-            return
-        agent_id = await _agent_id(user)
-        if agent_id is None:
-            await self.close(code=4403)
-            return
-        self.groups_joined = [agent_group(agent_id)]
-        for group in self.groups_joined:
+def _query(scope, name: str) -> str:
+    return parse_qs(scope.get("query_string", b"").decode()).get(name, [""])[0]
+
+
+class _PushConsumer(AsyncWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def join(self, groups: list[str]) -> None:
+        self.groups_joined = groups
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
 
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", []):
@@ -40,46 +48,58 @@ class DeskConsumer(AsyncWebsocketConsumer):
         # Commands never travel over the socket; ignore anything a client sends.
         return
 
-    async def desk_html(self, event):
-        """Push a pre-rendered, escaped partial (rendered from the page's own template)."""
-        await self.send(text_data=event["html"])
+    async def send_html(self, html: str) -> None:
+        if html:
+            await self.send(text_data=html)
 
 
-class SupervisorConsumer(AsyncWebsocketConsumer):
+class DeskConsumer(_PushConsumer):
+    """One per open desk tab. Joins only the signed-in agent's own groups."""
+
     async def connect(self):
         user = self.scope.get("user")
-        if not user or not user.is_authenticated or not await _check(is_supervisor, user):
+        if not user or not user.is_authenticated or not await sync_to_async(is_agent)(user):
             await self.close(code=4403)
             return
-        self.groups_joined = [SUPERVISORS_GROUP]
+        self.agent_id = await sync_to_async(
+            lambda: Agent.objects.filter(user=user).values_list("id", flat=True).first()
+        )()
+        if self.agent_id is None:
+            await self.close(code=4403)
+            return
+        groups = [live.agent_group(self.agent_id)]
+        tab = _query(self.scope, "tab")
+        if TAB_RE.match(tab):
+            groups.append(live.tab_group(self.agent_id, tab))
+        await self.join(groups)
+        await self.accept()
+        # The whole desk first (after joining: see the module docstring). A push missed while
+        # the socket was down is never replayed; this frame is what the desk missed.
+        await self.desk_changed(live.desk_event([live.MAIN]))
+
+    async def desk_changed(self, event):
+        await self.send_html(await sync_to_async(fragments.desk_event)(self.agent_id, event))
+
+
+class SupervisorConsumer(_PushConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if not user or not user.is_authenticated or not await sync_to_async(is_supervisor)(user):
+            await self.close(code=4403)
+            return
+        groups = [live.SUPERVISORS]
         # A campaign page (?campaign=<id>) also follows that campaign's calls.
-        campaign = parse_qs(self.scope.get("query_string", b"").decode()).get("campaign", [""])[0]
+        campaign = _query(self.scope, "campaign")
         if campaign.isdigit():
-            self.groups_joined.append(campaign_group(int(campaign)))
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            groups.append(live.campaign_group(int(campaign)))
+        await self.join(groups)
         await self.accept()
 
-    async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+    async def _render(self, event):
+        await self.send_html(await sync_to_async(fragments.supervisor_event)(event))
 
-    async def receive(self, text_data=None, bytes_data=None):
-        return
-
-    async def supervisor_html(self, event):
-        await self.send(text_data=event["html"])
-
-
-async def _check(check, user) -> bool:
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(check)(user)
-
-
-async def _agent_id(user) -> int | None:
-    from asgiref.sync import sync_to_async
-
-    from agentdesk.models import Agent
-
-    return await sync_to_async(lambda: Agent.objects.filter(user=user).values_list("id", flat=True).first())()
+    board_agent = _render
+    campaign_calls = _render
+    campaign_counts = _render
+    campaign_sync = _render
+    upload_progress = _render

@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from agentdesk.models import AGENTS_GROUP, SUPERVISORS_GROUP, Agent
-from calls.models import Platform, TelephonyAccount
+from calls.models import Platform, PlatformIdentity, TelephonyAccount
 from campaigns.models import Campaign, Disposition, Lead
 
 DEMO_PASSWORD = "demo"
@@ -98,16 +98,15 @@ def seed_demo(*, emulator_url: str | None = None) -> DemoSummary:
     for n, username in enumerate(AGENT_USERNAMES, start=1):
         account_user = user(username, first_name=f"Agent {n}")
         account_user.groups.add(agents_group)
-        agent, _ = Agent.objects.update_or_create(
-            user=account_user,
-            defaults={
-                "ryng_agent_id": str(n),
-                "ryng_username": f"{username}@demo.agentdesk",
-                "huawei_agent_id": str(100 + n),
-                "huawei_phone": f"7000{n}",
-                "genesys_username": username,
-            },
-        )
+        agent, _ = Agent.objects.get_or_create(user=account_user)
+        # Who each emulator knows the agent as (emulators/: Ryng agentIDs, Huawei workno 101-105
+        # with phones 7000n, Genesys users agent1-agent5).
+        for platform, identity in (
+            (Platform.RYNG, {"ref": str(n), "username": f"{username}@demo.agentdesk"}),
+            (Platform.HUAWEI, {"ref": str(100 + n), "phone": f"7000{n}"}),
+            (Platform.GENESYS, {"ref": username}),
+        ):
+            PlatformIdentity.objects.update_or_create(agent=agent, platform=platform, defaults=identity)
         agents.append(agent)
     supervisor = user(SUPERVISOR_USERNAME, first_name="Sam", is_staff=True, is_superuser=True)
     supervisor.groups.add(supervisors_group)

@@ -1,130 +1,84 @@
-"""The agent desktop. Views call services; reads go through selectors; every response is a
-partial of ``desk/desk.html`` (the same partials the WebSocket pushes).
+"""The agent desktop. Views call services; reads go through selectors; every panel is rendered by
+``agentdesk.fragments`` (the same partials of ``desk/desk.html`` the page renders).
 
-Commands are HTTP POSTs (never WebSocket messages, DESIGN.md "Live updates"). Refusals an agent
-should read come back as the alert partial, retargeted to ``#desk-alert`` with status 200 so htmx
-swaps it; permission failures are plain 403s.
+Commands are HTTP POSTs (never WebSocket messages, DESIGN.md "Live updates"). Where the answer
+goes is one rule, on the server (docs/desk.md "One ordering rule"):
+
+- a desk tab names itself (``X-Desk-Tab``, minted with the page): its answer is an event to that
+  tab's socket, rendered at delivery behind every event before it, and the HTTP answer is an
+  empty 204. The socket is the only thing that draws the desk, so nothing rendered earlier can
+  land later and undo a newer state;
+- a request that names no tab (no socket: a script, a test client) gets the panels over HTTP.
+
+Refusals an agent should read come back as the alert panel; permission failures are plain 403s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import datetime
-from zoneinfo import ZoneInfo
+import uuid
+from typing import Any
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from agentdesk import selectors, services
+from agentdesk import fragments, live, selectors, services
+from agentdesk.consumers import TAB_RE
+from agentdesk.forms import DisposeForm
 from agentdesk.models import Agent, Presence
 from agentdesk.roles import agent_required
-from campaigns.selectors import calling_window_status
+from calls import services as engine
+from calls.providers.base import ProviderError
+from calls.selectors import call_get_for_agent
 
 log = logging.getLogger("agentdesk.desk")
 
-SESSION_CAMPAIGN = "desk_campaign_id"
 TEMPLATE = "desk/desk.html"
-
-
-def _agent(request: HttpRequest) -> Agent:
-    agent, _ = Agent.objects.select_related("user").get_or_create(user=request.user)
-    return agent
-
-
-def _campaign(request: HttpRequest, agent: Agent):
-    return selectors.campaign_get_for_agent(agent=agent, campaign_id=request.session.get(SESSION_CAMPAIGN))
-
+TAB_HEADER = "X-Desk-Tab"
+# What a command can be refused with, in words for the agent.
+REFUSALS = (engine.Refusal, ProviderError)
 
 # Seconds an empty, Ready desk waits before its next look for a lead: the n-th empty answer
 # waits POLL_DELAYS[n] (the last value from then on).
 POLL_DELAYS = (5, 5, 10, 10, 20, 30)
 
 
-def _state(request: HttpRequest, agent: Agent, **extra) -> dict:
-    state = selectors.desk_state(agent=agent, campaign=_campaign(request, agent))
-    state["campaigns"] = selectors.campaigns_for_agent(agent=agent)
-    state.update(extra)
-    return state
+def _agent(request: HttpRequest) -> Agent:
+    agent, _ = Agent.objects.select_related("user", "desk_campaign").get_or_create(user=request.user)
+    return agent
 
 
-def _fragment(request: HttpRequest, partial: str, context: dict, *, status: int = 200) -> HttpResponse:
-    return HttpResponse(render_to_string(f"{TEMPLATE}#{partial}", context, request=request), status=status)
+def _tab(request: HttpRequest) -> str:
+    tab = request.headers.get(TAB_HEADER, "")
+    return tab if TAB_RE.match(tab) else ""
 
 
-def _main(request: HttpRequest, agent: Agent, **extra) -> HttpResponse:
-    """The whole desk (every panel), swapped into ``#desk-main``."""
-    response = _fragment(request, "main", _state(request, agent, **extra))
-    return _retarget(request, response, "desk-main", "innerHTML")
-
-
-def _retarget(request: HttpRequest, response: HttpResponse, target_id: str, swap: str) -> HttpResponse:
-    """Point the swap at ``#target_id`` unless the request already targets it. htmx resolves a
-    retarget relative to the requesting element, which a push may have replaced meanwhile (the
-    push is sent on commit, before this response): a detached element finds nothing."""
-    if getattr(request, "htmx", None) and request.htmx.target == target_id:
+def _answer(request: HttpRequest, agent: Agent, *panels: str, **extra: Any) -> HttpResponse:
+    """Answer a desk command with ``panels`` (default: the whole desk): through the asking tab's
+    socket when it names one, else over HTTP (see the module docstring)."""
+    panels = panels or (live.MAIN,)
+    tab = _tab(request)
+    if tab:
+        live.send(live.tab_group(agent.pk, tab), live.desk_event(panels, **extra))
+        return HttpResponse(status=204)
+    agent.refresh_from_db()
+    if panels == (live.MAIN,):
+        response = HttpResponse(fragments.desk_main(agent, **extra))
+        if request.htmx and request.htmx.target != "desk-main":
+            response = reswap(retarget(response, "#desk-main"), "innerHTML")
         return response
-    return reswap(retarget(response, f"#{target_id}"), swap)
+    # Out-of-band panels only: the requesting element's own target is left alone.
+    return reswap(HttpResponse(fragments.desk_panels(agent, list(panels), **extra)), "none")
 
 
-def _alert(request: HttpRequest, message: str, code: str = "", *, level: str = "error") -> HttpResponse:
-    response = _fragment(request, "alert", {"alert": {"message": message, "code": code, "level": level}})
-    return _retarget(request, response, "desk-alert", "outerHTML")
-
-
-def _refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """DeskError / DeskRefusal / ProviderError -> the alert, in plain words with the code."""
-    return _alert(request, getattr(exc, "message", str(exc)), getattr(exc, "code", "") or "")
-
-
-def _refusals():
-    from calls.providers.base import ProviderError
-
-    errors: list[type[Exception]] = [services.DeskRefusal, ProviderError]
-    try:
-        from calls.services import DeskError
-
-        errors.append(DeskError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def _fill_preview(agent: Agent, campaign) -> None:
-    """When the agent is Ready with nothing on the desk, lease our next lead, or ask the platform
-    (Huawei/Genesys hand out their own previews)."""
-    if campaign is None or agent.presence != Presence.READY:
-        return
-    state_call = selectors.desk_state(agent=agent, campaign=campaign)
-    if state_call["call"] is not None or state_call["lead"] is not None:
-        return
-    if campaign.platform in services.PLATFORM_SESSION_PLATFORMS:
-        services.request_platform_offer(agent=agent, campaign=campaign)
-    else:
-        services.lead_next_for_agent(agent=agent, campaign=campaign)
-
-
-def _then_next_lead(agent: Agent, action, campaign_of) -> None:
-    """Run a command that takes the lead off the desk (dispose, skip), then fill the preview.
-
-    Our own next lead is leased in the command's transaction: the pushes the command renders
-    when it commits then show the new lead. Leased afterwards, a push rendered in between (an
-    empty desk: no call, no lead) could reach the browser after this response and blank the
-    call panel under the lead, Dial disabled. A platform's offer is asked for after the commit:
-    that is an HTTP request, and the offer arrives as its own push."""
-    with transaction.atomic():
-        action()
-        agent.refresh_from_db()  # the engine moved Wrap-up back to Ready
-        campaign = campaign_of()
-        ours = campaign is not None and campaign.platform not in services.PLATFORM_SESSION_PLATFORMS
-        if ours:
-            _fill_preview(agent, campaign)
-    if not ours:
-        _fill_preview(agent, campaign)
+def _refused(request: HttpRequest, agent: Agent, exc: Exception, **extra: Any) -> HttpResponse:
+    """Refusal / ProviderError -> the whole desk with the alert, in plain words with the code."""
+    message = getattr(exc, "message", str(exc))
+    level = "info" if getattr(exc, "code", "") == "campaign" else "error"
+    return _answer(request, agent, alert=live.alert(message, getattr(exc, "code", "") or "", level), **extra)
 
 
 @agent_required
@@ -133,26 +87,22 @@ def desk(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     if "campaign" in request.GET:
         # A bookmarkable desk for one campaign (also how a keyboard user lands on it).
-        _select(request, agent, request.GET["campaign"])
+        with contextlib.suppress(REFUSALS):  # on a call: the desk shows the call's campaign
+            _select(agent, request.GET["campaign"])
         return redirect("desk:desk")
-    return render(request, TEMPLATE, _state(request, agent))
+    return render(request, TEMPLATE, {**fragments.desk_context(agent), "tab": uuid.uuid4().hex})
 
 
 @agent_required
 @require_GET
 def state(request: HttpRequest) -> HttpResponse:
-    """The whole desk, re-read after every WebSocket (re)connect."""
-    return _fragment(request, "main", _state(request, _agent(request)))
+    """The whole desk over HTTP (a client without the socket; the socket starts with it)."""
+    return HttpResponse(fragments.desk_main(_agent(request)))
 
 
-def _select(request: HttpRequest, agent: Agent, campaign_id) -> None:
-    previous = _campaign(request, agent)
+def _select(agent: Agent, campaign_id) -> None:
     campaign = selectors.campaign_get_for_agent(agent=agent, campaign_id=campaign_id)
-    services.agent_select_campaign(agent=agent, campaign=campaign, previous=previous)
-    if campaign is None:
-        request.session.pop(SESSION_CAMPAIGN, None)
-    else:
-        request.session[SESSION_CAMPAIGN] = campaign.pk
+    services.agent_select_campaign(agent=agent, campaign=campaign)
 
 
 @agent_required
@@ -160,10 +110,10 @@ def _select(request: HttpRequest, agent: Agent, campaign_id) -> None:
 def select_campaign(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     try:
-        _select(request, agent, request.POST.get("campaign"))
-    except _refusals() as exc:
-        return _refusal(request, exc)
-    return _main(request, agent)
+        _select(agent, request.POST.get("campaign"))
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
 
 
 @agent_required
@@ -173,31 +123,16 @@ def set_presence(request: HttpRequest) -> HttpResponse:
     presence = request.POST.get("presence", "")
     if presence == "toggle":
         presence = Presence.NOT_READY if agent.presence == Presence.READY else Presence.READY
-    reason = request.POST.get("reason", "")
-    if (
-        request.POST.get("campaign")
-        and str(request.session.get(SESSION_CAMPAIGN)) != request.POST["campaign"]
-    ):
-        # The picker's value travels with the command, so a quick pick-then-Ready cannot race.
-        _select(request, agent, request.POST["campaign"])
-    campaign = _campaign(request, agent)
-    if presence == Presence.READY and campaign is None:
-        return _alert(request, "Pick a campaign first.", level="info")
     try:
-        services.agent_set_presence(agent=agent, presence=presence, reason=reason, campaign=campaign)
-        _fill_preview(agent, campaign)
-    except _refusals() as exc:
-        response = _main(request, agent, alert=_alert_dict(exc))
-        return response
-    return _main(request, agent)
-
-
-def _alert_dict(exc: Exception) -> dict:
-    return {
-        "message": getattr(exc, "message", str(exc)),
-        "code": getattr(exc, "code", "") or "",
-        "level": "error",
-    }
+        picked = request.POST.get("campaign")
+        if picked and str(agent.desk_campaign_id) != picked:
+            # The picker's value travels with the command, so a quick pick-then-Ready cannot race.
+            _select(agent, picked)
+        services.agent_set_presence(agent=agent, presence=presence, reason=request.POST.get("reason", ""))
+        services.desk_fill(agent=agent)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
 
 
 @agent_required
@@ -208,17 +143,16 @@ def next_lead(request: HttpRequest) -> HttpResponse:
     Each empty answer asks again a little later (:data:`POLL_DELAYS`), so an idle desk does not
     ask the platform for a preview every 5 s all shift; any action starts over at 5 s."""
     agent = _agent(request)
-    campaign = _campaign(request, agent)
     try:
         attempt = max(0, int(request.POST.get("attempt", "0")))
     except ValueError:
         attempt = 0
     poll = {"poll_attempt": attempt + 1, "poll_delay": POLL_DELAYS[min(attempt + 1, len(POLL_DELAYS) - 1)]}
     try:
-        _fill_preview(agent, campaign)
-    except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc), **poll)
-    return _main(request, agent, **poll)
+        services.desk_fill(agent=agent)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc, **poll)
+    return _answer(request, agent, live.PREVIEW, live.CALL, live.DISPOSE, **poll)
 
 
 @agent_required
@@ -232,15 +166,13 @@ def renew(request: HttpRequest) -> HttpResponse:
 @agent_required
 @require_POST
 def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
-    from calls.services import call_dial
-
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     try:
-        call_dial(agent=agent, lead=lead)
-    except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc))
-    return _main(request, agent)
+        engine.call_dial(agent=agent, lead=lead)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
 
 
 @agent_required
@@ -249,99 +181,35 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     try:
-        _then_next_lead(
-            agent,
-            lambda: services.lead_skip(agent=agent, lead=lead, reason=request.POST.get("reason", "")),
-            lambda: _campaign(request, agent),
-        )
-    except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc))
-    return _main(request, agent)
+        services.lead_skip_then_next(agent=agent, lead=lead, reason=request.POST.get("reason", ""))
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
 
 
 @agent_required
 @require_POST
 def end(request: HttpRequest, call_id: int) -> HttpResponse:
-    from calls.selectors import call_get_for_agent
-    from calls.services import call_end
-
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=call_id)
     try:
-        call_end(agent=agent, call=call)
-    except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc))
-    return _main(request, agent)
-
-
-def parse_callback(value: str, lead) -> tuple[datetime | None, str]:
-    """A ``datetime-local`` value read in the lead's local time. Refuses the past and times the
-    lead's calling window does not allow (the browser's min/max are only a hint)."""
-    value = (value or "").strip()
-    if not value:
-        return None, "Pick a callback time."
-    try:
-        naive = datetime.fromisoformat(value)
-    except ValueError:
-        return None, "That callback time is not a date and time."
-    clock = selectors.lead_clock(lead)
-    at = naive.replace(tzinfo=ZoneInfo(clock.zone)) if naive.tzinfo is None else naive
-    if at <= timezone.now():
-        return None, "The callback time is in the past."
-    allowed, reason = calling_window_status(lead, at)
-    if not allowed:
-        return (
-            None,
-            f"Outside the lead's calling window: {reason}" if reason else "Outside the calling window.",
-        )
-    return at, ""
+        engine.call_end(agent=agent, call=call)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
 
 
 @agent_required
 @require_POST
 def dispose(request: HttpRequest) -> HttpResponse:
-    from calls.selectors import call_get_for_agent
-    from calls.services import call_dispose
-
     agent = _agent(request)
-    call = call_get_for_agent(agent=agent, call_id=_int(request.POST.get("call")))
-    notes = request.POST.get("notes", "").strip()
-    disposition = call.campaign.dispositions.filter(pk=_int(request.POST.get("disposition"))).first()
-    errors: dict[str, str] = {}
-    callback_at = None
-    if disposition is None:
-        errors["disposition"] = "Pick a disposition."
-    elif disposition.outcome == disposition.Outcome.CALLBACK:
-        callback_at, problem = parse_callback(request.POST.get("callback_at", ""), call.lead)
-        if problem:
-            errors["callback_at"] = problem
-    if errors:
-        state = _state(request, agent)
-        state.update(
-            form_errors=errors,
-            form={
-                "disposition": request.POST.get("disposition", ""),
-                "notes": notes,
-                "callback_at": request.POST.get("callback_at", ""),
-            },
-        )
-        response = _fragment(request, "dispose", state)
-        return _retarget(request, response, "desk-dispose", "outerHTML")
+    call = call_get_for_agent(agent=agent, call_id=DisposeForm.call_id(request.POST))
+    form = DisposeForm(request.POST, call=call)
+    if not form.is_valid():
+        values = {name: request.POST.get(name, "") for name in ("disposition", "notes", "callback_at")}
+        return _answer(request, agent, live.DISPOSE, form=values, form_errors=form.first_errors())
     try:
-        _then_next_lead(
-            agent,
-            lambda: call_dispose(
-                agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
-            ),
-            lambda: _campaign(request, agent) or call.campaign,
-        )
-    except _refusals() as exc:
-        return _main(request, agent, alert=_alert_dict(exc))
-    return _main(request, agent)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+        services.call_dispose_then_next(agent=agent, call=call, **form.cleaned_data)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)

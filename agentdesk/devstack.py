@@ -334,7 +334,7 @@ def run() -> int:
             "\n"
             f"  AgentDesk is running at \033[1m{url}/\033[0m\n"
             "  Demo logins (password \033[1mdemo\033[0m): agents agent1 … agent5, supervisor supervisor\n"
-            f"  Emulators (Ryng, Huawei, Genesys) at {env['EMULATOR_URL']}; Ctrl-C stops everything.\n",
+            f"  Platform emulators at {env['EMULATOR_URL']}; Ctrl-C stops everything.\n",
             flush=True,
         )
         while not stop:

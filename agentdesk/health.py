@@ -18,6 +18,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from agentdesk.celery import app
+
 
 def check_database() -> str:
     with connection.cursor() as cursor:
@@ -39,8 +41,6 @@ def check_redis() -> str:
 
 def check_celery() -> str:
     """A real round trip through the broker: a broadcast ping that a worker must answer."""
-    from agentdesk.celery import app
-
     # limit=1: answer as soon as one worker replies instead of waiting out the timeout.
     replies = app.control.ping(timeout=2.0, limit=1)
     if not replies:

@@ -1,11 +1,15 @@
-"""Live pushes: the one helper through which every write reaches browsers, after its commit.
+"""Live events: the one way a write reaches browsers, as small dicts sent after its commit.
 
-A service changes state inside a transaction and calls :func:`push_on_commit`. When (and only if)
-the transaction commits, the partial is rendered and sent to a Channels group; the consumer
-forwards the HTML frame and htmx's ws extension swaps it in by element id (out-of-band).
-Channel layers drop messages under pressure, so browsers re-read their state over HTTP after
-every reconnect; a lost push costs a refresh, never correctness. Groups and event types are
-catalogued in docs/events.md.
+A service changes state inside a transaction and emits an event (``desk_changed``,
+``campaign_calls_changed``...). When (and only if) the transaction commits, the event goes to a
+Channels group. It carries no HTML: the consumer that delivers it (``agentdesk.consumers``)
+renders the panels it names from the committed state *at delivery*, so a late event shows the
+current desk, and frames on one socket can never overtake each other. Channel layers drop
+messages under pressure, so every (re)connect starts with the whole desk; a lost event costs a
+moment, never correctness. Groups and event types are catalogued in docs/events.md.
+
+This module is the engine's only way to the desk: ``calls`` and ``campaigns`` import it (and the
+desk's models and roles), never the desk's views, selectors or services.
 """
 
 from __future__ import annotations
@@ -14,34 +18,57 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger("agentdesk.live")
 
-# Channels event types; the consumer method is the type with "." replaced by "_".
-DESK_HTML = "desk.html"
-SUPERVISOR_HTML = "supervisor.html"
+# -- groups ---------------------------------------------------------------------------------------
+
+SUPERVISORS = "supervisors"
 
 
 def agent_group(agent_id: int) -> str:
+    """Every open desk of one agent."""
     return f"agent.{agent_id}"
+
+
+def tab_group(agent_id: int, tab: str) -> str:
+    """One desk tab (its socket): where the answers to that tab's own commands go."""
+    return f"desk-tab.{agent_id}.{tab}"
 
 
 def campaign_group(campaign_id: int) -> str:
     return f"campaign.{campaign_id}"
 
 
-SUPERVISORS = "supervisors"
+# -- event types (the consumer's method is the type with "." replaced by "_") --------------------
+
+DESK_CHANGED = "desk.changed"  # agent.<id> / desk-tab.<id>.<tab>: {"panels": [...], "alert": ...}
+BOARD_AGENT = "board.agent"  # supervisors: {"agent": id}, one row of the agents board
+CAMPAIGN_CALLS = "campaign.calls"  # campaign.<id>: {"campaign": id}, the campaign's live calls
+CAMPAIGN_COUNTS = "campaign.counts"  # supervisors: {"campaign": id}, a campaign's lead counts
+CAMPAIGN_SYNC = "campaign.sync"  # supervisors: {"campaign": id}, pushing leads to the platform
+UPLOAD_PROGRESS = "upload.progress"  # supervisors: {"upload": id}, a sheet's dry run / import
+
+# The desk's panels (partials of desk/desk.html), named by desk.changed events.
+MAIN = "main"  # the whole desk: campaign picker, presence, alert, preview, call, disposition
+PRESENCE = "presence"
+ALERT = "alert"
+PREVIEW = "preview"
+CALL = "call"
+DISPOSE = "dispose"
+PANELS = (MAIN, PRESENCE, ALERT, PREVIEW, CALL, DISPOSE)
 
 
 class _PushLoop:
-    """One event loop per process, on a daemon thread, for pushes from synchronous code.
+    """One event loop per process, on a daemon thread, for sends from synchronous code.
 
-    ``async_to_sync`` would build a new loop for every push, and channels-redis keeps one
-    connection pool per loop, so each push paid for a fresh Redis connection (bench/live_bench.py
+    ``async_to_sync`` would build a new loop for every send, and channels-redis keeps one
+    connection pool per loop, so each send paid for a fresh Redis connection (bench/live_bench.py
     measured ~5.6 ms a send). Reusing one loop reuses its pool. Re-created after a fork (Celery's
     prefork children do not inherit threads).
     """
@@ -64,19 +91,64 @@ _push_loop = _PushLoop()
 SEND_TIMEOUT = 5.0
 
 
-def send(group: str, html: str, *, event_type: str = DESK_HTML) -> None:
-    """Send a rendered fragment to a group now. Failures are logged, never raised: a push is a
-    courtesy on top of state that is already committed."""
-    message = {"type": event_type, "html": html}
+def send(group: str, event: dict[str, Any]) -> None:
+    """Send an event to a group now. Failures are logged, never raised: an event is a courtesy
+    on top of state that is already committed."""
     try:
         future = asyncio.run_coroutine_threadsafe(
-            get_channel_layer().group_send(group, message), _push_loop.get()
+            get_channel_layer().group_send(group, event), _push_loop.get()
         )
         future.result(timeout=SEND_TIMEOUT)
     except Exception:
-        log.warning("live push to %s failed", group, exc_info=True)
+        log.warning("live event %s to %s failed", event.get("type"), group, exc_info=True)
 
 
-def push_on_commit(group: str, render: Callable[[], str], *, event_type: str = DESK_HTML) -> None:
-    """Render and send after the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(lambda: send(group, render(), event_type=event_type), robust=True)
+def emit(group: str, event: dict[str, Any]) -> None:
+    """Send ``event`` after the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: send(group, event), robust=True)
+
+
+def desk_event(panels: Iterable[str], *, alert: dict[str, str] | None = None, **extra: Any) -> dict:
+    """A ``desk.changed`` event. ``extra`` carries what only the asking tab shows (a poll's
+    counter, a form's errors); every value must be JSON-friendly (it crosses Redis)."""
+    unknown = set(panels) - set(PANELS)
+    if unknown:
+        raise ValueError(f"unknown desk panels {sorted(unknown)}")
+    return {"type": DESK_CHANGED, "panels": list(panels), "alert": alert, **extra}
+
+
+def desk_changed(agent_id: int, *panels: str, alert: dict[str, str] | None = None) -> None:
+    """After commit: every open desk of the agent re-renders ``panels`` from the committed state,
+    and the supervisors' board re-renders the agent's row (whatever changes a desk changes it)."""
+    emit(agent_group(agent_id), desk_event(panels, alert=alert))
+    board_agent_changed(agent_id)
+
+
+def board_agent_changed(agent_id: int) -> None:
+    emit(SUPERVISORS, {"type": BOARD_AGENT, "agent": agent_id})
+
+
+def campaign_calls_changed(campaign_id: int) -> None:
+    emit(campaign_group(campaign_id), {"type": CAMPAIGN_CALLS, "campaign": campaign_id})
+
+
+def campaign_counts_changed(campaign_id: int) -> None:
+    emit(SUPERVISORS, {"type": CAMPAIGN_COUNTS, "campaign": campaign_id})
+
+
+def campaign_sync_changed(campaign_id: int) -> None:
+    emit(SUPERVISORS, {"type": CAMPAIGN_SYNC, "campaign": campaign_id})
+
+
+def upload_progressed(upload_id: int, *, now: bool = False) -> None:
+    """A sheet's progress moved. ``now``: sent at once (a long import reports mid-transaction)."""
+    event = {"type": UPLOAD_PROGRESS, "upload": upload_id}
+    if now:
+        send(SUPERVISORS, event)
+    else:
+        emit(SUPERVISORS, event)
+
+
+def alert(message: str, code: str = "", level: str = "error") -> dict[str, str]:
+    """An alert for the desk, in plain words with the platform's code."""
+    return {"message": message, "code": code or "", "level": level}

@@ -1,4 +1,4 @@
-"""The agents domain: an agent's profile, platform identities and presence."""
+"""The agents domain: an agent's profile and presence (platform identities: calls.models)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ class Presence(models.TextChoices):
     WRAP_UP = "wrap_up", "Wrap-up"
 
 
+# What an agent picks from when going Not ready, and when skipping a lead.
+NOT_READY_REASONS = ["Break", "Lunch", "Meeting", "Training", "Coaching"]
+SKIP_REASONS = ["Not a good time", "Wrong campaign", "Bad data", "Duplicate", "Other"]
+
+
 class Agent(models.Model):
     """A person on the desk. Role comes from the user's groups (agents / supervisors)."""
 
@@ -24,12 +29,13 @@ class Agent(models.Model):
     presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
     presence_reason = models.CharField(max_length=80, blank=True)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
-    # Identities on each platform (DESIGN.md "Core model").
-    ryng_agent_id = models.CharField("Ryng agentID", max_length=32, blank=True)
-    ryng_username = models.CharField("Ryng agent username", max_length=150, blank=True)
-    huawei_agent_id = models.CharField("Huawei agent id (workno)", max_length=16, blank=True)
-    huawei_phone = models.CharField("Huawei phone number", max_length=32, blank=True)
-    genesys_username = models.CharField("Genesys username", max_length=150, blank=True)
+    # The campaign the desk works: kept here, not in a browser session, so every process that
+    # renders the desk (a socket's consumer, a command's answer) shows the same campaign.
+    desk_campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who each platform knows the agent as: ``calls.models.PlatformIdentity`` (``identities``),
+    # one row per platform, read by the platform's adapter (DESIGN.md "Core model").
 
     class Meta:
         ordering = ["user__username"]

@@ -1,7 +1,7 @@
 """Reads for the agent desk. Permission gates live here (an agent only sees their own work).
 
-:func:`desk_state` is the one read behind the desk page, its fragments and every push, so a
-pushed partial and a re-read after a reconnect can never disagree.
+:func:`desk_state` is the one read behind the desk page, its fragments and every live event's
+rendering, so a pushed panel and a command's answer can never disagree.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from agentdesk.models import Agent, Presence
+from agentdesk.models import NOT_READY_REASONS, SKIP_REASONS, Agent, Presence
+from calls.compliance import dial_checks
+from calls.models import LIVE_STATES, CallState, PlatformSession
+from calls.providers import provider_class
+from calls.selectors import calls_for_lead, live_call_for_agent
 from campaigns.models import AgentMapping, Campaign, Lead
 from campaigns.selectors import calling_window_status, lead_local_time
 
@@ -67,36 +71,39 @@ def lead_clock(lead: Lead, at: datetime | None = None) -> LeadClock:
     return LeadClock(local=local, zone=str(local.tzinfo), allowed=allowed, reason=reason)
 
 
-def _history(lead: Lead) -> list[Any]:
-    from calls.selectors import calls_for_lead
+def lead_current_for_agent(*, agent: Agent) -> Lead | None:
+    """The lead this agent holds (an unexpired lease), if any."""
+    return (
+        Lead.objects.select_related("campaign", "campaign__account")
+        .filter(lease_owner=agent, lease_expires_at__gt=timezone.now())
+        .order_by("-lease_expires_at")
+        .first()
+    )
 
-    return calls_for_lead(lead, limit=8)
+
+def desk_campaign(*, agent: Agent) -> Campaign | None:
+    """The campaign the agent works (``Agent.desk_campaign``), while they may still work it."""
+    if agent.desk_campaign_id is None:
+        return None
+    return campaign_get_for_agent(agent=agent, campaign_id=agent.desk_campaign_id)
 
 
-def desk_state(*, agent: Agent, campaign: Campaign | None = None, fallback_campaign=None) -> dict[str, Any]:
+def desk_state(*, agent: Agent) -> dict[str, Any]:
     """Everything the desk shows: presence, the campaign, the held lead, the call on the desk (live
-    or waiting for a disposition), the dial-time checks and the campaign's dispositions.
-
-    ``campaign`` is the one the agent picked; ``fallback_campaign(agent)`` is asked only when
-    neither that nor the desk's lead names one."""
-    from agentdesk.services import NOT_READY_REASONS, SKIP_REASONS, lead_current_for_agent
-    from calls.compliance import dial_checks
-    from calls.models import LIVE_STATES, CallState, PlatformSession
-    from calls.selectors import live_call_for_agent
-
+    or waiting for a disposition), the dial-time checks and the campaign's dispositions."""
     call = live_call_for_agent(agent=agent)
     lead = call.lead if call is not None else lead_current_for_agent(agent=agent)
+    campaigns = campaigns_for_agent(agent=agent)
+    campaign = next((c for c in campaigns if c.pk == agent.desk_campaign_id), None)
     if campaign is None and lead is not None:
         campaign = lead.campaign
-    if campaign is None and fallback_campaign is not None:
-        # Pushes do not know the browser's campaign choice; the caller derives one (lazily).
-        campaign = fallback_campaign(agent)
     if lead is not None and campaign is not None and lead.campaign_id != campaign.pk and call is None:
         lead = None
     checks = dial_checks(lead) if lead is not None and call is None else None
     clock = lead_clock(lead) if lead is not None else None
+    sessions = campaign is not None and provider_class(campaign.platform).agent_sessions
     session = None
-    if campaign is not None and campaign.platform in ("huawei", "genesys"):
+    if sessions:
         session = PlatformSession.objects.filter(agent=agent, account_id=campaign.account_id).first()
     live = call is not None and call.state in LIVE_STATES
     if live:
@@ -121,13 +128,16 @@ def desk_state(*, agent: Agent, campaign: Campaign | None = None, fallback_campa
         "lead": lead,
         "lead_clock": clock,
         "custom_fields": custom,
-        "history": [c for c in _history(lead) if call is None or c.pk != call.pk] if lead is not None else [],
+        "history": (
+            [c for c in calls_for_lead(lead, limit=8) if call is None or c.pk != call.pk] if lead else []
+        ),
         "call": call,
         "call_live": live,
         "checks": checks,
         "dial_blocked": checks.first_refusal if checks is not None and not checks.ok else None,
         "dispositions": list(campaign.dispositions.all()) if campaign is not None else [],
-        "waiting_for_platform": campaign is not None and campaign.platform in ("huawei", "genesys"),
+        "waiting_for_platform": campaign is not None and provider_class(campaign.platform).offers_leads,
+        "campaigns": campaigns,
         "is_ready": agent.presence == Presence.READY,
         "alert": None,
         "now": timezone.now(),

@@ -1,55 +1,41 @@
-"""Writes for the agent desk: leases, skips, presence, the campaign an agent works.
+"""Writes for the agent desk: leases, skips, presence, the campaign an agent works, and the desk's
+compound commands (skip or dispose, then the next lead) in one transaction each.
 
-Services are the only writers (STYLE.md): keyword-only, typed, atomic, and they push to the desk
-only after commit (``agentdesk.desk_push``). Platform work (Huawei/Genesys sign-in, ready state,
-offers) goes through the calls engine's ``platform_*`` services, which raise
-``calls.providers.base.ProviderError`` with a plain message and the platform's code.
+Services are the only writers (STYLE.md): keyword-only, typed, atomic, and they tell the desk only
+after commit (``agentdesk.live`` events). Platform work (sign-in, ready state, offers) goes
+through the calls engine (:mod:`calls.services`), which raises
+:class:`calls.providers.base.ProviderError` with a plain message and the platform's code;
+refusals raise :class:`calls.services.Refusal`.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agentdesk import desk_push
-from agentdesk.models import Agent, Presence
-from campaigns.models import Campaign, Lead
+from agentdesk import live
+from agentdesk.models import NOT_READY_REASONS, Agent, Presence
+from agentdesk.selectors import desk_campaign, lead_current_for_agent
+from calls import services as engine
+from calls.models import LIVE_STATES, Call, CallState, PlatformSession
+from calls.providers import provider_class
+from calls.providers.base import ProviderError
+from calls.services import Refusal
+from campaigns.models import Campaign, Disposition, Lead
 
-# A lease outlives three missed renewals (the desk renews every 20 s), so a slow network or a
-# backgrounded tab keeps its lead, while a closed tab frees it within two minutes.
-# Platforms whose agents sign in and whose previews come from the platform (telephony.md).
-PLATFORM_SESSION_PLATFORMS = ("huawei", "genesys")
-NOT_READY_REASONS = ["Break", "Lunch", "Meeting", "Training", "Coaching"]
-SKIP_REASONS = ["Not a good time", "Wrong campaign", "Bad data", "Duplicate", "Other"]
 # Lead statuses an agent may be offered (a callback once its time has come).
 OFFERABLE = (Lead.Status.PENDING, Lead.Status.CALLBACK)
 
 
-class DeskRefusal(Exception):
-    """A desk action that cannot be done now, in words for the agent."""
-
-    def __init__(self, message: str, code: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
 def _lease_until():
+    # A lease outlives three missed renewals (the desk renews every 20 s), so a slow network or
+    # a backgrounded tab keeps its lead, while a closed tab frees it within two minutes.
     return timezone.now() + timedelta(seconds=settings.LEAD_LEASE_SECONDS)
-
-
-def lead_current_for_agent(*, agent: Agent) -> Lead | None:
-    """The lead this agent holds (an unexpired lease), if any."""
-    return (
-        Lead.objects.select_related("campaign", "campaign__account")
-        .filter(lease_owner=agent, lease_expires_at__gt=timezone.now())
-        .order_by("-lease_expires_at")
-        .first()
-    )
 
 
 def _offerable(*, agent: Agent, campaign: Campaign):
@@ -93,6 +79,7 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
             .update(lease_owner=agent, lease_expires_at=_lease_until())
         )
         if taken:
+            live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE)
             return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
     return None
 
@@ -107,8 +94,6 @@ def lease_renew(*, agent: Agent) -> int:
 def _free(leads) -> int:
     """Clear the lease of these leads, except any with a live call: the call, not the tab or a
     supervisor, decides when the agent is done with its lead."""
-    from calls.models import LIVE_STATES
-
     return leads.exclude(calls__state__in=LIVE_STATES).update(lease_owner=None, lease_expires_at=None)
 
 
@@ -121,11 +106,15 @@ def lease_release(*, agent: Agent) -> int:
 def lease_reclaim(*, agent: Agent) -> int:
     """A supervisor gives the leads an agent holds back to the queue (a desk left open on a
     break, a stuck tab) without waiting for the lease to run out. Never a lead with a live call,
-    and never a platform's own offer (Huawei / Genesys keep those with the agent). The agent's
+    and never a platform's own offer (the platform keeps those with the agent). The agent's
     desk is told at once."""
     released = _free(Lead.objects.filter(lease_owner=agent).exclude(source=Lead.Source.PLATFORM))
-    if released:
-        desk_push.lead_reclaimed(agent)
+    # On a call the desk is left alone: its card is the call's lead, which stays.
+    if released and not live_call_exists(agent=agent):
+        message = "A supervisor gave your lead back to the queue."
+        live.desk_changed(
+            agent.pk, live.PREVIEW, live.CALL, live.ALERT, alert=live.alert(message, level="info")
+        )
     return released
 
 
@@ -137,13 +126,11 @@ def lease_release_expired() -> int:
 @transaction.atomic
 def lead_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
     """Skip the previewed lead: recorded as a skipped call (so its history shows it), sent to the
-    back of the queue after the campaign's retry delay, the lease released, and on Genesys the
-    record rejected on the platform (the engine's ``offer_skip``)."""
-    from calls.models import Call, CallState
-
+    back of the queue after the campaign's retry delay, the lease released, and a platform's
+    offer given back on the platform (the engine's ``offer_skip``)."""
     reason = (reason or "").strip()[:200]
     if not reason:
-        raise DeskRefusal("Pick a reason to skip this lead.")
+        raise Refusal("Pick a reason to skip this lead.", code="reason")
     # The lead row only (its campaign and account are read, never written): locking the account
     # as well would deadlock with run_streams applying this agent's skip echoes (it locks the
     # agent, then needs the account's key at commit, while the skip waits for the agent).
@@ -153,10 +140,11 @@ def lead_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
         .get(pk=lead.pk)
     )
     if locked.lease_owner_id != agent.id:
-        raise DeskRefusal("This lead is no longer yours.")
-    if locked.calls.filter(state__in=list(_live_states())).exists():
-        raise DeskRefusal("End the call before skipping.")
-    _offer_skip(agent=agent, lead=locked, reason=reason)
+        raise Refusal("This lead is no longer yours.", code="not_leased")
+    if locked.calls.filter(state__in=LIVE_STATES).exists():
+        raise Refusal("End the call before skipping.", code="live")
+    if locked.source == Lead.Source.PLATFORM:
+        engine.offer_skip(agent=agent, lead=locked, reason=reason)
     now = timezone.now()
     Call.objects.create(
         lead=locked,
@@ -173,59 +161,115 @@ def lead_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
     locked.next_attempt_at = now + timedelta(minutes=locked.campaign.retry_delay_minutes)
     locked.last_notes = f"Skipped: {reason}"
     locked.save(update_fields=["lease_owner", "lease_expires_at", "next_attempt_at", "last_notes"])
+    live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE)
 
 
-def _live_states():
-    from calls.models import LIVE_STATES
-
-    return LIVE_STATES
-
-
-def _offer_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
-    if lead.source != Lead.Source.PLATFORM:
+def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
+    """When the agent is Ready with nothing on the desk: lease our next lead, or ask the platform
+    where the platform hands out the previews (the offer arrives later as its own event)."""
+    campaign = campaign or desk_campaign(agent=agent)
+    if campaign is None or agent.presence != Presence.READY:
         return
-    try:
-        from calls.services import offer_skip
-    except ImportError:  # the engine has not landed yet; the platform just re-offers later
+    if Call.objects.filter(agent=agent, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED]).exists():
         return
-    offer_skip(agent=agent, lead=lead, reason=reason)
+    if lead_current_for_agent(agent=agent) is not None:
+        return
+    if provider_class(campaign.platform).offers_leads:
+        engine.platform_request_offer(agent=agent, campaign=campaign)
+    else:
+        lead_next_for_agent(agent=agent, campaign=campaign)
 
 
-def agent_select_campaign(
-    *, agent: Agent, campaign: Campaign | None, previous: Campaign | None = None
+def _then_next_lead(*, agent: Agent, campaign_of: Callable[[], Campaign | None], command: Callable) -> None:
+    """Run a command that takes the lead off the desk (skip, dispose), then fill the desk.
+
+    Our own next lead is leased in the command's transaction, so no event in between can show an
+    empty desk. A platform's offer is asked for after the commit: that is an HTTP request to the
+    platform, and the offer arrives as its own event."""
+    with transaction.atomic():
+        command()
+        agent.refresh_from_db()  # the engine moved Wrap-up back to Ready
+        campaign = campaign_of()
+        from_platform = campaign is not None and provider_class(campaign.platform).offers_leads
+        if not from_platform:
+            desk_fill(agent=agent, campaign=campaign)
+    if from_platform:
+        desk_fill(agent=agent, campaign=campaign)
+
+
+def lead_skip_then_next(*, agent: Agent, lead: Lead, reason: str) -> None:
+    """Skip the lead, then the next one (the desk's Skip)."""
+    _then_next_lead(
+        agent=agent,
+        campaign_of=lambda: desk_campaign(agent=agent),
+        command=lambda: lead_skip(agent=agent, lead=lead, reason=reason),
+    )
+
+
+def call_dispose_then_next(
+    *, agent: Agent, call: Call, disposition: Disposition, notes: str, callback_at: datetime | None
 ) -> None:
+    """Record the disposition, then the next lead (the desk's Save & next)."""
+    _then_next_lead(
+        agent=agent,
+        campaign_of=lambda: desk_campaign(agent=agent) or call.campaign,
+        command=lambda: engine.call_dispose(
+            agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
+        ),
+    )
+
+
+def agent_select_campaign(*, agent: Agent, campaign: Campaign | None) -> None:
     """Switch the campaign the agent works. Leads held in another campaign are released, and a
     platform session on another account is signed out (an agent works one platform at a time)."""
+    previous = desk_campaign(agent=agent)
     if previous is not None and campaign is not None and previous.pk == campaign.pk:
         return
+    if live_call_exists(agent=agent):
+        raise Refusal("Finish the call before switching campaign.", code="busy")
     lease_release(agent=agent)
-    leaving_platform = previous is not None and previous.platform in PLATFORM_SESSION_PLATFORMS
-    if leaving_platform and (campaign is None or campaign.account_id != previous.account_id):
+    leaving = previous is not None and provider_class(previous.platform).agent_sessions
+    if leaving and (campaign is None or campaign.account_id != previous.account_id):
         _platform_sign_out(agent=agent, account=previous.account)
+    agent.desk_campaign = campaign
+    agent.save(update_fields=["desk_campaign"])
     if agent.presence == Presence.READY:
         _save_presence(agent, Presence.NOT_READY, "Switching campaign")
+    live.desk_changed(agent.pk, live.MAIN)
+
+
+def live_call_exists(*, agent: Agent) -> bool:
+    return Call.objects.filter(agent=agent, state__in=LIVE_STATES).exists()
+
+
+# What an agent may set on the desk; On call and the rest follow the call's life.
+AGENT_PRESENCES = (Presence.READY, Presence.NOT_READY, Presence.WRAP_UP, Presence.OFFLINE)
 
 
 def agent_set_presence(
     *, agent: Agent, presence: str, reason: str = "", campaign: Campaign | None = None
 ) -> None:
-    """Set the agent's presence, and on Huawei/Genesys campaigns the platform's state too.
+    """Set the agent's presence, and where agents have a state on the platform, that state too.
 
     Ready signs the agent in to the platform first when needed; Offline signs out and releases the
     held lead. A platform refusal raises ``ProviderError`` and leaves the presence unchanged, so
     the desk never shows Ready while the platform thinks otherwise.
     """
-    if presence not in Presence.values:
-        raise DeskRefusal("Unknown presence.")
-    if presence == Presence.NOT_READY and not reason:
+    if presence not in AGENT_PRESENCES:
+        raise Refusal("Unknown presence.", code="presence")
+    if presence == Presence.NOT_READY and reason not in NOT_READY_REASONS:
         reason = NOT_READY_REASONS[0]
+    campaign = campaign or desk_campaign(agent=agent)
+    if presence == Presence.READY and campaign is None:
+        raise Refusal("Pick a campaign first.", code="campaign")
     asked = False
-    if campaign is not None and campaign.platform in PLATFORM_SESSION_PLATFORMS:
+    sessions = campaign is not None and provider_class(campaign.platform).agent_sessions
+    if sessions:
         asked = _platform_presence(agent=agent, account=campaign.account, presence=presence, reason=reason)
     if presence == Presence.OFFLINE:
         lease_release(agent=agent)
     with transaction.atomic():
-        if asked and not _ask_stands(agent=agent, account=campaign.account):
+        if asked and not engine.platform_ask_stands(agent=agent, account=campaign.account):
             # The platform reported another state after our request (a supervisor on the
             # platform): the streams process applied it, and the platform's word wins.
             agent.refresh_from_db()
@@ -238,18 +282,20 @@ def _save_presence(agent: Agent, presence: str, reason: str) -> None:
     agent.presence_reason = reason
     agent.presence_changed_at = timezone.now()
     agent.save(update_fields=["presence", "presence_reason", "presence_changed_at"])
-    desk_push.presence_changed(agent)
+    # The preview too: Ready looks for a lead, anything else stops looking.
+    live.desk_changed(agent.pk, live.PRESENCE, live.PREVIEW)
+
+
+def _signed_in(*, agent: Agent, account) -> bool:
+    return PlatformSession.objects.filter(
+        agent=agent, account=account, status=PlatformSession.Status.SIGNED_IN
+    ).exists()
 
 
 def _platform_presence(*, agent: Agent, account, presence: str, reason: str) -> bool:
     """Set the state on the platform; True when an agent state was asked for (the engine
     recorded the ask, so the platform's echo is known as ours)."""
-    from calls import services as engine
-    from calls.models import PlatformSession
-
-    signed_in = PlatformSession.objects.filter(
-        agent=agent, account=account, status=PlatformSession.Status.SIGNED_IN
-    ).exists()
+    signed_in = _signed_in(agent=agent, account=account)
     if presence == Presence.OFFLINE:
         if signed_in:
             engine.platform_sign_out(agent=agent, account=account)
@@ -265,43 +311,19 @@ def _platform_presence(*, agent: Agent, account, presence: str, reason: str) -> 
     return False
 
 
-def _ask_stands(*, agent: Agent, account) -> bool:
-    from calls import services as engine
-
-    return engine.platform_ask_stands(agent=agent, account=account)
-
-
 def _platform_sign_out(*, agent: Agent, account) -> None:
-    from calls.models import PlatformSession
-    from calls.providers.base import ProviderError
-
-    if not PlatformSession.objects.filter(
-        agent=agent, account=account, status=PlatformSession.Status.SIGNED_IN
-    ).exists():
+    if not _signed_in(agent=agent, account=account):
         return
     try:
-        from calls import services as engine
-
         engine.platform_sign_out(agent=agent, account=account)
     except ProviderError as exc:
-        desk_push.platform_error(agent, exc.message, exc.code)
+        live.desk_changed(agent.pk, live.ALERT, alert=live.alert(exc.message, exc.code))
 
 
 def agent_signed_out(*, agent: Agent) -> None:
     """The person left the product: free their lead and sign them out of every platform."""
-    from calls.models import PlatformSession
-
     lease_release(agent=agent)
     for session in PlatformSession.objects.filter(agent=agent, status=PlatformSession.Status.SIGNED_IN):
         _platform_sign_out(agent=agent, account=session.account)
     if agent.presence != Presence.OFFLINE:
         _save_presence(agent, Presence.OFFLINE, "")
-
-
-def request_platform_offer(*, agent: Agent, campaign: Campaign) -> None:
-    """Ask the platform for the next preview (Genesys preview record; Huawei offers on its own
-    once ready). The offer arrives later through the engine and ``desk_push.offer_arrived``."""
-    from calls import services as engine
-
-    if hasattr(engine, "platform_request_offer"):
-        engine.platform_request_offer(agent=agent, campaign=campaign)

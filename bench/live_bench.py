@@ -9,8 +9,10 @@ Starts real processes (the emulators, daphne serving ``agentdesk.asgi:applicatio
 demo agents in over HTTP (a login POST) and opens a WebSocket per agent on ``/ws/desk/``. Then:
 
 1. **Event to screen**: ``calls.services.call_apply_signal`` (a committed transaction in this
-   process) until the re-rendered call panel arrives at the agent's WebSocket. Floor: a raw
-   channel-layer ``group_send`` of an HTML string of the same size to the same group.
+   process) until the call panel, rendered by the socket's consumer when the event arrives,
+   reaches the agent's WebSocket. Floor: a message of the frame's size through the channel layer
+   (Redis) and back to this process (``LayerRoundTrip``: no AgentDesk code, so the same floor
+   measures any version of the product).
 2. **Dial click to platform**: the desk's ``hx-post`` to ``/desk/leads/<id>/dial/`` through
    daphne, then ``place_call`` on the Celery worker, then Ryng Make Preview Call on the
    emulator, until the frame showing the call past ``dial_requested`` reaches the socket. The
@@ -75,11 +77,16 @@ def marker(key: str) -> None:
 
 
 @shared_task(name="livebench.push", ignore_result=True)
-def push(group: str, html: str) -> None:
-    """A task whose only work is a live push (the path STACK-NOTES timed: task to frame)."""
+def push(group: str, message: str) -> None:
+    """A task whose only work is a live push (the path STACK-NOTES timed: task to frame): an alert
+    event, which the consumer renders without reading the desk. (Before events, the product sent
+    rendered HTML: the same frame, pushed as is, so the bench also runs on older versions.)"""
     from agentdesk import live
 
-    live.send(group, html)
+    if hasattr(live, "desk_event"):
+        live.send(group, live.desk_event([live.ALERT], alert=live.alert(message, level="info")))
+    else:
+        live.send(group, f'<div id="{PREFIX}-{message}"></div>')
 
 
 # -- statistics and output -------------------------------------------------------------------------
@@ -360,8 +367,45 @@ def _fill(campaign, count: int, area: str) -> None:
 # -- 1. event to screen ----------------------------------------------------------------------------
 
 
+class LayerRoundTrip:
+    """The floor of any live path: a message of a given size through the channel layer (Redis)
+    and back to a channel this process listens on, on one persistent event loop. It uses no
+    AgentDesk code, so the same floor serves any version of the product."""
+
+    def __init__(self):
+        import asyncio
+        import threading
+
+        from channels.layers import get_channel_layer
+
+        self.layer = get_channel_layer()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="bench-layer", daemon=True).start()
+        self.group = f"{PREFIX}-floor-{uuid.uuid4().hex[:8]}"
+        self.channel = self._run(self.layer.new_channel())
+        self._run(self.layer.group_add(self.group, self.channel))
+
+    def _run(self, coro):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def once(self, size: int) -> float:
+        token = uuid.uuid4().hex
+        message = {"type": "bench.floor", "text": token + "x" * max(0, size - len(token))}
+
+        async def round_trip():
+            await self.layer.group_send(self.group, message)
+            while (await self.layer.receive(self.channel))["text"][:32] != token:
+                pass
+
+        started = time.perf_counter()
+        self._run(round_trip())
+        return time.perf_counter() - started
+
+
 class EventPath:
-    """``call_apply_signal`` until the call panel frame, against a raw ``group_send``."""
+    """``call_apply_signal`` until the call panel frame, against a channel-layer round trip."""
 
     def __init__(self, ws, agent, account, lead):
         from agentdesk import live
@@ -369,6 +413,7 @@ class EventPath:
         self.ws, self.agent, self.account, self.lead = ws, agent, account, lead
         self.group = live.agent_group(agent.pk)
         self.frame_size = 2000  # corrected from the first real frame
+        self.floor = LayerRoundTrip()
 
     def _new_call(self):
         from django.utils import timezone
@@ -406,16 +451,7 @@ class EventPath:
         return elapsed
 
     def raw_once(self) -> float:
-        from agentdesk import live
-
-        drain(self.ws)
-        token = uuid.uuid4().hex
-        body = f'<div id="{PREFIX}-{token}">'
-        html = body + "x" * max(0, self.frame_size - len(body) - 6) + "</div>"
-        started = time.perf_counter()
-        live.send(self.group, html)
-        self.ws.recv_until(lambda f: token in f, timeout=10)
-        return time.perf_counter() - started
+        return self.floor.once(self.frame_size)
 
 
 # -- 2. dial click to platform ---------------------------------------------------------------------
@@ -492,7 +528,7 @@ class DialPath:
         drain(self.ws)
         token = uuid.uuid4().hex
         started = time.perf_counter()
-        push.delay(self.group, f'<div id="{PREFIX}-{token}"></div>')
+        push.delay(self.group, token)
         self.ws.recv_until(lambda f: token in f, timeout=10)
         return time.perf_counter() - started
 
@@ -728,7 +764,7 @@ def main() -> None:
         plans = nxt.explain()
 
         rows = [
-            row("event to screen (apply_signal)", ev, "raw group_send to the socket", raw),
+            row("event to screen (apply_signal)", ev, "channel-layer round trip, same size", raw),
             row("dial click to frame (HTTP+Celery)", dl, "no-op Celery task round trip", task),
         ]
         if platform_delays:

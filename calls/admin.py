@@ -1,4 +1,5 @@
-"""Admin for telephony accounts (credentials write-only) and read-only calls and events."""
+"""Admin for telephony accounts (credentials write-only), agents' platform identities, and
+read-only calls and events. What each platform expects is read from its adapter."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from django import forms
 from django.contrib import admin
 
-from calls.models import Call, CallEvent, DialAttempt, PlatformSession, TelephonyAccount
+from calls.models import Call, CallEvent, DialAttempt, PlatformIdentity, PlatformSession, TelephonyAccount
+from calls.providers import per_platform, provider_class, provider_classes
+from calls.providers.base import IDENTITY_FIELDS
 
 
 class TelephonyAccountForm(forms.ModelForm):
@@ -18,8 +21,8 @@ class TelephonyAccountForm(forms.ModelForm):
         required=False,
         widget=forms.PasswordInput(render_value=False),
         label="Set credentials",
-        help_text='JSON, replaces the stored value. Ryng: {"token": "..."}; Huawei/Genesys: '
-        '{"agent_password": "..."}. Leave empty to keep what is stored.',
+        help_text=f"JSON, replaces the stored value. {per_platform('credentials_hint')}. "
+        "Leave empty to keep what is stored.",
     )
 
     class Meta:
@@ -58,11 +61,54 @@ class TelephonyAccountAdmin(admin.ModelAdmin):
     def has_credentials(self, obj: TelephonyAccount) -> bool:
         return bool(obj.credentials_encrypted)
 
-    @admin.display(description="Ryng callback URLs (contain the secret)")
+    @admin.display(description="Callback URLs (contain the secret)")
     def callback_urls(self, obj: TelephonyAccount) -> str:
-        if not obj.pk or obj.platform != "ryng":
-            return "-"
-        return "  ".join(obj.ryng_callback_urls())
+        urls = obj.callback_urls() if obj.pk else {}
+        return "  ".join(urls.values()) or "-"
+
+
+def _identity_help(field: str) -> str:
+    """What ``field`` of a platform identity means on each platform that uses it."""
+    meanings = [
+        f"{cls.label}: {cls.identity_fields[field]}"
+        for cls in provider_classes()
+        if field in cls.identity_fields
+    ]
+    return "; ".join(meanings) or "Not used by any platform."
+
+
+class PlatformIdentityForm(forms.ModelForm):
+    """One agent on one platform. Each field says what it means per platform (the adapter's
+    ``identity_fields``); a field the chosen platform does not use must stay empty."""
+
+    class Meta:
+        model = PlatformIdentity
+        fields = ["agent", "platform", *IDENTITY_FIELDS]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in IDENTITY_FIELDS:
+            self.fields[name].help_text = _identity_help(name)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        platform = cleaned.get("platform")
+        if not platform:
+            return cleaned
+        used = provider_class(platform).identity_fields
+        for name in IDENTITY_FIELDS:
+            if cleaned.get(name) and name not in used:
+                self.add_error(name, f"Not used on this platform (it uses: {', '.join(used.values())}).")
+        return cleaned
+
+
+@admin.register(PlatformIdentity)
+class PlatformIdentityAdmin(admin.ModelAdmin):
+    form = PlatformIdentityForm
+    list_display = ["agent", "platform", *IDENTITY_FIELDS]
+    list_filter = ["platform"]
+    search_fields = ["agent__user__username", *IDENTITY_FIELDS]
+    list_select_related = ["agent__user"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -5,27 +5,33 @@ from __future__ import annotations
 import secrets
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from calls import crypto
+from calls.providers import per_platform, platform_choices, provider_class
+from calls.providers.base import AccountConfig, Identity, Provider
 
 
 def _webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Platform(models.TextChoices):
-    RYNG = "ryng", "Ryng"
-    HUAWEI = "huawei", "Huawei CC-Gateway"
-    GENESYS = "genesys", "Genesys GWS"
+# The platforms, from the one registry (calls.providers.ADAPTERS): ``Platform.<NAME>`` per adapter,
+# valued by its ``platform`` and labelled by its ``label``.
+Platform = models.TextChoices(
+    "Platform", [(name.upper(), (name, label)) for name, label in platform_choices()]
+)
 
 
 class TelephonyAccount(models.Model):
     name = models.CharField(max_length=120)
     platform = models.CharField(max_length=10, choices=Platform.choices)
-    base_url = models.URLField(help_text="Ryng …/rest-api/v1, Huawei …/agentgateway/resource, GWS …/api/v2")
-    # Encrypted JSON (calls.crypto): Ryng {"token"}; Huawei/Genesys {"agent_password"}.
+    base_url = models.URLField(help_text=per_platform("base_url_hint"))
+    # Encrypted JSON (calls.crypto): the adapter's ``credentials_hint`` says what it holds.
     credentials_encrypted = models.TextField(blank=True, editable=False)
     webhook_secret = models.CharField(max_length=64, unique=True, default=_webhook_secret, editable=False)
     options = models.JSONField(default=dict, blank=True)
@@ -45,25 +51,30 @@ class TelephonyAccount(models.Model):
     def credentials(self, value: dict[str, Any]) -> None:
         self.credentials_encrypted = crypto.encrypt(value)
 
-    def ryng_callback_urls(self, **query: str) -> tuple[str, str]:
-        """Our (connect, terminal) callback URLs for Ryng: the per-account secret is the only
-        authentication Ryng callbacks can carry (telephony.md: callbacks are not signed)."""
-        from urllib.parse import urlencode
+    @property
+    def provider_class(self) -> type[Provider]:
+        """The account's adapter class: its label and capabilities (raises for an unknown platform)."""
+        return provider_class(self.platform)
 
-        from django.conf import settings
-        from django.urls import reverse
-
+    def callback_urls(self, **query: str) -> dict[str, str]:
+        """Our callback URL per kind the platform calls back (``Provider.callback_kinds``), empty
+        where it sends none. The per-account secret in the path is the only authentication such
+        callbacks carry (they are not signed); ``query`` is appended (``call=<our call key>``)."""
+        adapter = self.provider_class
+        if not adapter.receives_callbacks:
+            return {}
         suffix = f"?{urlencode(query)}" if query else ""
-        return tuple(  # type: ignore[return-value]
-            settings.PUBLIC_BASE_URL
-            + reverse("calls:ryng-callback", kwargs={"secret": self.webhook_secret, "kind": kind})
+        return {
+            kind: settings.PUBLIC_BASE_URL
+            + reverse(
+                "calls:callback",
+                kwargs={"platform": self.platform, "secret": self.webhook_secret, "kind": kind},
+            )
             + suffix
-            for kind in ("connect", "terminal")
-        )
+            for kind in adapter.callback_kinds
+        }
 
-    def config(self):
-        from calls.providers.base import AccountConfig
-
+    def config(self) -> AccountConfig:
         return AccountConfig(
             platform=self.platform,
             base_url=self.base_url,
@@ -113,6 +124,29 @@ class PlatformSession(models.Model):
         if self.asked_at is None:
             return True
         return self.platform_state_at is not None and self.platform_state_at > self.asked_at
+
+
+class PlatformIdentity(models.Model):
+    """Who a platform knows an agent as: one row per agent and platform. Which fields a platform
+    uses, and their labels, is its adapter's ``identity_fields``; the adapter turns the row into
+    the login it sends (``Provider.agent_login``)."""
+
+    agent = models.ForeignKey("agentdesk.Agent", on_delete=models.CASCADE, related_name="identities")
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    ref = models.CharField("agent id", max_length=150, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["agent", "platform"]
+        constraints = [models.UniqueConstraint(fields=["agent", "platform"], name="platform_identity_unique")]
+        verbose_name_plural = "platform identities"
+
+    def __str__(self) -> str:
+        return f"{self.agent} on {self.get_platform_display()}: {self.ref or self.username}"
+
+    def as_identity(self) -> Identity:
+        return Identity(ref=self.ref, username=self.username, phone=self.phone)
 
 
 class CallState(models.TextChoices):

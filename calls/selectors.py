@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from calls.models import LIVE_STATES, Call, CallState, PlatformSession
+from calls.providers import platforms_with
 
 # States in which the call is still on the agent's desk (live, or waiting for a disposition).
 DESK_STATES = [*LIVE_STATES, CallState.ENDED, CallState.FAILED]
@@ -55,8 +56,11 @@ def calls_for_lead(lead, limit: int = 20) -> list[Call]:
     )
 
 
-def signed_in_sessions(platforms: tuple[str, ...] = ("huawei", "genesys")) -> list[PlatformSession]:
-    """Sessions ``run_streams`` keeps a loop for."""
+def signed_in_sessions(platforms: tuple[str, ...] | None = None) -> list[PlatformSession]:
+    """Signed-in sessions on active accounts of ``platforms`` (default: every platform with agent
+    sessions): those ``run_streams`` keeps a loop for."""
+    if platforms is None:
+        platforms = platforms_with("agent_sessions")
     return list(
         PlatformSession.objects.select_related("agent__user", "account")
         .filter(

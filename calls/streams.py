@@ -1,23 +1,24 @@
 """Platform event streams, run by ``python manage.py run_streams`` (one process).
 
-One supervised loop (a thread) per signed-in agent session:
+One supervised loop (a thread) per signed-in agent session, of the kind the platform's adapter
+names in ``Provider.event_stream``:
 
-- **Huawei**: the event long poll (``HuaweiProvider.poll_event``). The adapter reads ``Set-GUID``
-  on every answer; when the GUID rotates the loop persists it to ``PlatformSession.state`` so
-  the Celery worker that dials uses the live one. When the gateway says the session is gone
-  (``000-003``/``100-006``: it signs out an agent that has not polled for 2 minutes), the loop
-  first adopts a newer GUID another process stored, else signs the agent in again (and back to
-  Ready if the agent was Ready).
-- **Genesys**: a Bayeux client (``calls.bayeux`` via ``GenesysProvider.open_notifications``) on
-  the session's cookies and CSRF token. After a *re*-handshake (``402::Unknown client`` or
-  ``reconnect: handshake``) events in the gap are lost, so the loop re-reads the agent's calls
-  over REST and applies them as signals with the same keys the stream would have used (a state
-  already seen is a no-op), then the agent state (``GET /api/v2/me/devices``), so a change made
-  on the platform while disconnected still reaches the desk's presence.
+- **poll** (``POLL``; Huawei's event long poll, ``Provider.poll_event``): one poll after another.
+  The adapter keeps its session in ``provider.state`` (Huawei reads ``Set-GUID`` on every answer);
+  when it changes (the GUID rotates) the loop persists it to ``PlatformSession.state`` so the
+  Celery worker that dials uses the live one. When the platform says the session is gone
+  (``Provider.session_lost``: Huawei signs out an agent that has not polled for 2 minutes), the
+  loop first adopts a newer session another process stored, else signs the agent in again (and
+  back to Ready if the agent was Ready).
+- **push** (``PUSH``; the Genesys Bayeux client, ``Provider.open_notifications``) on the session's
+  cookies and CSRF token. After a *re*-handshake (``402::Unknown client`` or ``reconnect:
+  handshake``) events in the gap are lost, so the loop applies ``Provider.reread``: the agent's
+  calls as the stream would have carried them (a state already seen is a no-op), then the agent
+  state, so a change made on the platform while disconnected still reaches the desk's presence.
 
 Agent-state signals from both go through ``services.agent_apply_platform_state``, which tells the
 echoes of our own requests from changes made on the platform (see "platform-driven presence" in
-``calls/services.py``).
+``calls/services/presence.py``).
 
 Sessions are discovered from ``PlatformSession`` rows (status ``signed_in``) every few seconds;
 a loop whose session is signed out stops; a loop that dies is restarted with exponential
@@ -39,16 +40,11 @@ from django.db import close_old_connections, connection
 
 from agentdesk.models import Agent, Presence
 from calls import selectors, services
-from calls.models import Platform, PlatformSession, TelephonyAccount
-from calls.providers import get_provider
-from calls.providers.base import ProviderError
+from calls.models import PlatformSession, TelephonyAccount
+from calls.providers import get_provider, platforms_with, provider_class
+from calls.providers.base import POLL, PUSH, Provider, ProviderError
 
 log = logging.getLogger("calls.streams")
-
-# Huawei: the session is gone and a new sign-in is needed (telephony.md retcodes).
-HUAWEI_SESSION_LOST = {"000-003", "100-006"}
-GENESYS_CALLS_CHANNEL = "/v2/me/calls"
-GENESYS_DEVICES_CHANNEL = "/v2/me/devices"
 
 
 def _raw(payload: Any) -> str:
@@ -73,6 +69,8 @@ class StreamContext:
         self.agent: Agent = session.agent
         self.login = services.agent_login(agent=self.agent, account=self.account)
         self.initial_state = dict(session.state or {})
+        # For the logs: "huawei 101: ..."
+        self.name = f"{self.account.platform} {self.login.ref}"
 
     def session(self) -> PlatformSession:
         session = PlatformSession.objects.filter(pk=self.session_id).first()
@@ -83,7 +81,7 @@ class StreamContext:
     def save_state(self, state: dict[str, Any]) -> None:
         PlatformSession.objects.filter(pk=self.session_id).update(state=dict(state))
 
-    def apply(self, provider, payload: Any, source: str = "stream") -> int:
+    def apply(self, provider: Provider, payload: Any, source: str = "stream") -> int:
         applied = 0
         for signal in provider.parse(payload):
             event = services.call_apply_signal(
@@ -94,41 +92,44 @@ class StreamContext:
         return applied
 
 
-# -- Huawei ---------------------------------------------------------------------------------------
+# -- poll ----------------------------------------------------------------------------------------
 
 
-def huawei_loop(ctx: StreamContext) -> None:
+def poll_loop(ctx: StreamContext) -> None:
     provider = get_provider(ctx.account.config(), dict(ctx.initial_state))
-    guid = provider.state.get("guid")
-    log.info("huawei %s: polling events", ctx.login.ref)
+    known = dict(provider.state)  # the session as last stored
+    log.info("%s: polling events", ctx.name)
     while not ctx.stop.is_set():
         close_old_connections()
         ctx.session()  # raises SessionGone once signed out on our side
         try:
-            event = provider.poll_event(ctx.login)
+            payload = provider.poll_event(ctx.login)
         except ProviderError as exc:
-            if exc.code not in HUAWEI_SESSION_LOST:
+            if not provider.session_lost(exc):
                 raise
-            guid = _huawei_recover(ctx, provider, guid, exc)
+            known = _recover(ctx, provider, known, exc)
             continue
-        if provider.state.get("guid") != guid:
-            guid = provider.state.get("guid")
-            ctx.save_state(dict(provider.state))
-            log.info("huawei %s: GUID rotated; polling with the new one", ctx.login.ref)
-        if event:
-            ctx.apply(provider, event)
+        if dict(provider.state) != known:
+            known = dict(provider.state)
+            ctx.save_state(known)
+            log.info("%s: session id rotated; polling with the new one", ctx.name)
+        if payload:
+            ctx.apply(provider, payload)
 
 
-def _huawei_recover(ctx: StreamContext, provider, guid: str | None, exc: ProviderError) -> str | None:
-    """The gateway no longer knows our GUID. Another process may hold a newer one (a sign-in from
-    the desk); otherwise the gateway signed the agent out: sign in again."""
-    stored = (ctx.session().state or {}).get("guid")
-    if stored and stored != guid:
-        log.info("huawei %s: adopting the session id stored by another process", ctx.login.ref)
-        provider.state["guid"] = stored
+def _recover(
+    ctx: StreamContext, provider: Provider, known: dict[str, Any], exc: ProviderError
+) -> dict[str, Any]:
+    """The platform no longer knows our session. Another process may hold a newer one (a sign-in
+    from the desk); otherwise the platform signed the agent out: sign in again."""
+    stored = dict(ctx.session().state or {})
+    if stored and stored != known:
+        log.info("%s: adopting the session stored by another process", ctx.name)
+        provider.state.clear()
+        provider.state.update(stored)
         return stored
-    log.warning("huawei %s: the gateway dropped the session (%s); signing in again", ctx.login.ref, exc.code)
-    # A new gateway session: what we ask for is recorded first, so its echoes are known as ours.
+    log.warning("%s: the platform dropped the session (%s); signing in again", ctx.name, exc.code)
+    # A new platform session: what we ask for is recorded first, so its echoes are known as ours.
     services.platform_ask_sign_in(agent=ctx.agent, account=ctx.account, provider=provider)
     provider.sign_in(ctx.login)
     ctx.save_state(dict(provider.state))
@@ -137,31 +138,31 @@ def _huawei_recover(ctx: StreamContext, provider, guid: str | None, exc: Provide
         services.platform_ask(agent=ctx.agent, account=ctx.account, state=services.READY)
         provider.set_ready(ctx.login)
         ctx.save_state(dict(provider.state))
-    return provider.state.get("guid")
+    return dict(provider.state)
 
 
-# -- Genesys ---------------------------------------------------------------------------------------
+# -- push ----------------------------------------------------------------------------------------
 
 
-def genesys_loop(ctx: StreamContext) -> None:
+def push_loop(ctx: StreamContext) -> None:
     provider = get_provider(ctx.account.config(), dict(ctx.initial_state))
-    lock = threading.Lock()  # the Bayeux thread and this one both touch the DB and the state
+    lock = threading.Lock()  # the client's thread and this one both touch the DB and the state
 
-    def on_message(message: dict[str, Any]) -> None:
+    def on_message(message: Any) -> None:
         with lock:
             close_old_connections()
             ctx.apply(provider, message)
 
     def on_rehandshake() -> None:
-        log.warning("genesys %s: re-handshaked; re-reading calls and agent state over REST", ctx.login.ref)
+        log.warning("%s: re-handshaked; re-reading calls and agent state over REST", ctx.name)
         with lock:
             close_old_connections()
-            genesys_reread(ctx, provider)
+            reread(ctx, provider)
 
     client = provider.open_notifications(ctx.login, on_message=on_message, on_rehandshake=on_rehandshake)
     ctx.save_state(dict(provider.state))
     thread = client.start()
-    log.info("genesys %s: CometD client started", ctx.login.ref)
+    log.info("%s: notification client started", ctx.name)
     saved = dict(provider.state)
     try:
         while not ctx.stop.is_set() and thread.is_alive():
@@ -176,38 +177,26 @@ def genesys_loop(ctx: StreamContext) -> None:
         client.stop(timeout=5)
         connection.close()
     if not ctx.stop.is_set():
-        raise RuntimeError("the CometD client stopped (advice reconnect=none or a fatal error)")
+        raise RuntimeError("the notification client stopped (advice reconnect=none or a fatal error)")
 
 
-def genesys_reread(ctx: StreamContext, provider) -> int:
-    """Apply the agent's current calls as if they had arrived on ``/v2/me/calls``: the keys are
-    the stream's own, so a state already applied is a no-op and a missed one moves the call.
-    Then the agent state, as if it had arrived on ``/v2/me/devices`` (source ``reread``: echoes
-    of our requests still pending were lost in the gap)."""
-    applied = 0
-    for call in provider.list_calls(ctx.login):
-        message = {
-            "channel": GENESYS_CALLS_CHANNEL,
-            "data": {
-                "messageType": "CallStateChangeMessage",
-                "notificationType": "StatusChange",
-                "call": call,
-            },
-        }
-        applied += ctx.apply(provider, message, source=services.REREAD_SOURCE)
-    for device in provider.list_devices(ctx.login)[:1]:
-        message = {
-            "channel": GENESYS_DEVICES_CHANNEL,
-            "data": {"messageType": "DeviceStateChangeMessage", "devices": [device]},
-        }
-        applied += ctx.apply(provider, message, source=services.REREAD_SOURCE)
-    return applied
+def reread(ctx: StreamContext, provider: Provider) -> int:
+    """Apply what the adapter re-reads after a gap (``Provider.reread``: calls, then the agent
+    state) with source ``reread``: the keys are the stream's own, so a state already applied is
+    a no-op and a missed one moves the call; echoes of our requests still pending were lost in
+    the gap."""
+    return sum(
+        ctx.apply(provider, payload, source=services.REREAD_SOURCE) for payload in provider.reread(ctx.login)
+    )
 
 
-LOOPS: dict[str, Callable[[StreamContext], None]] = {
-    Platform.HUAWEI: huawei_loop,
-    Platform.GENESYS: genesys_loop,
-}
+# The loop for each kind of ``Provider.event_stream``.
+LOOPS: dict[str, Callable[[StreamContext], None]] = {POLL: poll_loop, PUSH: push_loop}
+
+
+def streamed_platforms() -> tuple[str, ...]:
+    """Platforms whose signed-in sessions get a loop: agent sessions, and a stream we can run."""
+    return tuple(p for p in platforms_with("agent_sessions") if provider_class(p).event_stream in LOOPS)
 
 
 # -- supervision ------------------------------------------------------------------------------------
@@ -238,7 +227,8 @@ class SupervisedLoop(threading.Thread):
             started = time.monotonic()
             try:
                 close_old_connections()
-                LOOPS[self.platform](StreamContext(self.session_id, _Either(self.stop, self.process_stop)))
+                loop = LOOPS[provider_class(self.platform).event_stream]
+                loop(StreamContext(self.session_id, _Either(self.stop, self.process_stop)))
                 if self._stopping():
                     break
             except SessionGone:
@@ -283,9 +273,9 @@ class _Either:
 class StreamSupervisor:
     """Discovers signed-in sessions and keeps exactly one loop per session."""
 
-    def __init__(self, *, discover_every: float = 3.0, platforms: tuple[str, ...] = tuple(LOOPS)):
+    def __init__(self, *, discover_every: float = 3.0, platforms: tuple[str, ...] | None = None):
         self.discover_every = discover_every
-        self.platforms = platforms
+        self.platforms = streamed_platforms() if platforms is None else platforms
         self.stop = threading.Event()
         self.loops: dict[int, SupervisedLoop] = {}
 

@@ -1,4 +1,4 @@
-"""Celery tasks for calls: thin wrappers that take ids and call services (calls/services.py).
+"""Celery tasks for calls: thin wrappers that take ids and call services (calls/services/).
 
 ``place_call``, ``end_call`` and ``dispose_call`` run on the ``dial`` queue (settings
 ``CELERY_TASK_ROUTES``) so an import never delays a click. Tasks acknowledge late and are
@@ -21,7 +21,6 @@ from celery import shared_task
 from django.conf import settings
 
 from calls import services
-from calls.models import Call
 from calls.providers.base import ProviderError
 
 log = logging.getLogger("calls.tasks")
@@ -71,14 +70,8 @@ def dispose_call(self, call_id: int) -> None:
         services.call_platform_dispose(call_id=call_id)
     except ProviderError as exc:
         if exc.permanent or self.request.retries >= _max_retries():
-            call = Call.objects.select_related("agent").filter(pk=call_id).first()
             log.warning("call %s: platform dispose failed: %s", call_id, exc)
-            if call is not None:
-                from agentdesk import desk_push
-
-                desk_push.platform_error(
-                    call.agent, f"The platform did not record the disposition: {exc.message}", exc.code
-                )
+            services.call_platform_dispose_failed(call_id=call_id, error=exc)
             return
         raise self.retry(countdown=backoff_seconds(self.request.retries)) from exc
 

@@ -7,5 +7,6 @@ from calls import webhooks
 app_name = "calls"
 
 urlpatterns = [
-    path("hooks/ryng/<str:secret>/<str:kind>", webhooks.ryng_callback, name="ryng-callback"),
+    # Platforms that call back (``Provider.receives_callbacks``), one URL per ``callback_kinds``.
+    path("hooks/<str:platform>/<str:secret>/<str:kind>", webhooks.platform_callback, name="callback"),
 ]

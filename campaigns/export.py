@@ -9,10 +9,12 @@ formulas anyone could abuse, and supervisors re-import them, so they stay exactl
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator
 
 from campaigns.models import Campaign
+from campaigns.selectors import export_leads
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
@@ -54,10 +56,6 @@ def rows(campaign: Campaign) -> Iterator[str]:
     """The export, one CSV line at a time (for ``StreamingHttpResponse``): the fixed columns, then
     one column per campaign custom field, then ``other_fields`` (JSON) for keys the campaign does
     not name (intake rows can bring their own)."""
-    import json
-
-    from campaigns.selectors import export_leads
-
     names = list(campaign.custom_field_names or [])
     writer = csv.writer(_Echo())
     yield writer.writerow([*HEADER, *names, "other_fields"])

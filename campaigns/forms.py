@@ -19,7 +19,7 @@ class CampaignForm(forms.ModelForm):
     custom_fields_text = forms.CharField(
         label="Custom field names",
         required=False,
-        help_text="One per line, in order (Ryng customField1, customField2 ...).",
+        help_text="One per line, in order (the platform's custom field 1, 2 ...).",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     dispositions_text = forms.CharField(

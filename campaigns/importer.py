@@ -54,7 +54,9 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from calls.models import PlatformIdentity
 from campaigns import partitions, rowcheck, sheets
+from campaigns.export import neutralize
 from campaigns.locks import lead_append_lock
 from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
 from campaigns.rowcheck import DNC, DUPLICATE, DUPLICATE_CAMPAIGN, INVALID, ChunkResult, Plan
@@ -140,16 +142,13 @@ def plan_for(upload: SheetUpload) -> tuple[Plan, bool]:
 
 
 def agent_aliases(campaign: Campaign) -> tuple[tuple[str, str], ...]:
-    """Platform usernames -> AgentDesk usernames, so a Ryng sheet's agent column still matches
-    the desk's ``assigned_agents`` filter."""
-    from agentdesk.models import Agent
-
-    pairs = []
-    for ryng_username, username in Agent.objects.exclude(ryng_username="").values_list(
-        "ryng_username", "user__username"
-    ):
-        pairs.append((ryng_username, username))
-    return tuple(pairs)
+    """Usernames on the campaign's platform -> AgentDesk usernames, so a sheet written for the
+    platform (a Ryng sheet's agent column) still matches the desk's ``assigned_agents`` filter."""
+    return tuple(
+        PlatformIdentity.objects.filter(platform=campaign.platform)
+        .exclude(username="")
+        .values_list("username", "agent__user__username")
+    )
 
 
 def dnc_keys() -> frozenset[int]:
@@ -257,8 +256,6 @@ class _Reporter:
 
 
 def _safe_cell(value: str) -> str:
-    from campaigns.export import neutralize
-
     return neutralize(value)
 
 

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from calls.providers import per_platform
+
 
 def _intake_token() -> str:
     return secrets.token_urlsafe(32)
@@ -30,7 +32,9 @@ class Campaign(models.Model):
     name = models.CharField(max_length=120)
     account = models.ForeignKey("calls.TelephonyAccount", on_delete=models.PROTECT, related_name="campaigns")
     platform_campaign_id = models.CharField(
-        max_length=120, blank=True, help_text="Ryng campaignID, Huawei campaign, or GWS campaign name."
+        max_length=120,
+        blank=True,
+        help_text=f"The campaign on the platform: {per_platform('campaign_ref_hint')}.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     agent_mapping = models.CharField(
@@ -56,7 +60,7 @@ class Campaign(models.Model):
         max_length=4,
         choices=[("json", "JSON body"), ("csv", "CSV sheet (form-data)")],
         default="json",
-        help_text="How leads are pushed with Ryng's Append Campaign.",
+        help_text="How leads are pushed to a platform that takes pushed leads (Append Campaign).",
     )
     sync_status = models.CharField(max_length=10, blank=True, help_text="running, done or failed.")
     sync_message = models.CharField(max_length=300, blank=True)

@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from calls.models import Call
 from campaigns import phone
 from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
 
@@ -70,8 +71,6 @@ def is_dnc(number: str) -> bool:
 
 def export_leads(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
     """Every lead with its latest call's talk time, recording and agent (one query, streamed)."""
-    from calls.models import Call
-
     latest = Call.objects.filter(lead=OuterRef("pk")).order_by("-created_at", "-id")
     rows = (
         Lead.objects.filter(campaign=campaign)

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -22,13 +22,13 @@ from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from agentdesk import live
-from campaigns import importer, sheets
+from calls.providers import append_campaign, get_provider, provider_class
+from campaigns import importer, sheets, tasks
 from campaigns.locks import lead_append_lock
-from campaigns.models import AgentMapping, Campaign, Disposition, DoNotCall, Lead, SheetUpload
+from campaigns.models import Campaign, Disposition, DoNotCall, Lead, SheetUpload
 from campaigns.phone import Normalized, normalize
 from campaigns.rowcheck import INVALID, Plan, check_chunk
 
@@ -92,13 +92,7 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
 
 
 def _push_campaign_row(campaign: Campaign) -> None:
-    def render() -> str:
-        from campaigns.selectors import campaign_list
-
-        row = campaign_list().filter(pk=campaign.pk).first()
-        return render_to_string("supervisor/dashboard.html#campaign-row", {"campaign": row, "oob": True})
-
-    live.push_on_commit(live.SUPERVISORS, render, event_type=live.SUPERVISOR_HTML)
+    live.campaign_counts_changed(campaign.pk)
 
 
 # -- uploads ------------------------------------------------------------------------------------------
@@ -194,8 +188,6 @@ def upload_set_mapping(*, upload: SheetUpload, columns: Sequence[str], has_heade
 
 @transaction.atomic
 def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
-    from campaigns import tasks
-
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
         raise ServiceError("This sheet is already being imported.")
@@ -208,8 +200,6 @@ def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
 
 @transaction.atomic
 def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
-    from campaigns import tasks
-
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status != SheetUpload.Status.VALIDATED:
         raise ServiceError("Run the dry run first; the import starts from its report.")
@@ -284,11 +274,7 @@ def _set_status(upload: SheetUpload, status: str, **fields: Any) -> None:
 
 
 def _push_progress(upload: SheetUpload) -> None:
-    live.push_on_commit(live.SUPERVISORS, lambda: render_progress(upload), event_type=live.SUPERVISOR_HTML)
-
-
-def render_progress(upload: SheetUpload) -> str:
-    return render_to_string("supervisor/upload.html#progress", {"upload": upload, "oob": True})
+    live.upload_progressed(upload.pk)
 
 
 def _progress_reporter(upload: SheetUpload, phase: str):
@@ -300,7 +286,7 @@ def _progress_reporter(upload: SheetUpload, phase: str):
         SheetUpload.objects.filter(pk=upload.pk, status=phase).update(
             progress=upload.progress, processed_rows=rows
         )
-        live.send(live.SUPERVISORS, render_progress(upload), event_type=live.SUPERVISOR_HTML)
+        live.upload_progressed(upload.pk, now=True)
 
     def cancelled() -> bool:
         return (
@@ -372,7 +358,7 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
         report=report,
     )
     _push_campaign_row(upload.campaign)
-    if upload.campaign.platform == "ryng" and upload.campaign.platform_campaign_id and outcome.imported:
+    if outcome.imported and _pushes_leads(upload.campaign):
         campaign_sync_start(campaign=upload.campaign)
     return finished
 
@@ -478,7 +464,7 @@ def dnc_import(
     return result
 
 
-# -- intake API: Ryng's Append Campaign body, appended through the same checks -------------------------
+# -- intake API: an Append Campaign body, appended through the same checks -----------------------------
 
 
 class IntakeError(Exception):
@@ -496,81 +482,26 @@ class IntakeResult:
     dnc: int
 
 
-def _field_names(campaign: Campaign, body: Mapping[str, Any]) -> dict[int, str]:
-    """``customField{N}`` -> name: the body's ``customFieldNames`` first, then the campaign's."""
-    names = {i + 1: n for i, n in enumerate(campaign.custom_field_names or [])}
-    given = body.get("customFieldNames") or {}
-    if not isinstance(given, Mapping):
-        raise IntakeError('customFieldNames must be an object like {"customField1Name": "Name"}.')
-    for key, value in given.items():
-        digits = "".join(c for c in str(key) if c.isdigit())
-        if not digits or not str(key).startswith("customField"):
-            raise IntakeError(f"customFieldNames key {key!r} is not customField{{N}}Name.")
-        names[int(digits)] = str(value)
-    return names
-
-
 def intake_append(*, campaign: Campaign, body: Any) -> IntakeResult:
-    """Append leads from an Append Campaign JSON body (seed 002). All or nothing: when any row
-    is invalid nothing is appended and every bad row comes back with its index and reason.
-    Numbers already in the campaign (or repeated in the body) are counted, not errors."""
-    if not isinstance(body, Mapping):
-        raise IntakeError("The body must be a JSON object.")
-    mapping = body.get("agentMapping", AgentMapping.ALL_AGENTS)
-    if mapping not in AgentMapping.values:
-        raise IntakeError("agentMapping must be global, inline or all-agents.")
-    agents = body.get("agents") or []
-    if not isinstance(agents, list) or not all(isinstance(a, str) for a in agents):
-        raise IntakeError("agents must be an array of usernames.")
-    if mapping == AgentMapping.GLOBAL and not agents:
-        raise IntakeError("agentMapping global needs agents.")
-    data = body.get("customerData")
-    rows = data.get("jsonData") if isinstance(data, Mapping) else None
-    if not isinstance(rows, list) or not rows:
-        raise IntakeError("customerData.jsonData must be a non-empty array of leads.")
-    names = _field_names(campaign, body)
-    for row in rows:  # customField{N} keys nobody named keep their key as the name
-        for key in row if isinstance(row, Mapping) else ():
-            suffix = str(key)[len("customField") :]
-            if str(key).startswith("customField") and suffix.isdigit() and int(suffix) not in names:
-                names[int(suffix)] = str(key)
-    order = sorted(names)
-    records: list[tuple[int, list[str]]] = []
-    errors: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            errors.append({"index": index, "field": "", "reason": "each lead must be an object"})
-            continue
-        number = row.get("number")
-        if not isinstance(number, str | int) or not str(number).strip():
-            errors.append({"index": index, "field": "number", "reason": "number is required"})
-            continue
-        assigned = row.get("agentsAssigned") or []
-        if isinstance(assigned, str):
-            assigned = [assigned]
-        if not isinstance(assigned, list):
-            errors.append(
-                {"index": index, "field": "agentsAssigned", "reason": "must be an array of usernames"}
-            )
-            continue
-        if mapping == AgentMapping.GLOBAL:
-            assigned = agents
-        elif mapping == AgentMapping.ALL_AGENTS:
-            assigned = []
-        fields = [
-            "" if row.get(f"customField{n}") is None else str(row.get(f"customField{n}")) for n in order
-        ]
-        records.append((index, [str(number), ",".join(str(a) for a in assigned), *fields]))
+    """Append leads from an Append Campaign JSON body (seed 002, read by
+    ``calls.providers.append_campaign``). All or nothing: when any row is invalid nothing is
+    appended and every bad row comes back with its index and reason. Numbers already in the
+    campaign (or repeated in the body) are counted, not errors."""
+    try:
+        read = append_campaign.read_body(body, field_names=list(campaign.custom_field_names or []))
+    except append_campaign.BodyError as exc:
+        raise IntakeError(str(exc)) from None
+    errors = list(read.errors)
     plan = Plan(
         number_col=0,
         name_col=None,
         agents_col=1,
-        fields=tuple((i + 2, names[n]) for i, n in enumerate(order)),
+        fields=tuple((i + 2, read.names[n]) for i, n in enumerate(read.order)),
         region=campaign.default_region or "US",
-        headers=("number", "agentsAssigned", *(f"customField{n}" for n in order)),
+        headers=read.headers,
         agent_aliases=importer.agent_aliases(campaign),
     )
-    checked = check_chunk(records, plan, importer.dnc_keys(), copy=False)
+    checked = check_chunk(read.records, plan, importer.dnc_keys(), copy=False)
     for line, column, value, reason, kind in checked.issues:
         if kind == INVALID:
             errors.append({"index": line, "field": column, "value": value, "reason": reason})
@@ -579,13 +510,13 @@ def intake_append(*, campaign: Campaign, body: Any) -> IntakeResult:
             "Some leads are invalid; nothing was appended.", errors=sorted(errors, key=lambda e: e["index"])
         )
     dnc = sum(1 for issue in checked.issues if issue[4] != INVALID)
-    appended = _insert_rows(campaign, checked.rows, names_in_order=[names[n] for n in order])  # type: ignore[arg-type]
+    appended = _insert_rows(campaign, checked.rows, names_in_order=[read.names[n] for n in read.order])  # type: ignore[arg-type]
     if appended:
         _push_campaign_row(campaign)
-        if campaign.platform == "ryng" and campaign.platform_campaign_id:
+        if _pushes_leads(campaign):
             transaction.on_commit(lambda: campaign_sync_start(campaign=campaign))
     return IntakeResult(
-        received=len(rows), appended=appended, duplicates=len(checked.keys) - appended, dnc=dnc
+        received=read.received, appended=appended, duplicates=len(checked.keys) - appended, dnc=dnc
     )
 
 
@@ -626,18 +557,23 @@ def _insert_rows(campaign: Campaign, rows: list[tuple], *, names_in_order: list[
     return len(leads)
 
 
-# -- Ryng push (Append Campaign) --------------------------------------------------------------------
+# -- pushing leads to the platform (Append Campaign, where the platform takes pushed leads) --------------
+
+
+def _pushes_leads(campaign: Campaign) -> bool:
+    """Whether new leads go on to the campaign's platform (``Provider.takes_pushed_leads``, and the
+    platform's campaign is set)."""
+    return bool(campaign.platform_campaign_id) and provider_class(campaign.platform).takes_pushed_leads
 
 
 @transaction.atomic
 def campaign_sync_start(*, campaign: Campaign) -> Campaign:
-    """Queue a push of the campaign's not-yet-pushed leads to its Ryng campaign."""
-    from campaigns import tasks
-
-    if campaign.platform != "ryng":
-        raise ServiceError("Only Ryng campaigns take pushed leads (Append Campaign).")
+    """Queue a push of the campaign's not-yet-pushed leads to its campaign on the platform."""
+    adapter = provider_class(campaign.platform)
+    if not adapter.takes_pushed_leads:
+        raise ServiceError(f"{adapter.label} campaigns do not take pushed leads.")
     if not campaign.platform_campaign_id:
-        raise ServiceError("Set the Ryng campaign ID first.")
+        raise ServiceError(f"Set the {adapter.label} campaign ID first.")
     Campaign.objects.filter(pk=campaign.pk).update(sync_status="queued", sync_message="Waiting for a worker.")
     campaign.sync_status = "queued"
     transaction.on_commit(lambda: tasks.campaign_sync.delay(campaign.pk))
@@ -650,15 +586,14 @@ SYNC_CHUNK = 500
 
 def campaign_sync_run(*, campaign_id: int) -> int:
     """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk is marked pushed only
-    after Ryng accepted it, so a retry resumes where a failure stopped (Ryng gives no counts back
-    and no way to list a campaign, so a chunk that failed mid-request may arrive twice; Ryng
-    dedupes nothing either way, which is why chunks stay small). Raises ``ProviderError``."""
-    from calls.providers import get_provider
-
+    after the platform accepted it, so a retry resumes where a failure stopped (Ryng gives no
+    counts back and no way to list a campaign, so a chunk that failed mid-request may arrive
+    twice; Ryng dedupes nothing either way, which is why chunks stay small). Agents are named by
+    their usernames on the platform where they have one. Raises ``ProviderError``."""
     campaign = Campaign.objects.select_related("account").get(pk=campaign_id)
     account = campaign.account
     provider = get_provider(account.config())
-    connect_url, terminal_url = account.ryng_callback_urls()
+    urls = account.callback_urls()
     pending = Lead.objects.filter(campaign=campaign, pushed_at__isnull=True).exclude(
         source=Lead.Source.PLATFORM
     )
@@ -668,10 +603,11 @@ def campaign_sync_run(*, campaign_id: int) -> int:
     )
     campaign.refresh_from_db()
     _push_sync(campaign)
-    agents = list(campaign.agents.values_list("ryng_username", "user__username"))
-    agent_names = [ryng or user for ryng, user in agents]
-    to_ryng = {user: ryng for ryng, user in agents if ryng}
-    to_ryng.update(dict((u, r) for r, u in importer.agent_aliases(campaign)))
+    # Our usernames -> the platform's, for every agent with an identity there.
+    to_platform = {user: name for name, user in importer.agent_aliases(campaign)}
+    agent_names = [
+        to_platform.get(user, user) for user in campaign.agents.values_list("user__username", flat=True)
+    ]
     pushed = 0
     while True:
         chunk = list(
@@ -687,7 +623,7 @@ def campaign_sync_run(*, campaign_id: int) -> int:
                 "number": lead["number"],
                 "custom_fields": dict(lead["custom_fields"] or {}),
             }
-            assigned = [to_ryng.get(a, a) for a in lead["assigned_agents"].split(",") if a]
+            assigned = [to_platform.get(a, a) for a in lead["assigned_agents"].split(",") if a]
             if assigned:
                 row["agents"] = assigned
             rows.append(row)
@@ -699,8 +635,8 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             agents=agent_names,
             custom_field_names=list(campaign.custom_field_names or []),
             name=campaign.name,
-            connect_callback_url=connect_url,
-            terminal_callback_url=terminal_url,
+            connect_callback_url=urls.get("connect", ""),
+            terminal_callback_url=urls.get("terminal", ""),
         )
         Lead.objects.filter(pk__in=[lead["id"] for lead in chunk]).update(pushed_at=timezone.now())
         pushed += len(chunk)
@@ -723,11 +659,7 @@ def campaign_sync_failed(*, campaign_id: int, message: str, final: bool) -> None
 
 
 def _push_sync(campaign: Campaign) -> None:
-    live.push_on_commit(
-        live.SUPERVISORS,
-        lambda: render_to_string("supervisor/campaign_detail.html#sync", {"campaign": campaign, "oob": True}),
-        event_type=live.SUPERVISOR_HTML,
-    )
+    live.campaign_sync_changed(campaign.pk)
 
 
 # -- campaign forms helpers --------------------------------------------------------------------------

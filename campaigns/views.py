@@ -82,7 +82,7 @@ def campaign_sync(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     try:
         services.campaign_sync_start(campaign=campaign)
-        messages.success(request, "Push to Ryng queued.")
+        messages.success(request, f"Push to {campaign.account.get_platform_display()} queued.")
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("supervisor:campaign", campaign_id=campaign.pk)

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from agentdesk.models import AGENTS_GROUP, SUPERVISORS_GROUP, Agent
-from calls.models import Call, CallState, Platform, TelephonyAccount
+from calls.models import Call, CallState, Platform, PlatformIdentity, TelephonyAccount
 from campaigns.models import Campaign, Disposition, Lead
 
 PASSWORD = "desk-test-pass"
@@ -26,14 +26,20 @@ def make_user_agent(username: str, n: int = 1, *, supervisor: bool = False) -> A
     user = get_user_model().objects.create_user(username, password=PASSWORD)
     group, _ = Group.objects.get_or_create(name=SUPERVISORS_GROUP if supervisor else AGENTS_GROUP)
     user.groups.add(group)
-    return Agent.objects.create(
-        user=user,
-        ryng_agent_id=str(n),
-        ryng_username=f"{username}@example.test",
-        huawei_agent_id=str(100 + n),
-        huawei_phone=f"7000{n}",
-        genesys_username=f"agent{n}",
-    )
+    agent = Agent.objects.create(user=user)
+    # Who the emulators know agent ``n`` as: Ryng agentID n, Huawei workno 100+n, Genesys agent<n>.
+    for platform, identity in (
+        (Platform.RYNG, {"ref": str(n), "username": f"{username}@example.test"}),
+        (Platform.HUAWEI, {"ref": str(100 + n), "phone": f"7000{n}"}),
+        (Platform.GENESYS, {"ref": f"agent{n}"}),
+    ):
+        PlatformIdentity.objects.create(agent=agent, platform=platform, **identity)
+    return agent
+
+
+def platform_username(agent: Agent, platform: str) -> str:
+    """The agent's username on ``platform`` (its identity row)."""
+    return PlatformIdentity.objects.get(agent=agent, platform=platform).username
 
 
 def make_campaign(

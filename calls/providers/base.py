@@ -1,10 +1,16 @@
 """The contract every telephony platform adapter implements.
 
 Adapters are plain Python over ``requests``: no Django models cross this line, so each adapter is
-tested against its emulator without a database. The calls engine (``calls/services.py``) turns
+tested against its emulator without a database. The calls engine (``calls/services/``) turns
 model rows into the dataclasses below, and persists :attr:`Provider.state` (GUIDs, cookies, CSRF
 tokens) between processes, because a dial placed by a Celery worker and the event loop run by
 ``run_streams`` must share one platform session.
+
+All knowledge of a platform lives in its adapter: what it can do (the capability attributes on
+:class:`Provider`), who it knows an agent as (:attr:`Provider.identity_fields`,
+:meth:`Provider.agent_login`), its payload shapes (:meth:`Provider.parse`,
+:meth:`Provider.parse_offer`) and how its signals reach us (:attr:`Provider.event_stream`). The
+rest of the code asks; ``tests/test_platform_literals.py`` fails when it names a platform instead.
 
 Errors: every documented platform failure becomes a :class:`ProviderError` that says whether a
 retry can help and carries the platform's own code plus a sentence an agent can read.
@@ -12,11 +18,13 @@ retry can help and carries the platform's own code plus a sentence an agent can 
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import requests
 
@@ -35,6 +43,24 @@ FAILED = "failed"
 REASON_BUSY = "busy"
 REASON_NO_ANSWER = "no_answer"
 REASON_PLATFORM = "platform_error"
+
+# How a platform's signals reach us (``Provider.event_stream``); ``run_streams`` keeps one loop of
+# that kind per signed-in agent session (calls/streams.py).
+POLL = "poll"  # ``poll_event`` in a loop: one long poll after another
+PUSH = "push"  # ``open_notifications``: a client thread calls back; ``reread`` after a gap
+
+# Normalized keys an adapter's :meth:`Provider.parse` puts in ``Signal.data`` next to the vendor's
+# own, for the details the engine keeps on the call (``calls.services.life.absorb_data``).
+TALK_SECONDS = "talk_seconds"  # int seconds the customer was connected
+RECORDING_URL = "recording_url"  # the call's recording
+LOG_ID = "log_id"  # the platform's second call reference (Ryng logID), when it has one
+
+# Keys that hold the customer's name among an offer's fields (see :meth:`Offer.from_fields`).
+NAME_KEYS = ("name", "Name", "customerName", "CustomerName")
+
+
+class UnknownPlatform(ValueError):
+    """A platform name no adapter is registered for (``calls.providers.ADAPTERS``)."""
 
 
 class ProviderError(Exception):
@@ -83,13 +109,76 @@ class AccountConfig:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """An agent's identity on one platform as stored (``calls.models.PlatformIdentity``): which
+    fields a platform uses, and what they mean there, is its :attr:`Provider.identity_fields`."""
+
+    ref: str = ""
+    username: str = ""
+    phone: str = ""
+
+
+# The fields of :class:`Identity`, in the order forms show them.
+IDENTITY_FIELDS = ("ref", "username", "phone")
+
+
+@dataclass(frozen=True)
 class AgentLogin:
-    """Who the platform knows the agent as: Ryng agentID, Huawei workno, Genesys username."""
+    """Who the platform knows the agent as (built by :meth:`Provider.agent_login`): Ryng agentID,
+    Huawei workno, Genesys username."""
 
     ref: str
     password: str = field(default="", repr=False)
     phone: str = ""  # Huawei phonenum; Genesys place/device hint
     username: str = ""  # Ryng agentUsername
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a platform-born preview offer carries for the lead (:meth:`Provider.parse_offer`).
+
+    ``raw_number``: the number as offered (dialed as is: Huawei's previewCallout must name one of
+    the offered numbers exactly); the engine derives our E.164 from it. ``campaign_ref``: the
+    platform's campaign (``Campaign.platform_campaign_id``), "" when the offer does not say.
+    """
+
+    raw_number: str = ""
+    name: str = ""
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+    campaign_ref: str = ""
+
+    @classmethod
+    def from_fields(
+        cls,
+        fields: Mapping[str, Any],
+        *,
+        raw_number: str = "",
+        name: str = "",
+        campaign_ref: str = "",
+        name_keys: Iterable[str] = NAME_KEYS,
+    ) -> Offer:
+        """The customer's name taken out of ``fields`` (the first of ``name_keys`` with a value,
+        else ``name``), the rest as custom fields, cut to what a lead keeps."""
+        rest = dict(fields)
+        found = next((str(rest.pop(key)) for key in name_keys if rest.get(key)), "")
+        custom = {str(k)[:80]: "" if v is None else str(v)[:500] for k, v in rest.items()}
+        return cls(
+            raw_number=str(raw_number or "").split(",")[0].strip(),
+            name=(found or str(name or ""))[:200],
+            custom_fields=custom,
+            campaign_ref=str(campaign_ref or ""),
+        )
+
+
+def json_object(text: Any) -> dict[str, Any] | None:
+    """``text`` read as a JSON object, or ``None`` (not a string, not JSON, not an object)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 @dataclass(frozen=True)
@@ -120,6 +209,11 @@ class Signal:
     ``kind``: ``call`` (a call state change), ``offer`` (a preview offer: Huawei preview event,
     GWS preview record), ``agent`` (agent/device state), ``ack`` (acknowledgements), ``other``.
     ``key`` is unique per real-world event so a repeated delivery is a no-op.
+
+    ``data``: the vendor's details (kept with the event), plus the normalized keys the engine
+    reads: :data:`TALK_SECONDS`, :data:`RECORDING_URL`, :data:`LOG_ID`; ``message`` and ``code``
+    for a failure. An ``offer`` signal's ``data`` is kept on the lead (``Lead.offer``) and given
+    back to the adapter to dial, skip and dispose; :meth:`Provider.parse_offer` reads it.
     """
 
     kind: str
@@ -186,6 +280,14 @@ class HttpClient:
             ) from exc
 
 
+class Notifications(Protocol):
+    """A push client (:meth:`Provider.open_notifications`), e.g. :class:`calls.bayeux.BayeuxClient`."""
+
+    def start(self) -> threading.Thread: ...
+
+    def stop(self, timeout: float | None = None) -> None: ...
+
+
 class Provider(ABC):
     """One platform. Instances are cheap; build one per account (and per agent session where the
     platform has one) with :func:`calls.providers.get_provider`.
@@ -196,11 +298,51 @@ class Provider(ABC):
     Agent-session operations (``sign_in`` ... ``set_not_ready``) are no-ops for platforms without
     agent sessions (Ryng). Operations a platform lacks raise ``NotImplementedError``, which the
     engine treats as "not supported here" (documented per platform in ``docs/providers.md``).
+    The class attributes below are the platform's description: the engine, the desk, the admin
+    and the supervisor pages read them instead of naming a platform.
     """
 
+    # The name stored in ``TelephonyAccount.platform`` (the registry's key) and the one people read.
     platform: ClassVar[str]
-    # Whether the platform hands out the leads (preview offers) rather than us.
-    platform_offers_leads: ClassVar[bool] = False
+    label: ClassVar[str] = ""
+    # Hints for the people who configure an account: the base URL's shape, the credentials JSON,
+    # and what ``Campaign.platform_campaign_id`` holds.
+    base_url_hint: ClassVar[str] = ""
+    credentials_hint: ClassVar[str] = '{"agent_password": "..."}'
+    campaign_ref_hint: ClassVar[str] = ""
+
+    # -- capabilities: what the rest of the code asks instead of naming a platform -------------
+    # Agents sign in to the platform and have an agent state there (ready / not ready), kept
+    # in a ``PlatformSession`` and followed by an event stream (``run_streams``).
+    agent_sessions: ClassVar[bool] = False
+    # The platform hands out the leads (preview offers) rather than our own queue.
+    offers_leads: ClassVar[bool] = False
+    # ``lookup_call`` can find a dial whose answer was lost (otherwise wait for signals).
+    can_look_up_calls: ClassVar[bool] = False
+    # ``append_leads`` pushes our imported leads into the platform's campaign.
+    takes_pushed_leads: ClassVar[bool] = False
+    # Hanging up and disposing are one request: the engine never calls ``hang_up`` (it may raise
+    # NotImplementedError); the call ends on our side at once and on the platform when the
+    # disposition is sent (``dispose``).
+    ends_on_dispose: ClassVar[bool] = False
+    # Signals arrive as HTTP callbacks to our webhook (with the per-account secret in the URL):
+    # ``/calls/hooks/<platform>/<secret>/<kind>``, one URL per kind in ``callback_kinds``.
+    receives_callbacks: ClassVar[bool] = False
+    callback_kinds: ClassVar[tuple[str, ...]] = ()
+    # The platform call id is needed to hang up (a hang-up before the dial's answer waits).
+    hang_up_needs_call_id: ClassVar[bool] = False
+    # How signals reach us for a signed-in agent session: :data:`POLL`, :data:`PUSH`, or "" (none,
+    # e.g. callbacks only).
+    event_stream: ClassVar[str] = ""
+
+    # -- identity: who the platform knows an agent as ------------------------------------------
+    # The :class:`Identity` fields this platform uses, each with its label for the admin (in the
+    # platform's own words). The fields not listed stay empty.
+    identity_fields: ClassVar[Mapping[str, str]] = {"ref": "Agent id"}
+
+    # Django templates call what is callable: a template reads an adapter class's attributes
+    # (``account.provider_class.label``) without instantiating it.
+    do_not_call_in_templates: ClassVar[bool] = True
 
     def __init__(self, account: AccountConfig, state: MutableMapping[str, Any] | None = None):
         self.account = account
@@ -209,6 +351,31 @@ class Provider(ABC):
 
     def error(self, message: str, **kwargs: Any) -> ProviderError:
         return ProviderError(message, platform=self.platform, **kwargs)
+
+    @classmethod
+    def agent_login(cls, identity: Identity, credentials: Mapping[str, Any]) -> AgentLogin:
+        """Who the platform knows the agent as, from their stored identity and the account's
+        (decrypted) credentials. Default: ``ref`` and ``phone`` as stored, the account's shared
+        ``agent_password`` (agents on one account share it in this design)."""
+        return AgentLogin(
+            ref=identity.ref,
+            password=str(credentials.get("agent_password", "")),
+            phone=identity.phone,
+            username=identity.username,
+        )
+
+    @classmethod
+    def parse_offer(cls, data: Mapping[str, Any]) -> Offer:
+        """What an ``offer`` signal's ``data`` (as :meth:`parse` made it) carries for the lead.
+        Never raises. Default: the normalized keys ``number``, ``name``, ``custom_fields`` and
+        ``campaign``, for a platform whose :meth:`parse` puts them there."""
+        fields = data.get("custom_fields")
+        return Offer.from_fields(
+            dict(fields) if isinstance(fields, Mapping) else {},
+            raw_number=str(data.get("number") or ""),
+            name=str(data.get("name") or ""),
+            campaign_ref=str(data.get("campaign") or ""),
+        )
 
     # -- agent session ------------------------------------------------------------------------
     def sign_in(self, agent: AgentLogin) -> None:
@@ -231,6 +398,35 @@ class Provider(ABC):
     def request_offer(self, agent: AgentLogin, campaign: str) -> None:
         """Ask the platform for the next preview offer (GWS StartPreviewSession/GetPreviewRecord).
         The offer itself arrives as an ``offer`` :class:`Signal` on the event stream."""
+
+    # -- event stream (``event_stream``) ---------------------------------------------------------
+    def poll_event(self, agent: AgentLogin, timeout: float | None = None) -> Any:
+        """:data:`POLL`: one poll; the payload for :meth:`parse`, or ``None`` when there was
+        nothing. Raise :class:`ProviderError`; :meth:`session_lost` says which mean "sign in again"."""
+        raise NotImplementedError
+
+    def session_lost(self, error: ProviderError) -> bool:
+        """Whether ``error`` means the platform dropped the agent's session: the stream then adopts
+        a session another process stored, or signs the agent in again."""
+        return False
+
+    def open_notifications(
+        self,
+        agent: AgentLogin,
+        *,
+        on_message: Callable[[Any], None],
+        on_rehandshake: Callable[[], None] | None = None,
+    ) -> Notifications:
+        """:data:`PUSH`: a client (not started) on this adapter's session that hands each message
+        to ``on_message`` (for :meth:`parse`) and calls ``on_rehandshake`` after a gap in which
+        messages may have been lost."""
+        raise NotImplementedError
+
+    def reread(self, agent: AgentLogin) -> Iterable[Any]:
+        """After a gap in the stream: the agent's current calls, then agent state, as payloads for
+        :meth:`parse` with the keys the stream would have used (a state already seen is a no-op).
+        Lazy: each is read when the previous one has been applied."""
+        return ()
 
     # -- calls -----------------------------------------------------------------------------------
     @abstractmethod

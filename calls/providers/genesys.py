@@ -27,8 +27,8 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import requests
 
@@ -39,6 +39,8 @@ from calls.providers.base import (
     DIALING,
     ENDED,
     FAILED,
+    NAME_KEYS,
+    PUSH,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
@@ -46,6 +48,8 @@ from calls.providers.base import (
     AgentLogin,
     DialRequest,
     DialResult,
+    Identity,
+    Offer,
     Provider,
     ProviderError,
     Signal,
@@ -55,6 +59,12 @@ log = logging.getLogger("calls.providers.genesys")
 
 API = "/api/v2"
 DEFAULT_CHANNELS = ("/v2/me/*",)
+CALLS_CHANNEL = "/v2/me/calls"
+DEVICES_CHANNEL = "/v2/me/devices"
+# userData keys the platform keeps for its own bookkeeping (GSW_RECORD_HANDLE, GSW_CAMPAIGN_NAME
+# ...): not customer data, except the customer's name when the calling list has one.
+BOOKKEEPING_PREFIX = "GSW_"
+CUSTOMER_NAME_KEY = "GSW_CUSTOMER_NAME"
 
 # statusCode -> (plain words for an agent, permanent). GWS API "Return Values".
 STATUS_CODES: dict[int, tuple[str, bool]] = {
@@ -153,7 +163,41 @@ class GenesysProvider(Provider):
     """
 
     platform = "genesys"
-    platform_offers_leads = True
+    label = "Genesys GWS"
+    base_url_hint = "…/api/v2"
+    campaign_ref_hint = "campaign name"
+    agent_sessions = True
+    offers_leads = True
+    can_look_up_calls = True
+    hang_up_needs_call_id = True
+    event_stream = PUSH
+    identity_fields: ClassVar[Mapping[str, str]] = {"ref": "Genesys username"}
+
+    @classmethod
+    def agent_login(cls, identity: Identity, credentials: Mapping[str, Any]) -> AgentLogin:
+        """GWS knows the agent by the Basic-auth username, with the account's agent password."""
+        return AgentLogin(
+            ref=identity.ref,
+            password=str(credentials.get("agent_password", "")),
+            username=identity.ref,
+        )
+
+    @classmethod
+    def parse_offer(cls, data: Mapping[str, Any]) -> Offer:
+        """A preview record's offer (as :meth:`_record_signal` keeps it): its ``phoneNumber``, its
+        ``userData`` without the platform's ``GSW_*`` bookkeeping (``GSW_CUSTOMER_NAME`` aside,
+        read as the name), and the campaign's name."""
+        record = data.get("record") if isinstance(data.get("record"), Mapping) else {}
+        user_data = record.get("userData") if isinstance(record.get("userData"), Mapping) else {}
+        fields = {k: v for k, v in user_data.items() if not str(k).startswith(BOOKKEEPING_PREFIX)}
+        fields.update({k: v for k, v in user_data.items() if k == CUSTOMER_NAME_KEY})
+        return Offer.from_fields(
+            fields,
+            raw_number=str(data.get("phoneNumber") or record.get("phoneNumber") or ""),
+            name=str(data.get("name") or record.get("name") or ""),
+            campaign_ref=str(data.get("campaignName") or record.get("campaignName") or ""),
+            name_keys=(*NAME_KEYS, CUSTOMER_NAME_KEY),
+        )
 
     def __init__(self, account: AccountConfig, state: Any = None):
         super().__init__(account, state)
@@ -478,6 +522,25 @@ class GenesysProvider(Provider):
             network_delay=self.account.read_timeout,
             name=f"gws-cometd-{agent.ref}",
         )
+
+    def reread(self, agent: AgentLogin) -> Iterator[dict[str, Any]]:
+        """After a CometD re-handshake (events in the gap are lost): the agent's calls as if they
+        had arrived on ``/v2/me/calls``, then the agent state as if on ``/v2/me/devices``
+        (``GET /api/v2/me/devices``), so a change made on the platform meanwhile still counts."""
+        for call in self.list_calls(agent):
+            yield {
+                "channel": CALLS_CHANNEL,
+                "data": {
+                    "messageType": "CallStateChangeMessage",
+                    "notificationType": "StatusChange",
+                    "call": call,
+                },
+            }
+        for device in self.list_devices(agent)[:1]:
+            yield {
+                "channel": DEVICES_CHANNEL,
+                "data": {"messageType": "DeviceStateChangeMessage", "devices": [device]},
+            }
 
     # -- signals ----------------------------------------------------------------------------
     def parse(self, payload: Any) -> list[Signal]:

@@ -18,7 +18,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from calls.providers.base import (
     AGENT_CONNECTED,
@@ -27,15 +27,18 @@ from calls.providers.base import (
     CUSTOMER_RINGING,
     ENDED,
     FAILED,
+    POLL,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
     AgentLogin,
     DialRequest,
     DialResult,
+    Offer,
     Provider,
     ProviderError,
     Signal,
+    json_object,
 )
 
 log = logging.getLogger("calls.providers.huawei")
@@ -110,7 +113,40 @@ class HuaweiProvider(Provider):
     """One agent session on a CC-Gateway. ``state["guid"]`` is the session."""
 
     platform = "huawei"
-    platform_offers_leads = True
+    label = "Huawei CC-Gateway"
+    base_url_hint = "…/agentgateway/resource"
+    campaign_ref_hint = "campaign"
+    agent_sessions = True
+    offers_leads = True
+    can_look_up_calls = True
+    event_stream = POLL
+    identity_fields: ClassVar[Mapping[str, str]] = {
+        "ref": "Huawei agent id (workno)",
+        "phone": "Huawei phone number",
+    }
+
+    @classmethod
+    def parse_offer(cls, data: Mapping[str, Any]) -> Offer:
+        """A preview event's offer (as :func:`_signal` keeps it): the first of its
+        ``dialeddigits``, and ``callData``, which is opaque to the gateway: a JSON object when the
+        campaign put one there (its name key becomes the name), else shown as one field. The
+        event does not name the campaign."""
+        digits = data.get("dialeddigits")
+        if isinstance(digits, list | tuple):
+            digits = digits[0] if digits else ""
+        call_data = data.get("callData")
+        fields = json_object(call_data)
+        if fields is None:
+            text = call_data.strip() if isinstance(call_data, str) else ""
+            fields = {"Call data": call_data} if text else {}
+        return Offer.from_fields(
+            fields, raw_number=str(data.get("number") or digits or ""), name=str(data.get("name") or "")
+        )
+
+    def session_lost(self, error: ProviderError) -> bool:
+        # 000-003 / 100-006: the gateway dropped the session (it signs out an agent that has not
+        # polled for 2 minutes, telephony.md); the GUID is useless.
+        return error.code in SESSION_LOST
 
     # -- transport ------------------------------------------------------------------------------
     def _request(

@@ -21,7 +21,7 @@ import io
 import json
 import re
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -30,13 +30,17 @@ from calls.providers.base import (
     CONNECTED,
     ENDED,
     FAILED,
+    LOG_ID,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
+    RECORDING_URL,
+    TALK_SECONDS,
     AccountConfig,
     AgentLogin,
     DialRequest,
     DialResult,
+    Identity,
     Provider,
     ProviderError,
     Signal,
@@ -83,6 +87,19 @@ class RyngProvider(Provider):
     """The Ryng REST API v1. See the module docstring for what Ryng lacks."""
 
     platform = "ryng"
+    label = "Ryng"
+    base_url_hint = "…/rest-api/v1"
+    credentials_hint = '{"token": "..."}'
+    campaign_ref_hint = "campaignID (a number)"
+    takes_pushed_leads = True
+    ends_on_dispose = True
+    receives_callbacks = True
+    # seed 000: connectCallbackUrl (agent-connected, customer-connected), terminalCallbackUrl.
+    callback_kinds = ("connect", "terminal")
+    identity_fields: ClassVar[Mapping[str, str]] = {
+        "ref": "Ryng agentID",
+        "username": "Ryng agent username",
+    }
 
     def __init__(self, account: AccountConfig, state: MutableMapping[str, Any] | None = None):
         super().__init__(account, state)
@@ -90,6 +107,12 @@ class RyngProvider(Provider):
         if token:
             # On the session, not per call: one place, and HttpClient never logs headers.
             self.http.session.headers["x-access-token"] = token
+
+    @classmethod
+    def agent_login(cls, identity: Identity, credentials: Mapping[str, Any]) -> AgentLogin:
+        """The agentID dials (seed 000); the agent username names the agent in Append Campaign
+        (seed 002). Ryng has no agent password: the account's token is the only credential."""
+        return AgentLogin(ref=identity.ref, username=identity.username)
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, refusal: str, dial: bool = False, **kwargs: Any) -> Any:
@@ -427,6 +450,13 @@ def _signal_data(body: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("customFieldNames", "customFields"):
         value = body.get(key)
         data[key] = dict(value) if isinstance(value, Mapping) else {}
+    # The engine's own words for what it keeps on the call (base.TALK_SECONDS ...).
+    if data.get("talktime") is not None:
+        data[TALK_SECONDS] = data["talktime"]
+    if data.get("recordingUrl"):
+        data[RECORDING_URL] = str(data["recordingUrl"])
+    if data.get("callLogID"):
+        data[LOG_ID] = data["callLogID"]
     return data
 
 

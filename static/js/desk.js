@@ -1,18 +1,16 @@
-/* The agent desk in the browser: keyboard, talk timer, connection banner, re-read on reconnect.
+/* The agent desk in the browser: keys, the talk timer, reconnecting.
  *
- * Everything the desk shows comes from the server as HTML partials (commands are hx-post, pushes
- * arrive over /ws/desk/ with hx-swap-oob). This file only adds what a browser must do itself:
- * shortcuts, a ticking timer, and re-reading the whole desk after any WebSocket (re)connect,
- * because a push missed while disconnected is never replayed.
+ * Everything the desk shows comes from the server as HTML partials: commands are hx-posts, and
+ * the desk's socket (/ws/desk/) delivers every panel with hx-swap-oob, starting with the whole
+ * desk after each (re)connect. What the agent types survives swaps by hx-preserve (desk.html).
+ * This file only adds what a browser must do itself.
  */
 (function () {
   "use strict";
 
   var root = null;
-  var socketWrapper = null;
-  var holdReconnect = false; // test hook: keep the socket down until resume()
   var retry = 0;
-  var syncPending = false; // a re-read is on its way; <body data-synced> is set once it settled
+  var syncPending = false; // the socket opened; <body data-synced> is set by its first frame
   var RECONNECT_CODES = [1006, 1011, 1012, 1013]; // the ws extension reconnects these itself
 
   function $(sel) { return document.querySelector(sel); }
@@ -29,6 +27,8 @@
   }
 
   // ---- connection ----------------------------------------------------------------------------
+  // The socket draws the desk: its first frame after every (re)connect is the whole desk, and the
+  // server renders each later frame when it sends it (docs/desk.md "One ordering rule").
 
   function banner(show) {
     var el = $("#ws-banner");
@@ -36,62 +36,38 @@
     document.body.classList.toggle("ws-down", !!show);
   }
 
-  function rereadDesk() {
-    // Keep what the agent typed for the same call across the re-read.
-    var notes = $("#dispose-notes");
-    var keep = {
-      call: ($("#desk-dispose") || {}).dataset ? $("#desk-dispose").dataset.callId : "",
-      notes: notes ? notes.value : "",
-      disposition: (document.querySelector("input[name=disposition]:checked") || {}).value || "",
-      callback: ($("#dispose-callback") || {}).value || "",
-    };
-    return htmx.ajax("GET", root.dataset.stateUrl, { target: "#desk-main", swap: "innerHTML" }).then(function () {
-      var dispose = $("#desk-dispose");
-      if (!dispose || !keep.call || dispose.dataset.callId !== keep.call) return;
-      if (keep.notes && $("#dispose-notes")) $("#dispose-notes").value = keep.notes;
-      if (keep.callback && $("#dispose-callback")) $("#dispose-callback").value = keep.callback;
-      if (keep.disposition) {
-        var radio = document.querySelector('input[name=disposition][value="' + keep.disposition + '"]');
-        if (radio) radio.checked = true;
-      }
-      sync();
-    });
+  // Reconnect soon: half a second doubling to ten at most, jittered (the extension's own default
+  // grows to a minute, long for an agent mid-call).
+  function reconnectDelay(retries) {
+    return Math.min(10000, 500 * Math.pow(2, retries)) * (0.5 + Math.random() / 2);
   }
 
-  function onOpen(evt) {
-    socketWrapper = evt.detail.socketWrapper;
+  function onOpen() {
     retry = 0;
     banner(false);
     document.body.dataset.ws = "open";
     syncPending = true;
-    rereadDesk();
+  }
+
+  function onMessage() {
+    // The first frame after an open is the whole desk: from here on the desk is current.
+    if (syncPending) {
+      syncPending = false;
+      document.body.dataset.synced = String(Date.now());
+    }
   }
 
   function onClose(evt) {
     document.body.dataset.ws = "closed";
+    delete document.body.dataset.synced;
     banner(true);
     var code = evt.detail && evt.detail.event ? evt.detail.event.code : 0;
     if (code === 4403) return; // not an agent any more: the page's next request says so
-    if (holdReconnect) return;
     if (RECONNECT_CODES.indexOf(code) < 0 && evt.detail.socketWrapper) {
-      // A clean close (server restart, proxy, our own drop) is not retried by the extension.
-      var delay = Math.min(10000, 500 * Math.pow(2, retry++)) * (0.5 + Math.random() / 2);
-      setTimeout(function () { if (!holdReconnect) evt.detail.socketWrapper.reconnect(); }, delay);
+      // A clean close (server restart, proxy) is not retried by the extension itself.
+      setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, reconnectDelay(retry++));
     }
   }
-
-  // Exposed for the browser tests and for support: drop the socket and bring it back.
-  var sockets = [];
-  window.deskConnection = {
-    drop: function () {
-      holdReconnect = true;
-      sockets.forEach(function (ws) { try { ws.close(); } catch (e) { /* already closed */ } });
-    },
-    resume: function () {
-      holdReconnect = false;
-      if (socketWrapper) socketWrapper.reconnect();
-    },
-  };
 
   // ---- talk timer ----------------------------------------------------------------------------
 
@@ -150,7 +126,7 @@
     if (!el || el.disabled) return false;
     // A button swapped in moments ago gets its hx-post wired only when htmx settles (~20 ms
     // later); a fast key press in between would click a dead button. process() is idempotent.
-    htmx.process(el);
+    htmx.process(el.form || el);
     el.click();
     return true;
   }
@@ -171,13 +147,8 @@
   }
 
   function togglePresence() {
-    var reason = $("#presence-reason");
-    var campaign = $("#campaign-select");
-    htmx.ajax("POST", root.dataset.presenceUrl || "/desk/presence/", {
-      target: "#desk-main",
-      swap: "innerHTML",
-      values: { presence: "toggle", reason: reason ? reason.value : "", campaign: campaign ? campaign.value : "" },
-    });
+    // A form button (hidden): the presence form posts it with the reason and the campaign.
+    return clickIfEnabled("#btn-presence-toggle");
   }
 
   function cheatsheet() {
@@ -215,7 +186,7 @@
       case "d": case "D": handled = clickIfEnabled("#btn-dial"); break;
       case "e": case "E": handled = clickIfEnabled("#btn-end"); break;
       case "s": case "S": handled = !$("#btn-skip") || $("#btn-skip").disabled ? false : showSkip(true); break;
-      case "r": case "R": togglePresence(); break;
+      case "r": case "R": handled = togglePresence(); break;
       case "n": case "N": if ($("#dispose-notes") && !$("#dispose-notes").disabled) $("#dispose-notes").focus(); else handled = false; break;
       case "c": case "C": if ($("#campaign-select")) $("#campaign-select").focus(); break;
       case "?": cheatsheet(); break;
@@ -249,121 +220,21 @@
     else if (t.closest("[data-cheatsheet]")) cheatsheet();
   }
 
-  // A call only moves forward, but its panel arrives from several processes (the HTTP answer to
-  // a command, pushes from the worker and the streams process) and one rendered earlier can land
-  // later. Never swap in a panel that shows a call behind what was already shown; a call that
-  // has left the desk (disposed, skipped) is closed for good.
-  var shownRank = {};
-  var CLOSED = 1000;
-
-  function callOf(el) {
-    if (!el || !el.dataset || !el.dataset.callId) return null;
-    return { id: el.dataset.callId, rank: parseInt(el.dataset.callRank || "0", 10) };
-  }
-
-  function isStale(el) {
-    var c = callOf(el);
-    return !!c && shownRank[c.id] !== undefined && c.rank < shownRank[c.id];
-  }
-
-  function noteShown() {
-    var current = callOf($("#desk-call"));
-    Object.keys(shownRank).forEach(function (id) {
-      if (!current || current.id !== id) shownRank[id] = CLOSED;
-    });
-    if (current) shownRank[current.id] = Math.max(shownRank[current.id] || 0, current.rank);
-  }
-
-  function guardPush(evt) {
-    var incoming = evt.detail.fragment && evt.detail.fragment.firstElementChild;
-    if (evt.detail.target && evt.detail.target.id === "desk-call" && isStale(incoming)) {
-      evt.detail.shouldSwap = false;
-    }
-  }
-
-  // A push re-renders the call panel now and then while a lead is previewed (the worker
-  // finishing the previous call's disposition, a presence change): an agent halfway through
-  // choosing a skip reason keeps the form open, with the reason they chose, when the panel that
-  // lands is for the same lead. A panel for another lead closes it, as it should.
-  var openSkip = null;
-
-  function keepSkipBefore(evt) {
-    openSkip = null;
-    if (!evt.detail.target || evt.detail.target.id !== "desk-call" || evt.detail.shouldSwap === false) return;
-    if (!skipping()) return;
-    var form = $("#skip-form");
-    var checked = form.querySelector("input[name=reason]:checked");
-    openSkip = {
-      lead: form.getAttribute("hx-post"),
-      reason: checked ? checked.value : null,
-      focused: form.contains(document.activeElement),
-    };
-  }
-
-  function keepSkipAfter() {
-    var kept = openSkip;
-    openSkip = null;
-    var form = $("#skip-form");
-    if (!kept || !form || form.getAttribute("hx-post") !== kept.lead) return;
-    form.hidden = false;
-    var radio = Array.prototype.find.call(form.querySelectorAll("input[name=reason]"), function (r) {
-      return r.value === kept.reason;
-    });
-    if (radio) radio.checked = true;
-    if (kept.focused) (radio || form.querySelector("input[name=reason]")).focus();
-  }
-
-  function guardResponse(evt) {
-    var html = evt.detail.serverResponse;
-    if (typeof html !== "string" || html.indexOf('id="desk-call"') < 0) return;
-    var tpl = document.createElement("template");
-    tpl.innerHTML = html;
-    var incoming = tpl.content.querySelector("#desk-call");
-    var current = $("#desk-call");
-    if (incoming && current && isStale(incoming)) {
-      incoming.replaceWith(current.cloneNode(true));
-      evt.detail.serverResponse = tpl.innerHTML;
-    }
-  }
-
   function init() {
     root = $("#desk-root");
     if (!root) return;
-    root.dataset.presenceUrl = "/desk/presence/";
-    var create = htmx.createWebSocket;
-    htmx.createWebSocket = function (url) {
-      var ws = create ? create(url) : new WebSocket(url);
-      sockets = sockets.filter(function (s) { return s.readyState <= 1; });
-      sockets.push(ws);
-      return ws;
-    };
+    htmx.config.wsReconnectDelay = reconnectDelay;
     document.body.addEventListener("htmx:wsOpen", onOpen);
+    document.body.addEventListener("htmx:wsAfterMessage", onMessage);
     document.body.addEventListener("htmx:wsClose", onClose);
     document.body.addEventListener("htmx:wsError", function () { banner(true); });
     document.body.addEventListener("htmx:afterSettle", sync);
-    document.body.addEventListener("htmx:afterSettle", function (evt) {
-      // Settled means htmx has wired the new content's triggers too: the desk is usable.
-      if (syncPending && evt.detail.target && evt.detail.target.id === "desk-main") {
-        syncPending = false;
-        document.body.dataset.synced = String(Date.now());
-      }
-    });
-    // A response whose retarget found nothing (its element was replaced by a push meanwhile):
-    // the command did run on the server, so show the truth by re-reading the desk.
-    document.body.addEventListener("htmx:targetError", function () { rereadDesk(); });
     document.body.addEventListener("htmx:oobAfterSwap", sync);
-    document.body.addEventListener("htmx:oobBeforeSwap", guardPush);
-    document.body.addEventListener("htmx:oobBeforeSwap", keepSkipBefore);
-    document.body.addEventListener("htmx:oobAfterSwap", keepSkipAfter);
-    document.body.addEventListener("htmx:beforeSwap", guardResponse);
-    document.body.addEventListener("htmx:oobAfterSwap", noteShown);
-    document.body.addEventListener("htmx:afterSettle", noteShown);
     document.body.addEventListener("change", function (e) {
       if (e.target && e.target.name === "disposition") sync();
     });
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
-    noteShown();
     setInterval(tick, 1000);
     sync();
   }

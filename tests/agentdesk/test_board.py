@@ -9,9 +9,10 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from agentdesk.board import agent_changed, board_rows
+from agentdesk.board import board_rows
 from agentdesk.consumers import SupervisorConsumer
 from agentdesk.models import AGENTS_GROUP, SUPERVISORS_GROUP, Agent, Presence
+from calls.services import set_presence
 
 
 def make_agent(name: str) -> Agent:
@@ -76,9 +77,8 @@ def test_a_presence_change_reaches_a_supervisor_socket(supervisor):
         assert connected
 
         def change():
-            agent.presence = Presence.READY
-            agent.save(update_fields=["presence"])
-            agent_changed(agent.id)  # outside a transaction: sent at once
+            # The engine's presence service (outside a transaction: the events go at once).
+            set_presence(agent, Presence.READY)
 
         await sync_to_async(change)()
         frame = await communicator.receive_from(timeout=5)
@@ -109,7 +109,7 @@ def test_a_supervisor_reclaims_an_agents_leads_but_never_one_on_a_live_call(clie
 
     from django.utils import timezone
 
-    from agentdesk import live
+    from agentdesk import fragments, live
     from calls.models import CallState
     from campaigns.models import Lead
     from tests.factories import make_call, make_campaign, make_leads
@@ -123,7 +123,7 @@ def test_a_supervisor_reclaims_an_agents_leads_but_never_one_on_a_live_call(clie
     )
     make_call(agent, on_call, CallState.CONNECTED)
     pushed = []
-    monkeypatch.setattr(live, "push_on_commit", lambda group, render, **kw: pushed.append((group, render)))
+    monkeypatch.setattr(live, "emit", lambda group, event: pushed.append((group, event)))
 
     client.force_login(User.objects.get(username="away"))
     assert client.post(f"/supervisor/agents/{agent.pk}/reclaim/").status_code == 403
@@ -139,7 +139,7 @@ def test_a_supervisor_reclaims_an_agents_leads_but_never_one_on_a_live_call(clie
     )
     assert held == {idle.pk: None, on_call.pk: agent.pk, offered.pk: agent.pk}
     # On a call the desk is left alone (its card is the call's lead).
-    assert not any(render() for group, render in pushed if group == live.agent_group(agent.pk))
+    assert not any(group == live.agent_group(agent.pk) for group, _ in pushed)
 
     # An agent away from a held lead hears of it at once: the card goes, and a note says why.
     other = make_agent("break")
@@ -147,7 +147,7 @@ def test_a_supervisor_reclaims_an_agents_leads_but_never_one_on_a_live_call(clie
     Lead.objects.filter(pk=lead.pk).update(lease_owner=other, lease_expires_at=until)
     assert client.post(f"/supervisor/agents/{other.pk}/reclaim/").status_code == 200
     assert Lead.objects.get(pk=lead.pk).lease_owner is None
-    frames = [render() for group, render in pushed if group == live.agent_group(other.pk)]
+    frames = [fragments.desk_event(other.pk, e) for group, e in pushed if group == live.agent_group(other.pk)]
     assert any(
         "A supervisor gave your lead back to the queue." in f and 'id="desk-preview"' in f for f in frames
     )

@@ -30,7 +30,7 @@ def _ready(client, campaign):
 
 def test_desk_page_shows_the_panels_and_connects_the_socket(agent_client, campaign):
     page = agent_client.get("/desk/", headers={"HX-Request": ""}).content.decode()
-    assert 'ws-connect="/ws/desk/"' in page
+    assert 'ws-connect="/ws/desk/?tab=' in page  # the tab's own socket (its commands' answers)
     assert 'hx-ext="ws"' in page
     for element in ("desk-presence", "desk-preview", "desk-call", "desk-dispose", "ws-banner"):
         assert f'id="{element}"' in page
@@ -195,15 +195,15 @@ def test_dispose_with_notes_then_the_next_preview_appears(agent_client, agent, c
 def test_the_pushes_a_command_sends_already_show_the_next_lead(
     command, agent_client, agent, campaign, leads, monkeypatch
 ):
-    """A push may reach the browser after the command's own answer, so what it renders at
-    commit must be the desk after the command: the next lead, never an empty desk in between
-    (transactional: on_commit runs at the real commit, as in production)."""
-    from agentdesk import live
-    from calls import services as engine
+    """The events a command sends are rendered when they are delivered: each shows the desk after
+    the command, the next lead, never an empty desk in between (transactional: on_commit runs at
+    the real commit, as in production)."""
+    from agentdesk import fragments, live
+    from calls.services import life
 
-    monkeypatch.setattr(engine, "_enqueue", lambda task, call_id: None)
-    sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(live, "send", lambda group, html, **kw: sent.append((group, html)))
+    monkeypatch.setattr(life, "on_commit", lambda fn: None)  # no platform tasks here
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr(live, "send", lambda group, event: sent.append((group, event)))
     if command == "dispose":
         call = _dispose_ready(agent_client, agent, campaign, leads)
         sent.clear()
@@ -214,21 +214,25 @@ def test_the_pushes_a_command_sends_already_show_the_next_lead(
         sent.clear()
         agent_client.post(f"/desk/leads/{leads[0].pk}/skip/", {"reason": "Bad data"})
     assert Lead.objects.get(lease_owner=agent) == leads[1]
-    panels = [
-        html for group, html in sent if group == live.agent_group(agent.pk) and 'id="desk-call"' in html
-    ]
-    if command == "dispose":
-        assert panels, "disposing pushes the call panel"
-    for html in panels:
-        assert "No call" not in html
-        assert f"Ready to dial {leads[1].number}" in html
+    events = [event for group, event in sent if group == live.agent_group(agent.pk)]
+    assert any(live.CALL in event["panels"] for event in events), "the command re-renders the call panel"
+    for event in events:
+        html = fragments.desk_event(agent.pk, event)
+        if 'id="desk-call"' in html:
+            assert "No call" not in html
+            assert f"Ready to dial {leads[1].number}" in html
 
 
 def test_dispose_needs_a_disposition(agent_client, agent, campaign, leads):
     call = _dispose_ready(agent_client, agent, campaign, leads)
-    answer = agent_client.post("/desk/dispose/", {"call": call.pk, "notes": "kept"})
-    assert answer["HX-Retarget"] == "#desk-dispose"
-    assert "Pick a disposition" in answer.content.decode() and "kept" in answer.content.decode()
+    answer = agent_client.post(
+        "/desk/dispose/", {"call": call.pk, "notes": "kept"}, headers={"HX-Request": "true"}
+    )
+    # The disposition panel alone, out of band: the rest of the desk is left as it is.
+    assert answer["HX-Reswap"] == "none"
+    body = answer.content.decode()
+    assert 'id="desk-dispose"' in body and 'hx-swap-oob="true"' in body and 'id="desk-call"' not in body
+    assert "Pick a disposition" in body and "kept" in body
 
 
 def test_callback_outside_the_window_is_refused_on_the_server(agent_client, agent):

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from calls.models import Call, CallState
 from tests.browser.conftest import SCREENSHOTS
+from tests.browser.network import DeskSocket, SlowAnswers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -210,66 +211,94 @@ def test_a_whole_cycle_with_the_keyboard_alone(page: Page, desk):
 
 
 def test_a_dropped_socket_comes_back_with_the_state_it_missed(page: Page, desk):
+    """The network goes mid-call: the desk says so, the call connects meanwhile (that frame is
+    lost), and when the network returns the socket's first frame shows what it missed, with the
+    notes the agent was typing still there."""
+    net = DeskSocket(page)
     sign_in(page, desk.base_url)
     number = pick_and_go_ready(page, desk.campaigns["ryng"])
     desk.outcome(number, agent_ring_seconds=100, ring_seconds=300)
     page.click("#btn-dial")
     expect(page.locator("#call-state")).to_have_text(PROGRESS, timeout=30_000)
-    page.evaluate("window.deskConnection.drop()")
+    page.fill("#dispose-notes", "Asked about <b>roaming</b>")
+    net.drop()
     expect(page.locator("#ws-banner")).to_be_visible()
     shot(page, "desk-disconnected")
-    # Meanwhile the call connects: the push is lost (nobody is listening).
+    # Meanwhile the call connects: the frame is lost (nobody is listening).
     wait_call(number, {CallState.CONNECTED}, timeout=40)
     page.wait_for_timeout(300)
     expect(page.locator("#call-state")).not_to_contain_text("Connected")
-    page.evaluate("window.deskConnection.resume()")
-    expect(page.locator("#ws-banner")).to_be_hidden()
+    net.resume()
+    expect(page.locator("#ws-banner")).to_be_hidden(timeout=90_000)
     expect(page.locator("#call-state")).to_contain_text("Connected")
     expect(page.locator("#btn-end")).to_be_enabled()
+    expect(page.locator("#dispose-notes")).to_have_value("Asked about <b>roaming</b>")
     page.click("#btn-end")
     expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    # The notes stay for this call's disposition, and are gone for the next call.
+    pick(page, "Interested")
+    expect(page.locator("#dispose-notes")).to_have_value("Asked about <b>roaming</b>")
+    page.click("#btn-dispose")
+    expect(page.locator("#lead-number")).not_to_have_text(number, timeout=30_000)
+    expect(page.locator("#dispose-notes")).to_have_value("")
+    call = Call.objects.filter(number=number).order_by("-id").first()
+    assert call.state == CallState.DISPOSED and call.notes == "Asked about <b>roaming</b>"
 
 
-def test_a_stale_push_never_shows_the_call_going_back(page: Page, desk):
-    """Pushes come from several processes; one rendered earlier may land later. The desk keeps
-    the furthest state it has shown for a call."""
-    import copy
-
-    from django.template.loader import render_to_string
-
-    from agentdesk import live
-    from agentdesk.models import Agent
-    from agentdesk.selectors import desk_state
-
+def test_a_slow_reread_or_a_late_answer_never_undoes_the_desk(page: Page, desk):
+    """Frames and answers arrive late on a real network. The desk must end on the newest state:
+    a campaign picked and Ready pressed while the state re-read after a reconnect is still on its
+    way, and a call that connected while the dial's own answer was still on its way."""
     campaign = desk.campaigns["ryng"]
+    net = DeskSocket(page)
+    rereads = SlowAnswers(page, re.compile(r".*/desk/state/.*"))
     sign_in(page, desk.base_url)
-    number = pick_and_go_ready(page, campaign)
-    desk.outcome(number, agent_ring_seconds=50, ring_seconds=50)
+    expect(page.locator("#desk-preview")).to_contain_text("Pick a campaign")
+
+    # The network blips; when it returns, the re-read of the desk is slow to arrive.
+    net.drop()
+    expect(page.locator("#ws-banner")).to_be_visible()
+    net.hold()
+    net.resume()
+    deadline = time.monotonic() + 90
+    while net.connects < 2 and not rereads.count() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert net.connects >= 2 or rereads.count(), "the desk never reconnected"
+    # Meanwhile the agent picks the campaign and goes Ready.
+    page.select_option("#campaign-select", str(campaign.pk))
+    page.click("#btn-ready")
+    page.wait_for_timeout(500)
+    # The slow re-read lands now, after the commands went through.
+    net.release()
+    rereads.release()
+    expect(page.locator("#campaign-select")).to_have_value(str(campaign.pk))
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
+    expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1500)
+    expect(page.locator("#campaign-select")).to_have_value(str(campaign.pk))
+    expect(page.locator("#desk-preview")).not_to_contain_text("Pick a campaign")
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
+
+    # The dial's own answer is slow; the call connects before it arrives.
+    number = page.locator("#lead-number").inner_text().strip()
+    desk.outcome(number, agent_ring_seconds=1, ring_seconds=1)
+    dial_answers = SlowAnswers(page, re.compile(r".*/desk/leads/\d+/dial/"))
     page.click("#btn-dial")
     expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
-
-    call = wait_call(number, {CallState.CONNECTED})
-    agent = Agent.objects.get(pk=call.agent_id)
-    context = desk_state(agent=agent, campaign=campaign)
-    stale = copy.copy(context["call"])
-    stale.state = CallState.DIALING
-    html = render_to_string("desk/desk.html#call", {**context, "call": stale, "oob": True})
-    assert 'data-state="dialing"' in html
-    live.send(live.agent_group(agent.pk), html)
+    assert dial_answers.count() == 1
+    dial_answers.release()
     page.wait_for_timeout(1500)
-    expect(page.locator("#desk-call")).to_have_attribute("data-state", "connected")
     expect(page.locator("#call-state")).to_contain_text("Connected")
+    expect(page.locator("#desk-call")).to_have_attribute("data-state", "connected")
 
 
 def test_a_push_keeps_the_skip_form_the_agent_has_open(page: Page, desk):
-    """The worker finishing the last call's disposition (or any change) re-renders the call panel
-    while the agent picks a skip reason: the form stays open with their reason, and Enter skips.
-    A panel for another lead closes it."""
-    from django.template.loader import render_to_string
-
+    """Any change re-renders the call panel (the worker finishing the last call, a presence
+    change) while the agent picks a skip reason: the form stays open with their reason, and Enter
+    skips. When the desk's lead changes, the form for the old lead goes."""
     from agentdesk import live
     from agentdesk.models import Agent
-    from agentdesk.selectors import desk_state
+    from campaigns.models import Lead
 
     campaign = desk.campaigns["ryng"]
     sign_in(page, desk.base_url)
@@ -280,28 +309,29 @@ def test_a_push_keeps_the_skip_form_the_agent_has_open(page: Page, desk):
     expect(page.locator("#skip-form input[name=reason]").nth(2)).to_be_checked()
 
     agent = Agent.objects.get(user__username="agent1")
-    context = desk_state(agent=agent, campaign=campaign)
-    assert context["lead"].number == number and context["call"] is None
     page.evaluate("document.querySelector('#desk-call').dataset.marker = 'before-push'")
-    live.send(live.agent_group(agent.pk), render_to_string("desk/desk.html#call", {**context, "oob": True}))
+    live.send(live.agent_group(agent.pk), live.desk_event([live.CALL, live.PREVIEW]))
     # The panel was replaced (the marker is gone), and the form is still open on reason 3.
     expect(page.locator("#desk-call")).not_to_have_attribute("data-marker", "before-push")
     expect(page.locator("#skip-form")).to_be_visible()
     expect(page.locator("#skip-form input[name=reason]").nth(2)).to_be_checked()
-    # Enter at once after the next such push, before htmx has settled (and wired) the new form.
+    # Enter at once after the next such push, before htmx has settled the new panel.
     page.evaluate(ENTER_RIGHT_AFTER_A_PUSH)
-    live.send(live.agent_group(agent.pk), render_to_string("desk/desk.html#call", {**context, "oob": True}))
+    live.send(live.agent_group(agent.pk), live.desk_event([live.CALL]))
     expect(page.locator("#lead-number")).not_to_have_text(number, timeout=30_000)
     skipped = Call.objects.get(number=number, state=CallState.SKIPPED)
-    assert skipped.notes == "Skipped: " + context["skip_reasons"][2]
+    assert skipped.notes == "Skipped: Bad data"
 
-    # Open it again, then a panel for another lead lands (the lead went elsewhere): it closes.
+    # Open it again, then the lead goes elsewhere and another takes its place: the form closes.
     current = page.locator("#lead-number").inner_text().strip()
     page.keyboard.press("s")
     expect(page.locator("#skip-form")).to_be_visible()
-    other = campaign.leads.exclude(number__in=[number, current]).first()
-    html = render_to_string("desk/desk.html#call", {**context, "lead": other, "oob": True})
-    live.send(live.agent_group(agent.pk), html)
+    held = Lead.objects.get(campaign=campaign, number=current)
+    other = campaign.leads.exclude(number__in=[number, current]).filter(lease_owner=None).first()
+    Lead.objects.filter(pk=other.pk).update(lease_owner=agent, lease_expires_at=held.lease_expires_at)
+    Lead.objects.filter(pk=held.pk).update(lease_owner=None, lease_expires_at=None)
+    live.send(live.agent_group(agent.pk), live.desk_event([live.PREVIEW, live.CALL]))
+    expect(page.locator("#lead-number")).to_have_text(other.number)
     expect(page.locator("#skip-form")).to_be_hidden()
 
 

@@ -18,6 +18,7 @@ from calls.models import CallEvent, CallState, Platform, PlatformSession
 from calls.providers.base import AccountConfig, ProviderError, Signal
 from calls.providers.genesys import GenesysProvider
 from calls.providers.huawei import HuaweiProvider
+from calls.services import life, sessions
 from tests.calls.conftest import FIXTURES, make_account, make_campaign, make_live_call
 
 NOWHERE = "http://127.0.0.1:9"
@@ -28,13 +29,13 @@ GENESYS = GenesysProvider(AccountConfig("genesys", NOWHERE))
 @pytest.fixture
 def pushes(monkeypatch) -> list[tuple[str, str]]:
     """What the desk was told: (kind, message) for every presence push."""
-    from agentdesk import desk_push
+    from calls.services import events
 
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        desk_push, "presence_set_by_platform", lambda agent, msg: sent.append(("platform", msg))
+        events, "presence_set_by_platform", lambda agent_id, msg: sent.append(("platform", msg))
     )
-    monkeypatch.setattr(desk_push, "presence_changed", lambda agent: sent.append(("presence", "")))
+    monkeypatch.setattr(events, "presence_changed", lambda agent_id: sent.append(("presence", "")))
     return sent
 
 
@@ -161,7 +162,7 @@ def test_offline_and_wrap_up_agents_are_left_alone(alice, huawei, pushes):
 def test_on_a_call_the_calls_life_decides_then_the_platform_after_it(
     alice, huawei, pushes, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "_enqueue", lambda task, call_id: None)
+    monkeypatch.setattr(life, "on_commit", lambda fn: None)  # no platform tasks here
     campaign = make_campaign(huawei)
     be(alice, Presence.READY)
     ask(alice, huawei, "ready")
@@ -230,7 +231,7 @@ def test_a_refused_request_withdraws_its_ask(alice, huawei, monkeypatch):
     def refuse(*args, **kwargs):
         raise ProviderError("The agent is not signed in.", code="100-006")
 
-    monkeypatch.setattr(services, "_session_call", refuse)
+    monkeypatch.setattr(sessions, "_session_call", refuse)
     with pytest.raises(ProviderError):
         services.platform_set_ready(agent=alice, account=huawei, ready=True)
     after = PlatformSession.objects.get(account=huawei)
@@ -254,7 +255,7 @@ def test_a_platform_change_between_our_request_and_our_save_wins(alice, huawei, 
         report(account, agent, huawei_event("AgentState_SetNotReady_Success"))
         report(account, agent, huawei_event("AgentState_Force_Ready"))
 
-    monkeypatch.setattr(services, "_session_call", platform)
+    monkeypatch.setattr(sessions, "_session_call", platform)
     desk.agent_set_presence(agent=alice, presence=Presence.NOT_READY, reason="Lunch", campaign=campaign)
     alice.refresh_from_db()
     assert alice.presence == Presence.READY
@@ -270,7 +271,7 @@ def test_a_platform_change_before_our_requests_echo_is_overtaken_by_it(alice, hu
         report(account, agent, huawei_event("AgentState_Force_SetNotReady"))
         report(account, agent, huawei_event("AgentState_Ready"))
 
-    monkeypatch.setattr(services, "_session_call", platform)
+    monkeypatch.setattr(sessions, "_session_call", platform)
     desk.agent_set_presence(agent=alice, presence=Presence.READY, campaign=campaign)
     alice.refresh_from_db()
     assert alice.presence == Presence.READY

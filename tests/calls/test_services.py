@@ -37,7 +37,7 @@ def _signal(call_id: str, state: str, key: str, **data) -> Signal:
 
 
 def test_dial_requires_the_lease(ryng_lead, bob):
-    with pytest.raises(services.DeskError, match="not leased"):
+    with pytest.raises(services.Refusal, match="not leased"):
         services.call_dial(agent=bob, lead=ryng_lead)
 
 
@@ -48,17 +48,17 @@ def test_dial_creates_a_requested_call_with_its_checks(ryng_lead, alice):
     assert {c["name"] for c in call.compliance["click"]["checks"]} == {"window", "dnc", "attempts"}
     ryng_lead.refresh_from_db()
     assert ryng_lead.status == Lead.Status.IN_PROGRESS
-    with pytest.raises(services.DeskError, match="already on a call"):
+    with pytest.raises(services.Refusal, match="already on a call"):
         services.call_dial(agent=alice, lead=lease_lead(ryng_lead.campaign, alice, "+12125550101"))
 
 
 def test_dial_refused_for_dnc_and_spent_attempts(ryng_lead, alice):
     DoNotCall.objects.create(number=ryng_lead.number)
-    with pytest.raises(services.DeskError, match="do-not-call") as refused:
+    with pytest.raises(services.Refusal, match="do-not-call") as refused:
         services.call_dial(agent=alice, lead=ryng_lead)
     assert refused.value.code == "compliance_dnc"
     other = lease_lead(ryng_lead.campaign, alice, "+12125550102", attempts=3)
-    with pytest.raises(services.DeskError, match="attempts"):
+    with pytest.raises(services.Refusal, match="attempts"):
         services.call_dial(agent=alice, lead=other)
     assert not Call.objects.exists()
 
@@ -94,7 +94,10 @@ def test_out_of_order_signal_never_moves_back(ryng_lead, alice):
     account = call.account
     services.call_apply_signal(
         account=account,
-        signal=_signal("131", CallState.ENDED, "end", talktime=42, recordingUrl="https://r.example/x.mp3"),
+        # The adapter's normalized keys (calls.providers.base.TALK_SECONDS, RECORDING_URL).
+        signal=_signal(
+            "131", CallState.ENDED, "end", talk_seconds=42, recording_url="https://r.example/x.mp3"
+        ),
         source="callback",
     )
     late = services.call_apply_signal(
@@ -151,7 +154,7 @@ def test_dispose_applies_the_outcome_and_releases_the_lease(ryng_lead, alice, ou
 def test_dispose_callback_needs_a_future_time(ryng_lead, alice):
     call = _call(ryng_lead, alice, CallState.ENDED, "131")
     callback = ryng_lead.campaign.dispositions.get(outcome=Disposition.Outcome.CALLBACK)
-    with pytest.raises(services.DeskError, match="callback time"):
+    with pytest.raises(services.Refusal, match="callback time"):
         services.call_dispose(agent=alice, call=call, disposition=callback)
     at = timezone.now() + timedelta(hours=2)
     services.call_dispose(agent=alice, call=call, disposition=callback, callback_at=at)
@@ -162,9 +165,9 @@ def test_dispose_callback_needs_a_future_time(ryng_lead, alice):
 def test_dispose_refused_while_live_and_for_others(ryng_lead, alice, bob):
     call = _call(ryng_lead, alice, CallState.CONNECTED, "131")
     final = ryng_lead.campaign.dispositions.get(outcome=Disposition.Outcome.FINAL)
-    with pytest.raises(services.DeskError, match="End the call"):
+    with pytest.raises(services.Refusal, match="End the call"):
         services.call_dispose(agent=alice, call=call, disposition=final)
-    with pytest.raises(services.DeskError, match="not yours"):
+    with pytest.raises(services.Refusal, match="not yours"):
         services.call_dispose(agent=bob, call=call, disposition=final)
 
 

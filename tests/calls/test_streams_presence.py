@@ -184,7 +184,7 @@ def genesys_desk(live_stack, emulator):
     def streaming() -> bool:
         # An empty campaign answers GetPreviewRecord with NoRecords on /v2/me/outbound: once one
         # is recorded for this account, this session's CometD client is subscribed.
-        desk.request_platform_offer(agent=alice, campaign=campaign)
+        services.platform_request_offer(agent=alice, campaign=campaign)
         time.sleep(0.3)
         return CallEvent.objects.filter(account=account).exists()
 
@@ -234,7 +234,7 @@ def test_genesys_our_own_ready_not_ready_and_skip_echoes_leave_presence_alone(li
         assert presence(alice) == (Presence.READY, "")
 
         # A GWS skip is RejectRecord: no agent state at all, and the agent stays Ready.
-        desk.request_platform_offer(agent=alice, campaign=campaign)
+        services.platform_request_offer(agent=alice, campaign=campaign)
         lead = offered_lead(alice)
         desk.lead_skip(agent=alice, lead=lead, reason="Bad data")
         wait_until(
@@ -252,7 +252,7 @@ def test_genesys_our_own_ready_not_ready_and_skip_echoes_leave_presence_alone(li
 def test_genesys_an_agent_on_a_call_stays_on_it_and_is_not_ready_after_it(live_stack, emulator):
     alice, account, campaign = genesys_desk(live_stack, emulator)
     load_record(emulator)
-    desk.request_platform_offer(agent=alice, campaign=campaign)
+    services.platform_request_offer(agent=alice, campaign=campaign)
     call = services.call_dial(agent=alice, lead=offered_lead(alice))
     wait_until(lambda: call_state(call) == CallState.CONNECTED, timeout=45, what="connected")
     assert presence(alice)[0] == Presence.ON_CALL

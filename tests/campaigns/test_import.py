@@ -15,7 +15,7 @@ from django.db import connection
 from campaigns import importer, services
 from campaigns.models import DoNotCall, Lead, SheetUpload
 from tests.campaigns.conftest import run_dry, run_import, sheet_bytes, upload_sheet
-from tests.factories import make_campaign
+from tests.factories import make_campaign, platform_username
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,7 +148,8 @@ def test_mapping_change_and_headerless_sheet(campaign):
 
 
 def test_inline_agents_column(campaign, agent):
-    rows = [["Phone", "Agents"], ["2125550134", f"{agent.ryng_username}; someone@else"], ["4155552671", ""]]
+    username = platform_username(agent, campaign.platform)
+    rows = [["Phone", "Agents"], ["2125550134", f"{username}; someone@else"], ["4155552671", ""]]
     upload = upload_sheet(campaign, sheet_bytes(rows))
     assert upload.mapping["columns"] == ["number", "agents"]
     run_import(upload)

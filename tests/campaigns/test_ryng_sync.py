@@ -6,9 +6,10 @@ import pytest
 import requests
 from django.conf import settings
 
+from calls.models import Platform
 from campaigns import services, tasks
 from campaigns.models import Campaign, Lead
-from tests.factories import make_campaign
+from tests.factories import make_campaign, platform_username
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_sync_pushes_every_lead_once(emulator, agent, fmt, monkeypatch):
     first = leads["+12125550000"]
     assert first["customFields"][names["City"]] == "City 0"
     # Ryng knows agents by its own usernames: ours were translated.
-    assert first["agents"] == [agent.ryng_username]
+    assert first["agents"] == [platform_username(agent, campaign.platform)]
     assert leads["+12125550001"]["agents"] == []
     assert leads["+12125550001"]["customFields"][names["Plan"]] == "Plus"
     if fmt == "json":
@@ -105,3 +106,15 @@ def test_import_of_a_ryng_campaign_queues_the_push(emulator, agent, django_captu
         "+12125550134",
         "+14155552671",
     }
+
+
+def test_only_a_platform_that_takes_pushed_leads_offers_the_push(emulator, agent, supervisor_client):
+    pushing = ryng_campaign(emulator, fmt="json")
+    page = supervisor_client.get(f"/supervisor/campaigns/{pushing.pk}/")
+    assert b"Push new leads to Ryng" in page.content  # the platform's label, from its adapter
+    offered = make_campaign(Platform.HUAWEI, name="Offered", platform_campaign_id="demo-preview")
+    page = supervisor_client.get(f"/supervisor/campaigns/{offered.pk}/")
+    assert page.status_code == 200
+    assert f'id="campaign-sync-{offered.pk}"'.encode() not in page.content
+    with pytest.raises(services.ServiceError, match="Huawei CC-Gateway campaigns do not take pushed leads"):
+        services.campaign_sync_start(campaign=offered)

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from agentdesk import live
+from agentdesk import fragments, live
 from campaigns import services
 from campaigns.models import Lead, SheetUpload
 from tests.campaigns.conftest import sheet_bytes, upload_sheet
@@ -66,8 +66,11 @@ def test_import_through_a_real_worker(imports_worker, campaign, settings):
     upload = wait_for_status(upload, SheetUpload.Status.DONE)
     assert upload.imported_rows == 300
     assert Lead.objects.filter(campaign=campaign).count() == 300
-    # The worker pushed the progress partial (stable id, out-of-band swap) to the supervisors.
+    # The worker sent progress events to the supervisors; rendered at delivery, each is the
+    # progress partial (stable id, out-of-band swap) with the state of that moment.
     frames = async_to_sync(_drain)(layer, channel)
-    html = [f["html"] for f in frames if f["type"] == live.SUPERVISOR_HTML]
-    assert any(f'id="upload-progress-{upload.pk}"' in h and "hx-swap-oob" in h for h in html)
-    assert any("Imported" in h for h in html)
+    events = [f for f in frames if f["type"] == live.UPLOAD_PROGRESS and f["upload"] == upload.pk]
+    assert len(events) >= 2  # the dry run and the import, at least
+    html = fragments.supervisor_event(events[-1])
+    assert f'id="upload-progress-{upload.pk}"' in html and "hx-swap-oob" in html
+    assert "Imported" in html

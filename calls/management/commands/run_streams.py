@@ -11,7 +11,7 @@ from calls.streams import StreamSupervisor
 
 
 class Command(BaseCommand):
-    help = "Keep one event loop per signed-in Huawei / Genesys agent session (see calls/streams.py)."
+    help = "Keep one event loop per signed-in platform agent session (see calls/streams.py)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(

@@ -19,12 +19,15 @@ from calls.providers.base import (
     DIALING,
     ENDED,
     FAILED,
+    PUSH,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
     AccountConfig,
     AgentLogin,
     DialRequest,
+    Identity,
+    Offer,
     ProviderError,
 )
 from calls.providers.genesys import GenesysProvider, gws_error
@@ -117,7 +120,7 @@ def gws_state(emulator) -> dict[str, Any]:
 # -- session and agent state ------------------------------------------------------------------------
 def test_registry_builds_the_genesys_adapter(emulator):
     adapter = get_provider(account(emulator.url))
-    assert isinstance(adapter, GenesysProvider) and adapter.platform_offers_leads
+    assert isinstance(adapter, GenesysProvider) and adapter.offers_leads
 
 
 def test_sign_in_keeps_the_session_in_state(emulator, provider):
@@ -421,3 +424,42 @@ def test_base_url_may_end_in_api_v2_as_the_vendor_writes_it(emulator):
     with_suffix = GenesysProvider(AccountConfig(platform="genesys", base_url=f"{emulator.url}/api/v2/"))
     without = GenesysProvider(AccountConfig(platform="genesys", base_url=emulator.url))
     assert with_suffix.http.base_url == without.http.base_url == emulator.url
+
+
+def test_parse_offer_the_captured_preview_record():
+    [signal] = parser().parse(fixture("preview_record.json"))
+    offer = GenesysProvider.parse_offer(signal.data)
+    # userData without the platform's GSW_* bookkeeping; customerName is the name.
+    assert offer == Offer(
+        raw_number="+14155550101",
+        name="Ada Lovelace",
+        custom_fields={"Account": "A-1"},
+        campaign_ref="Spring",
+    )
+
+
+def test_parse_offer_user_data_variants():
+    record = {
+        "userData": {
+            "GSW_CAMPAIGN_NAME": "Demo",
+            "GSW_RECORD_HANDLE": 431,
+            "name": "Leo Weber",
+            "Plan": "Silver",
+        }
+    }
+    offer = GenesysProvider.parse_offer({"record": record})
+    assert (offer.name, offer.custom_fields, offer.campaign_ref) == ("Leo Weber", {"Plan": "Silver"}, "")
+    named = GenesysProvider.parse_offer({"record": {"userData": {"GSW_CUSTOMER_NAME": "Ida B", "Plan": "x"}}})
+    assert (named.name, named.custom_fields) == ("Ida B", {"Plan": "x"})
+    assert GenesysProvider.parse_offer({}) == Offer()
+    assert GenesysProvider.parse_offer({"record": "nope", "campaignName": "Spring"}).campaign_ref == "Spring"
+
+
+def test_capabilities_and_identity():
+    assert (
+        GenesysProvider.agent_sessions and GenesysProvider.offers_leads and GenesysProvider.can_look_up_calls
+    )
+    assert GenesysProvider.hang_up_needs_call_id and GenesysProvider.event_stream == PUSH
+    assert set(GenesysProvider.identity_fields) == {"ref"}
+    login = GenesysProvider.agent_login(Identity(ref="agent1"), {"agent_password": "pw"})
+    assert (login.ref, login.username, login.password) == ("agent1", "agent1", "pw")

@@ -17,11 +17,14 @@ from calls.providers.base import (
     CUSTOMER_RINGING,
     ENDED,
     FAILED,
+    POLL,
     REASON_BUSY,
     REASON_NO_ANSWER,
     AccountConfig,
     AgentLogin,
     DialRequest,
+    Identity,
+    Offer,
     ProviderError,
     Signal,
 )
@@ -343,3 +346,49 @@ def test_parse_empty(payload: Any) -> None:
 def test_parse_odd_payloads_never_raise(payload: Any) -> None:
     (signal,) = HuaweiProvider(account("http://gateway.invalid")).parse(payload)
     assert signal.kind == "other" and signal.key
+
+
+def offer_of(event_data: dict[str, Any]) -> Offer:
+    """What the engine makes a lead of, from an offer signal as parse() gives it."""
+    (signal,) = HuaweiProvider(account("http://gateway.invalid")).parse(event_data)
+    return HuaweiProvider.parse_offer(signal.data)
+
+
+def test_parse_offer_the_seed_events() -> None:
+    offer = offer_of(fixture("event_preview_callout.json"))
+    # callData is the campaign's own JSON here: its name is the customer's, the rest custom fields.
+    assert offer == Offer(
+        raw_number="88889039", name="Asha Rao", custom_fields={"lead": "42"}, campaign_ref=""
+    )
+    # Several numbers offered: the first is dialed (exactly as offered); opaque callData is one field.
+    offer = offer_of(fixture("event_preview_callout_ex.json"))
+    assert (offer.raw_number, offer.name, offer.custom_fields) == ("88889039", "", {"Call data": "lead-43"})
+
+
+def test_parse_offer_call_data_variants() -> None:
+    data = {
+        "controlid": "1536",
+        "callData": json.dumps({"name": "Maya Lopez", "City": "Brooklyn", "Plan": "Gold"}),
+    }
+    offer = HuaweiProvider.parse_offer(data)
+    assert (offer.name, offer.custom_fields) == ("Maya Lopez", {"City": "Brooklyn", "Plan": "Gold"})
+    offer = HuaweiProvider.parse_offer({"callData": "ticket=77;vip"})
+    assert (offer.name, offer.custom_fields) == ("", {"Call data": "ticket=77;vip"})
+    # Odd offers never raise.
+    assert HuaweiProvider.parse_offer({}) == Offer()
+    assert HuaweiProvider.parse_offer({"callData": "[1, 2]", "dialeddigits": []}).custom_fields == {
+        "Call data": "[1, 2]"
+    }
+    assert HuaweiProvider.parse_offer({"dialeddigits": "2125550100, 2125550101"}).raw_number == "2125550100"
+
+
+def test_capabilities_and_identity() -> None:
+    assert HuaweiProvider.agent_sessions and HuaweiProvider.offers_leads and HuaweiProvider.can_look_up_calls
+    assert HuaweiProvider.event_stream == POLL and not HuaweiProvider.receives_callbacks
+    assert set(HuaweiProvider.identity_fields) == {"ref", "phone"}
+    login = HuaweiProvider.agent_login(Identity(ref="101", phone="70001"), {"agent_password": "pw"})
+    assert (login.ref, login.phone, login.password) == ("101", "70001", "pw")
+    provider = HuaweiProvider(account("http://gateway.invalid"))
+    assert provider.session_lost(ProviderError("gone", code="000-003"))
+    assert provider.session_lost(ProviderError("gone", code="100-006"))
+    assert not provider.session_lost(ProviderError("busy", code="100-007"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from calls.providers import get_provider
-from calls.providers.base import AccountConfig, AgentLogin, DialRequest, ProviderError
+from calls.providers.base import AccountConfig, AgentLogin, DialRequest, Identity, ProviderError
 from calls.providers.ryng import RyngProvider
 from tests.emulator_fixtures import CallbackSink, EmulatorProcess
 
@@ -411,3 +411,22 @@ def test_odd_payloads_become_other_signals_and_never_raise(payload):
 def test_a_repaired_trailing_comma_and_a_bom():
     raw = '\ufeff{\n "callID": 5,\n "callbackType": "connect",\n "event": "agent-connected",\n}'
     assert parser().parse(raw)[0].key == "ryng:5:agent-connected"
+
+
+def test_the_terminal_callback_carries_the_engines_normalized_keys():
+    data = parser().parse((FIXTURES / "terminal_callback.txt").read_text())[0].data
+    assert (data["talk_seconds"], data["log_id"]) == (5, "64")
+    assert data["recording_url"] == data["recordingUrl"] and data["recording_url"].endswith(".mp3")
+    connect = parser().parse((FIXTURES / "connect_callback.txt").read_text())[0].data
+    assert "talk_seconds" not in connect and "recording_url" not in connect
+
+
+def test_capabilities_and_identity():
+    assert (
+        RyngProvider.takes_pushed_leads and RyngProvider.ends_on_dispose and RyngProvider.receives_callbacks
+    )
+    assert not (RyngProvider.agent_sessions or RyngProvider.offers_leads or RyngProvider.can_look_up_calls)
+    assert RyngProvider.callback_kinds == ("connect", "terminal") and RyngProvider.event_stream == ""
+    assert set(RyngProvider.identity_fields) == {"ref", "username"}
+    login = RyngProvider.agent_login(Identity(ref="7", username="a@x.test", phone="1"), {"token": "t"})
+    assert login == AgentLogin(ref="7", username="a@x.test")  # no password: the token is the account's

@@ -1,0 +1,117 @@
+"""Rendering at delivery: live events (``agentdesk.live``) into the HTML frames browsers swap in.
+
+The consumers call these when an event reaches a socket, and the desk's views call
+:func:`desk_panels` for a command's answer over HTTP, so every panel is rendered by one function
+from the state committed at that moment. Each fragment is the page's own partial with its stable
+element id and ``hx-swap-oob``; customer data is escaped by the templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from agentdesk import board, live
+from agentdesk.models import Agent
+from agentdesk.selectors import desk_state
+from calls.selectors import calls_on_desks
+from campaigns.models import Campaign, SheetUpload
+from campaigns.selectors import campaign_list
+
+DESK_TEMPLATE = "desk/desk.html"
+# What a desk event may carry besides its panels (live.desk_event).
+EXTRAS = ("alert", "poll_attempt", "poll_delay", "form", "form_errors")
+
+
+def desk_context(agent: Agent, **extra: Any) -> dict[str, Any]:
+    return {**desk_state(agent=agent), **extra}
+
+
+def desk_main(agent: Agent, **extra: Any) -> str:
+    """The whole desk, as the inside of ``#desk-main`` (a command's answer over HTTP)."""
+    return render_to_string(f"{DESK_TEMPLATE}#main", desk_context(agent, **extra))
+
+
+def desk_panels(agent: Agent, panels: list[str], **extra: Any) -> str:
+    """The named panels of ``agent``'s desk as out-of-band fragments. ``main`` (the whole desk)
+    replaces the inside of ``#desk-main``; ``extra`` adds what the asking tab shows (an alert,
+    a poll's counter, a form's errors)."""
+    context = desk_context(agent, **extra, oob=True)
+    parts = []
+    for panel in panels:
+        html = render_to_string(f"{DESK_TEMPLATE}#{panel}", context)
+        if panel == live.MAIN:
+            html = f'<div id="desk-main" hx-swap-oob="innerHTML">{html}</div>'
+        parts.append(html)
+    return "\n".join(parts)
+
+
+def desk_event(agent_id: int, event: dict[str, Any]) -> str:
+    """A ``desk.changed`` event for one of the agent's sockets."""
+    agent = Agent.objects.select_related("user", "desk_campaign").filter(pk=agent_id).first()
+    if agent is None:
+        return ""
+    panels = list(event.get("panels") or [])
+    if live.MAIN in panels:
+        panels = [live.MAIN]  # the whole desk holds every other panel
+    extra = {
+        key: event[key]
+        for key in ("alert", "poll_attempt", "poll_delay", "form", "form_errors")
+        if event.get(key)
+    }
+    if extra.get("alert") and live.ALERT not in panels and live.MAIN not in panels:
+        panels.append(live.ALERT)
+    return desk_panels(agent, panels, **extra)
+
+
+# -- supervisors ------------------------------------------------------------------------------------
+
+
+def board_agent(event: dict[str, Any]) -> str:
+    rows = board.board_rows([event["agent"]])
+    return board.render_row(rows[0], oob=True) if rows else ""
+
+
+def campaign_calls(event: dict[str, Any]) -> str:
+    campaign = Campaign.objects.filter(pk=event["campaign"]).first()
+    if campaign is None:
+        return ""
+    return render_to_string(
+        "calls/supervisor.html#live_calls",
+        {"campaign": campaign, "calls": calls_on_desks(campaign=campaign), "oob": True},
+    )
+
+
+def campaign_counts(event: dict[str, Any]) -> str:
+    row = campaign_list().filter(pk=event["campaign"]).first()
+    if row is None:
+        return ""
+    return render_to_string("supervisor/dashboard.html#campaign-row", {"campaign": row, "oob": True})
+
+
+def campaign_sync(event: dict[str, Any]) -> str:
+    campaign = Campaign.objects.filter(pk=event["campaign"]).first()
+    if campaign is None:
+        return ""
+    return render_to_string("supervisor/campaign_detail.html#sync", {"campaign": campaign, "oob": True})
+
+
+def upload_progress(event: dict[str, Any]) -> str:
+    upload = SheetUpload.objects.filter(pk=event["upload"]).first()
+    if upload is None:
+        return ""
+    return render_to_string("supervisor/upload.html#progress", {"upload": upload, "oob": True})
+
+
+SUPERVISOR_RENDERERS = {
+    live.BOARD_AGENT: board_agent,
+    live.CAMPAIGN_CALLS: campaign_calls,
+    live.CAMPAIGN_COUNTS: campaign_counts,
+    live.CAMPAIGN_SYNC: campaign_sync,
+    live.UPLOAD_PROGRESS: upload_progress,
+}
+
+
+def supervisor_event(event: dict[str, Any]) -> str:
+    return SUPERVISOR_RENDERERS[event["type"]](event)

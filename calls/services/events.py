@@ -1,0 +1,47 @@
+"""Events out: what the calls engine tells the desks and the supervisors, after each commit.
+
+Small dicts through :mod:`agentdesk.live` (catalogued in docs/events.md); the receivers render
+what they show from the committed state when the event arrives. Nothing here renders, and
+nothing here knows the desk's views or selectors.
+"""
+
+from __future__ import annotations
+
+from agentdesk import live
+from calls.models import Call
+
+
+def call_changed(call: Call) -> None:
+    """A call's state moved: the agent's call panel (its buttons) and presence, and the live-calls
+    table of the campaign's page. The disposition panel is left alone: notes typed during the
+    call stay where they are."""
+    live.desk_changed(call.agent_id, live.CALL, live.PRESENCE)
+    live.campaign_calls_changed(call.campaign_id)
+
+
+def call_left_desk(call: Call) -> None:
+    """A call was disposed: the whole desk moves on (the next lead, an empty disposition)."""
+    live.desk_changed(call.agent_id, live.PREVIEW, live.CALL, live.DISPOSE, live.PRESENCE)
+    live.campaign_calls_changed(call.campaign_id)
+
+
+def presence_changed(agent_id: int) -> None:
+    live.desk_changed(agent_id, live.PRESENCE)
+
+
+def presence_set_by_platform(agent_id: int, message: str) -> None:
+    """The platform changed the agent's state (a supervisor on the platform, the phone): the
+    presence, the preview (Ready starts looking for a lead, Not ready stops) and why."""
+    live.desk_changed(
+        agent_id, live.PRESENCE, live.PREVIEW, live.ALERT, alert=live.alert(message, level="info")
+    )
+
+
+def platform_error(agent_id: int, message: str, code: str = "") -> None:
+    """A platform failure, in plain words with the platform's code."""
+    live.desk_changed(agent_id, live.ALERT, alert=live.alert(message, code))
+
+
+def offer_arrived(agent_id: int) -> None:
+    """A platform's preview offer became the agent's lead."""
+    live.desk_changed(agent_id, live.PREVIEW, live.CALL, live.DISPOSE)

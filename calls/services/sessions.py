@@ -1,0 +1,147 @@
+"""Platform sessions: who the platform knows an agent as, the adapter with the agent's persisted
+session (GUID, cookies, CSRF token), and the synchronous agent-session requests (sign in and
+out, ready and not ready, ask for an offer, give an offer back).
+
+Every request that makes the platform report an agent state records its ask first
+(:mod:`calls.services.presence`), so the echo is known as ours when it arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentdesk.models import Agent, Presence
+from calls.models import PlatformIdentity, PlatformSession, TelephonyAccount
+from calls.providers import get_provider, provider_class
+from calls.providers.base import AgentLogin, Identity, Provider, ProviderError
+from calls.services.presence import (
+    NOT_READY,
+    READY,
+    PlatformAsk,
+    ask_withdraw,
+    platform_ask,
+    platform_ask_sign_in,
+)
+from campaigns.models import Campaign, Lead
+
+
+def agent_identity(*, agent: Agent, platform: str) -> Identity:
+    """The agent's stored identity on ``platform`` (empty when none is set)."""
+    row = PlatformIdentity.objects.filter(agent=agent, platform=platform).first()
+    return row.as_identity() if row is not None else Identity()
+
+
+def agent_login(*, agent: Agent, account: TelephonyAccount) -> AgentLogin:
+    """Who the platform knows ``agent`` as: the adapter builds it from the agent's identity on
+    the account's platform and the account's encrypted credentials (agents on a platform with
+    sessions share the account's agent password in this design)."""
+    identity = agent_identity(agent=agent, platform=account.platform)
+    return provider_class(account.platform).agent_login(identity, account.credentials)
+
+
+def _session(agent: Agent, account: TelephonyAccount) -> PlatformSession:
+    session, _ = PlatformSession.objects.get_or_create(agent=agent, account=account)
+    return session
+
+
+def provider_for(
+    *, agent: Agent | None, account: TelephonyAccount
+) -> tuple[Provider, PlatformSession | None]:
+    """The adapter for ``account``, carrying the agent's persisted platform session (GUID,
+    cookies, CSRF token) where the platform has one."""
+    if agent is None or not provider_class(account.platform).agent_sessions:
+        return get_provider(account.config(), {}), None
+    session = _session(agent, account)
+    return get_provider(account.config(), dict(session.state or {})), session
+
+
+def session_save_state(session: PlatformSession | None, provider: Provider) -> None:
+    """Persist what the adapter learnt (a rotated GUID, new cookies). Saved only when it changed
+    so the streams process and workers do not overwrite each other needlessly."""
+    if session is None:
+        return
+    state = dict(provider.state)
+    if state != session.state:
+        session.state = state
+        session.save(update_fields=["state", "updated_at"])
+
+
+def _session_call(agent: Agent, account: TelephonyAccount, op: str, *args: Any) -> PlatformSession | None:
+    provider, session = provider_for(agent=agent, account=account)
+    login = agent_login(agent=agent, account=account)
+    try:
+        getattr(provider, op)(login, *args)
+    except ProviderError as exc:
+        if session is not None:
+            session.last_error = exc.message[:300]
+            session.state = dict(provider.state)
+            session.save(update_fields=["last_error", "state", "updated_at"])
+        raise
+    if session is not None:
+        session.state = dict(provider.state)
+        session.last_error = ""
+        session.save(update_fields=["state", "last_error", "updated_at"])
+    return session
+
+
+def platform_sign_in(*, agent: Agent, account: TelephonyAccount) -> None:
+    """Sign the agent in; ``run_streams`` picks the session up within a few seconds. The state a
+    sign-in leaves the agent in counts as asked for (a new session: no older echo will come)."""
+    platform_ask_sign_in(agent=agent, account=account, provider=provider_for(agent=None, account=account)[0])
+    session = _session_call(agent, account, "sign_in")
+    if session is not None:
+        session.status = PlatformSession.Status.SIGNED_IN
+        session.save(update_fields=["status", "updated_at"])
+
+
+def platform_sign_out(*, agent: Agent, account: TelephonyAccount) -> None:
+    try:
+        _session_call(agent, account, "sign_out")
+    finally:
+        session = PlatformSession.objects.filter(agent=agent, account=account).first()
+        if session is not None:
+            session.status = PlatformSession.Status.SIGNED_OUT
+            session.state = {}
+            session.save(update_fields=["status", "state", "updated_at"])
+
+
+def platform_set_ready(
+    *, agent: Agent, account: TelephonyAccount, ready: bool, reason: str = ""
+) -> PlatformAsk | None:
+    """Ready (Huawei sayfree, GWS Ready) or not ready on the platform. The ask is recorded (and
+    committed) before the request goes out, so its echo is known as ours when it arrives."""
+    ask = platform_ask(agent=agent, account=account, state=READY if ready else NOT_READY)
+    try:
+        if ready:
+            _session_call(agent, account, "set_ready")
+        else:
+            _session_call(agent, account, "set_not_ready", reason)
+    except ProviderError as exc:
+        ask_withdraw(ask, exc)
+        raise
+    return ask
+
+
+def platform_request_offer(*, agent: Agent, campaign: Campaign) -> None:
+    """Ask the platform for the next preview offer; it arrives later as an ``offer`` signal."""
+    _session_call(agent, campaign.account, "request_offer", campaign.platform_campaign_id)
+
+
+def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
+    """The platform side of a skip: GWS ``RejectRecord`` (the record goes back to the pool),
+    Huawei saybusy + sayfree (whose agent-state echoes are recorded first, so they never move
+    the agent's presence); nothing on Ryng. Synchronous (timeouts on every request)."""
+    account = lead.campaign.account
+    provider, session = provider_for(agent=agent, account=account)
+    if not lead.offer or not provider.offers_leads:
+        return
+    stay_ready = agent.presence == Presence.READY
+    echoes = provider.skip_echoes(stay_ready=stay_ready)
+    ask = platform_ask(agent=agent, account=account, state=echoes[-1], echoes=echoes) if echoes else None
+    try:
+        provider.skip(agent_login(agent=agent, account=account), dict(lead.offer), stay_ready=stay_ready)
+    except ProviderError as exc:
+        ask_withdraw(ask, exc)
+        raise
+    finally:
+        session_save_state(session, provider)

@@ -1,0 +1,217 @@
+"""Signals in: every platform signal (a callback, a stream event, a re-read) recorded once and
+applied: a call's state, an agent state, an offer that becomes a lead.
+
+Signals are deduplicated by ``CallEvent(account, key)``; a late one is recorded but never moves a
+call backwards (:func:`calls.services.life.call_advance`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agentdesk.models import Agent
+from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt, TelephonyAccount
+from calls.providers import provider_class
+from calls.providers.base import Offer, Signal
+from calls.services import events
+from calls.services.life import absorb_data, call_advance
+from calls.services.presence import REREAD_SOURCE, agent_apply_platform_state
+from campaigns.models import Campaign, Lead
+from campaigns.phone import Normalized, normalize
+
+log = logging.getLogger("calls")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _find_call(
+    account: TelephonyAccount, signal: Signal, call_hint: str = "", agent: Agent | None = None
+) -> Call | None:
+    calls = Call.objects.select_for_update().select_related("agent", "lead")
+    if call_hint:
+        try:
+            found = calls.filter(account=account, key=uuid.UUID(call_hint)).first()
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    if signal.call_id:
+        found = calls.filter(account=account, platform_call_id=str(signal.call_id)).first()
+        if found is not None:
+            return found
+    if agent is not None and signal.kind == "call":
+        # An agent has one live call on an account. Huawei's AgentOther_PhoneAlerting/Offhook
+        # carry no call id: they belong to that call whatever its id. An event with an id we do
+        # not know yet may beat the previewCallout answer: it can only be a call still without one.
+        live = calls.filter(account=account, agent=agent, state__in=LIVE_STATES)
+        if signal.call_id:
+            live = live.filter(platform_call_id="")
+        return live.order_by("-id").first()
+    return None
+
+
+def call_apply_signal(
+    *,
+    account: TelephonyAccount,
+    signal: Signal,
+    source: str,
+    raw: str = "",
+    agent: Agent | None = None,
+    call_hint: str = "",
+) -> CallEvent | None:
+    """Record and apply one platform signal. A repeat (same ``(account, key)``) returns None and
+    changes nothing; a late one is recorded but never moves the call backwards. ``agent`` is the
+    session's agent for stream signals; ``call_hint`` our call key from a callback URL."""
+    key = (signal.key or "")[:200]
+    if not key:
+        key = f"nokey:{uuid.uuid4()}"
+    try:
+        with transaction.atomic():
+            if CallEvent.objects.filter(account=account, key=key).exists():
+                return None
+            call = (
+                _find_call(account, signal, call_hint, agent)
+                if signal.kind == "call" or signal.call_id
+                else None
+            )
+            event = CallEvent.objects.create(
+                account=account,
+                call=call,
+                source=source[:20],
+                kind=(signal.kind or "other")[:20],
+                key=key,
+                state=(signal.state or "")[:20],
+                payload=_jsonable(dict(signal.data or {})),
+                raw=raw or _raw_text(signal.raw),
+            )
+            applied = False
+            if signal.kind == "offer" and agent is not None:
+                lead_from_offer(account=account, agent=agent, signal=signal)
+                applied = True
+            elif signal.kind == "agent" and agent is not None and signal.state:
+                applied = agent_apply_platform_state(
+                    account=account,
+                    agent=agent,
+                    state=signal.state,
+                    reason=signal.reason,
+                    reread=source == REREAD_SOURCE,
+                )
+            elif call is not None:
+                applied = _apply_to_call(call, signal)
+            if applied:
+                event.applied = True
+                event.save(update_fields=["applied"])
+            return event
+    except IntegrityError:
+        # Two deliveries raced past the exists() check: the unique key kept exactly one.
+        return None
+
+
+def _raw_text(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    if isinstance(raw, str):
+        return raw
+    try:
+        return json.dumps(raw)
+    except (TypeError, ValueError):
+        return str(raw)
+
+
+def _apply_to_call(call: Call, signal: Signal) -> bool:
+    fields = []
+    if signal.call_id and not call.platform_call_id:
+        call.platform_call_id = str(signal.call_id)[:120]
+        fields.append("platform_call_id")
+    if fields:
+        call.save(update_fields=fields)
+    # Any signal about the call proves the dial went out (a killed worker never recorded it).
+    DialAttempt.objects.filter(call=call).exclude(status=DialAttempt.Status.PLACED).update(
+        status=DialAttempt.Status.PLACED, updated_at=timezone.now()
+    )
+    data = dict(signal.data or {})
+    if signal.state and call_advance(
+        call=call,
+        state=signal.state,
+        reason=signal.reason,
+        message=str(data.get("message", "")),
+        code=str(data.get("code", "")),
+        data=data,
+    ):
+        if signal.state == CallState.FAILED:
+            events.platform_error(call.agent_id, call.failure_message, call.failure_code)
+        return True
+    # Not a move forward: still keep details that arrive late (talk time, recording URL).
+    extra = absorb_data(call, data)
+    if extra:
+        call.save(update_fields=extra)
+        return True
+    return False
+
+
+def lead_from_offer(*, account: TelephonyAccount, agent: Agent, signal: Signal) -> Lead | None:
+    """A platform offer (Huawei preview event, GWS preview record) becomes a lead leased to the
+    agent, keeping the offer so the dial can cite it (controlid / recordHandle)."""
+    data = dict(signal.data or {})
+    offer = offer_details(account=account, data=data)
+    campaign = _campaign_for_offer(account, offer)
+    if campaign is None:
+        log.warning("offer on %s matches no campaign; kept as an event only", account)
+        return None
+    # The offered text is kept as raw_number and dialed as is (a platform may insist on the exact
+    # number it offered, seed 003); number is our E.164 for checks.
+    lease_seconds = settings.LEAD_LEASE_SECONDS
+    lead = Lead.objects.create(
+        campaign=campaign,
+        number=_e164(offer.raw_number, campaign.default_region),
+        raw_number=offer.raw_number,
+        name=offer.name[:200],
+        custom_fields=dict(offer.custom_fields),
+        source=Lead.Source.PLATFORM,
+        offer=_jsonable(data),
+        lease_owner=agent,
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds),
+    )
+    events.offer_arrived(agent.id)
+    return lead
+
+
+def offer_details(*, account: TelephonyAccount, data: Mapping[str, Any]) -> Offer:
+    """What an offer's data carries for the lead (number, name, custom fields, campaign), read by
+    the account's adapter (``Provider.parse_offer``)."""
+    return provider_class(account.platform).parse_offer(data)
+
+
+def _campaign_for_offer(account: TelephonyAccount, offer: Offer) -> Campaign | None:
+    """The active campaign the offer names, else the account's first active one (an offer that
+    does not name its campaign belongs to the one the account works)."""
+    campaigns = Campaign.objects.filter(account=account, status=Campaign.Status.ACTIVE)
+    if offer.campaign_ref:
+        found = campaigns.filter(platform_campaign_id=offer.campaign_ref).first()
+        if found is not None:
+            return found
+    return campaigns.order_by("id").first()
+
+
+def _e164(raw: str, region: str) -> str:
+    result = normalize(raw, region)
+    return result.e164 if isinstance(result, Normalized) else raw[:20]
