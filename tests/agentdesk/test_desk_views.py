@@ -338,3 +338,24 @@ def test_an_empty_ready_desk_looks_for_leads_less_often_the_longer_it_waits(agen
     # A junk attempt counts as the first.
     body = agent_client.post("/desk/next/", {"attempt": "x"}).content.decode()
     assert 'data-poll-delay="5"' in body
+
+
+@pytest.mark.parametrize("zone", ["Australia/Sydney", "America/Los_Angeles"])
+def test_the_preview_shows_the_leads_own_clock_on_a_server_in_utc(agent_client, agent, zone, settings):
+    """The server runs in UTC; a lead in Sydney or Los Angeles is shown at its own local time and
+    day, and the callback picker starts there too (never the server's clock)."""
+    assert settings.TIME_ZONE == "UTC"
+    campaign = make_campaign(name=f"Clock {zone}")
+    make_leads(campaign, 1, tz=zone)
+    before = timezone.now()
+    body = _ready(agent_client, campaign).content.decode()
+    after = timezone.now()
+    local_times = {t.astimezone(ZoneInfo(zone)) for t in (before, after)}
+    shown = re.search(r'id="lead-local-time">([^<]+)<', body).group(1)
+    assert shown in {t.strftime("%H:%M") for t in local_times}
+    utc = {t.astimezone(ZoneInfo("UTC")).strftime("%H:%M") for t in (before, after)}
+    assert shown not in utc  # Sydney and Los Angeles are never on UTC's clock
+    day = re.search(r'id="lead-local-day">([^<]+)<', body).group(1)
+    assert day.startswith(tuple(t.strftime("%a") for t in local_times)) and zone in day
+    picker_min = re.search(r'id="dispose-callback"[^>]* min="([^"]+)"', body).group(1)
+    assert picker_min in {t.strftime("%Y-%m-%dT%H:%M") for t in local_times}
