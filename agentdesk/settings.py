@@ -154,8 +154,12 @@ CELERY_BEAT_SCHEDULE = {
 CALLS_RETRY_BASE_SECONDS = env_int("CALLS_RETRY_BASE_SECONDS", 2, minimum=1)
 CALLS_RETRY_CAP_SECONDS = env_int("CALLS_RETRY_CAP_SECONDS", 60, minimum=1)
 CALLS_DIAL_MAX_RETRIES = env_int("CALLS_DIAL_MAX_RETRIES", 5, minimum=0)
-# A call with no final signal for this long is looked up, then failed as lost, by the reconciler.
+# The reconciler looks at a live call with no signal for this long: a platform that can look a
+# call up is asked; elsewhere a call that never connected is failed as lost.
 CALLS_LOST_AFTER_SECONDS = env_int("CALLS_LOST_AFTER_SECONDS", 900, minimum=30)
+# A connected call on a platform that cannot look calls up is ended (never failed) only after
+# this long: real conversations last hours, not minutes.
+CALLS_MAX_CALL_SECONDS = env_int("CALLS_MAX_CALL_SECONDS", 4 * 3600, minimum=60)
 # How long a lead stays leased to an agent without the desk renewing it.
 LEAD_LEASE_SECONDS = env_int("LEAD_LEASE_SECONDS", 120, minimum=30)
 

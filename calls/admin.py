@@ -126,11 +126,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class CallEventInline(admin.TabularInline):
     model = CallEvent
-    fields = ["received_at", "source", "kind", "state", "applied", "key"]
+    fields = ["received_at", "source", "kind", "state", "applied", "why", "key"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
+
+    @admin.display(description="why")
+    def why(self, event: CallEvent) -> str:
+        """The reconciler's decision and its reason (calls.services.reconcile)."""
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        return f"{payload['action']}: {payload.get('reason', '')}" if "action" in payload else ""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -220,6 +220,8 @@ class Call(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     disposed_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # When the reconciler last found the call still live on the platform (its next look waits).
+    reconciled_at = models.DateTimeField(null=True, blank=True)
     talk_seconds = models.PositiveIntegerField(null=True, blank=True)
     recording_url = models.URLField(max_length=1000, blank=True)
     disposition = models.ForeignKey("campaigns.Disposition", null=True, blank=True, on_delete=models.SET_NULL)

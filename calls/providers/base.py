@@ -438,6 +438,12 @@ class Provider(ABC):
         Raise ``NotImplementedError`` where the platform offers no way to look (Ryng)."""
         raise NotImplementedError
 
+    def call_live(self, agent: AgentLogin, call_id: str) -> bool:
+        """Whether the platform still has call ``call_id`` live (not released). The reconciler
+        asks before it ends a call whose final signal never came. Raise ``NotImplementedError``
+        where the platform offers no way to look (``can_look_up_calls`` False)."""
+        raise NotImplementedError
+
     @abstractmethod
     def hang_up(self, agent: AgentLogin, call_id: str, *, log_id: str = "") -> None:
         """End the live call."""

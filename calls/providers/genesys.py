@@ -384,6 +384,14 @@ class GenesysProvider(Provider):
         calls = self._request("GET", f"{API}/me/calls", agent).get("calls") or []
         return [c for c in calls if isinstance(c, dict)]
 
+    def call_live(self, agent: AgentLogin, call_id: str) -> bool:
+        """``GET /me/calls`` lists a released call for a while (state ``Released``), then drops it:
+        live is listed and not released."""
+        return any(
+            str(call.get("id")) == str(call_id) and call.get("state") != "Released"
+            for call in self.list_calls(agent)
+        )
+
     def lookup_call(self, request: DialRequest) -> DialResult | None:
         """After an ambiguous dial: the listed call for this record (or number), if any."""
         call = self._find_call(self.list_calls(request.agent), request)

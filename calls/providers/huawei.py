@@ -304,6 +304,12 @@ class HuaweiProvider(Provider):
                 return DialResult(call_id=str(call_id), raw=info)
         return None
 
+    def call_live(self, agent: AgentLogin, call_id: str) -> bool:
+        """``allcallinfoEx`` lists the agent's current calls only: a released call is gone."""
+        ref = agent.ref
+        call_ids = self._request("GET", f"/calldata/{ref}/allcallinfoEx/{ref}").get("result") or []
+        return str(call_id) in {str(c) for c in call_ids} if isinstance(call_ids, list) else False
+
     def hang_up(self, agent: AgentLogin, call_id: str, *, log_id: str = "") -> None:
         """release. ``200-017`` (no call) is success: the call already ended and its end events
         are on the stream."""

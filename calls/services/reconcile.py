@@ -1,37 +1,76 @@
-"""Reconciling: calls whose final signal never came."""
+"""Reconciling: live calls whose signals stopped coming.
+
+A live call ends only on the platform's word or the agent's End. Every ``CALLS_LOST_AFTER_SECONDS``
+of silence (beat runs this every minute) the reconciler looks at the call once more:
+
+- a dial whose task certainly never ran is handed back to ``place_call`` (once);
+- where the platform can look a call up (``Provider.can_look_up_calls``), it asks: a call the
+  platform still has is kept (and looked at again after another quiet spell), one the platform no
+  longer has is ended, or failed as lost if it never connected;
+- elsewhere a call that never got past dialing and ringing is failed as lost, and a connected
+  call is ended only after ``CALLS_MAX_CALL_SECONDS`` (hours): a conversation is not a lost call.
+
+A connected call whose final signal never came ends as *ended*, never *failed*: the agent
+disposes it as the conversation it was. Every decision is logged per call with its reason and
+recorded as a ``CallEvent`` (source ``reconcile``), shown on the call's admin page.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calls import tasks
 from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt
 from calls.providers import provider_class
 from calls.providers.base import ProviderError
-from calls.services.life import call_fail, on_commit
+from calls.services.life import call_advance, call_fail, on_commit
 from calls.services.placing import attempt_update, dial_placed, dial_request
-from calls.services.sessions import provider_for, session_save_state
+from calls.services.sessions import agent_login, provider_for, session_save_state
+
+log = logging.getLogger("calls.reconcile")
+
+# What the reconciler did with a call (CallEvent.payload["action"]).
+REDIAL, FOUND, KEPT, ENDED, LOST = "redial", "found", "kept", "ended", "lost"
 
 
-def calls_reconcile(*, stale_after: timedelta | None = None) -> int:
-    """Calls stuck in a live state past ``stale_after`` (default ``CALLS_LOST_AFTER_SECONDS``,
-    15 min). A dial that certainly never went out (its task was lost) is handed back to
-    ``place_call`` once; a dial in doubt is looked up where the platform can; everything else is
-    failed with reason "lost" and the agent can dispose it. Returns how many calls were touched."""
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+
+    @property
+    def acted(self) -> bool:
+        return self.action != KEPT
+
+
+def calls_reconcile(*, stale_after: timedelta | None = None, max_call: timedelta | None = None) -> int:
+    """Look at every live call quiet for ``stale_after`` (default ``CALLS_LOST_AFTER_SECONDS``)
+    and not found live on its platform within that spell. Returns how many calls were acted on
+    (re-dialed, found, ended or failed); calls kept are logged but not counted."""
     stale_after = stale_after or timedelta(seconds=settings.CALLS_LOST_AFTER_SECONDS)
+    max_call = max_call or timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS)
     now = timezone.now()
-    stuck = Call.objects.filter(state__in=LIVE_STATES, state_changed_at__lt=now - stale_after).select_related(
-        "account", "agent", "lead", "campaign"
+    quiet_since = now - stale_after
+    quiet = (
+        Call.objects.filter(state__in=LIVE_STATES, state_changed_at__lt=quiet_since)
+        .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lt=quiet_since))
+        .select_related("account", "agent", "lead", "campaign")
+        .order_by("id")
     )
-    touched = 0
-    for call in stuck:
+    acted = 0
+    for call in quiet:
         attempt = DialAttempt.objects.filter(call=call).first()
-        if _reconcile_one(call, attempt, now, stale_after):
-            touched += 1
-    return touched
+        decision = _decide(call, attempt, now, stale_after, max_call)
+        _record(call, decision, now)
+        acted += decision.acted
+    return acted
 
 
 def _never_sent(attempt: DialAttempt | None) -> bool:
@@ -41,7 +80,10 @@ def _never_sent(attempt: DialAttempt | None) -> bool:
     return attempt.status == DialAttempt.Status.PENDING and attempt.error_code not in ("", "no_lookup")
 
 
-def _reconcile_one(call: Call, attempt: DialAttempt | None, now: datetime, stale_after: timedelta) -> bool:
+def _decide(
+    call: Call, attempt: DialAttempt | None, now: datetime, stale_after: timedelta, max_call: timedelta
+) -> Decision:
+    quiet = _minutes(now - call.state_changed_at)
     if (
         call.state == CallState.DIAL_REQUESTED
         and _never_sent(attempt)
@@ -49,38 +91,105 @@ def _reconcile_one(call: Call, attempt: DialAttempt | None, now: datetime, stale
     ):
         Call.objects.filter(pk=call.pk).update(state_changed_at=now)
         on_commit(lambda: tasks.place_call.delay(call.pk))
-        return True
-    lookup = provider_class(call.account.platform).can_look_up_calls
-    if attempt is not None and not call.platform_call_id and lookup:
-        provider, session = provider_for(agent=call.agent, account=call.account)
-        try:
-            found = provider.lookup_call(dial_request(call))
-        except (NotImplementedError, ProviderError):
-            found = None
-        finally:
-            session_save_state(session, provider)
-        if found is not None:
-            dial_placed(call, attempt, found)
-            Call.objects.filter(pk=call.pk).update(state_changed_at=now)
-            return True
-    if not call_fail(
+        return Decision(REDIAL, f"the dial never reached the platform in {quiet}: handed to place_call again")
+    if provider_class(call.account.platform).can_look_up_calls:
+        return _ask_the_platform(call, attempt, now, max_call)
+    if call.connected_at is None:
+        return _lose(call, attempt, f"no signal past {call.get_state_display().lower()} for {quiet}")
+    if call.connected_at < now - max_call:
+        return _end(call, f"connected for {_minutes(now - call.connected_at)}, over the maximum call length")
+    _keep(call, now)
+    return Decision(
+        KEPT, f"connected, quiet for {quiet}; the platform cannot be asked, under the maximum length"
+    )
+
+
+def _ask_the_platform(
+    call: Call, attempt: DialAttempt | None, now: datetime, max_call: timedelta
+) -> Decision:
+    provider, session = provider_for(agent=call.agent, account=call.account)
+    try:
+        if call.platform_call_id:
+            live = provider.call_live(
+                agent_login(agent=call.agent, account=call.account), call.platform_call_id
+            )
+        else:
+            found = provider.lookup_call(dial_request(call)) if attempt is not None else None
+            if found is not None and attempt is not None:
+                dial_placed(call, attempt, found)
+                Call.objects.filter(pk=call.pk).update(state_changed_at=now)
+                return Decision(FOUND, f"the platform placed the dial as call {found.call_id}")
+            live = False
+    except ProviderError as exc:
+        started = call.connected_at or call.created_at
+        if started < now - max_call:
+            return _finish(
+                call,
+                attempt,
+                f"the platform could not be asked ({exc.code or exc}) for {_minutes(now - started)}",
+            )
+        _keep(call, now)
+        return Decision(KEPT, f"the platform could not be asked ({exc.code or exc}); asking again later")
+    finally:
+        session_save_state(session, provider)
+    if live:
+        _keep(call, now)
+        return Decision(KEPT, "still live on the platform")
+    return _finish(call, attempt, "the platform no longer has the call; its final signal never came")
+
+
+def _finish(call: Call, attempt: DialAttempt | None, reason: str) -> Decision:
+    """A connected call ends as ended; one that never connected fails as lost."""
+    if call.connected_at is not None:
+        return _end(call, reason)
+    return _lose(call, attempt, reason)
+
+
+def _end(call: Call, reason: str) -> Decision:
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().select_related("agent").get(pk=call.pk)
+        call_advance(call=locked, state=CallState.ENDED)
+    return Decision(ENDED, reason)
+
+
+def _lose(call: Call, attempt: DialAttempt | None, reason: str) -> Decision:
+    call_fail(
         call=call,
         reason=Call.FailureReason.LOST,
         message="No final signal came from the platform; the call is closed.",
         code="lost",
-    ):
-        return False
+    )
     if attempt is not None and attempt.status != DialAttempt.Status.PLACED:
         attempt_update(attempt, DialAttempt.Status.FAILED, "lost", "No signal from the platform.")
-    CallEvent.objects.get_or_create(
-        account=call.account,
-        key=f"reconcile:lost:{call.key}",
-        defaults={
-            "call": call,
-            "source": "reconcile",
-            "kind": "call",
-            "state": CallState.FAILED,
-            "applied": True,
-        },
+    return Decision(LOST, reason)
+
+
+def _keep(call: Call, now: datetime) -> None:
+    Call.objects.filter(pk=call.pk).update(reconciled_at=now)
+
+
+def _record(call: Call, decision: Decision, now: datetime) -> None:
+    call.refresh_from_db(fields=["state"])
+    log.info(
+        "reconcile call %s (%s, %s): %s: %s",
+        call.pk,
+        call.account.platform,
+        call.state,
+        decision.action,
+        decision.reason,
     )
-    return True
+    CallEvent.objects.create(
+        account=call.account,
+        call=call,
+        key=f"reconcile:{decision.action}:{call.key}:{now.isoformat()}",
+        source="reconcile",
+        kind="call",
+        state=call.state if decision.action in (ENDED, LOST) else "",
+        payload={"action": decision.action, "reason": decision.reason},
+        applied=decision.acted,
+    )
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"

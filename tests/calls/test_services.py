@@ -237,17 +237,3 @@ def test_dial_time_check_runs_again_in_the_task(ryng_lead, alice, emulator):
     assert call.state == CallState.FAILED and call.failure_reason == Call.FailureReason.COMPLIANCE
     assert call.compliance["dial"]["ok"] is False
     assert emulator.requests(platform="ryng", path="/rest-api/v1/preview/call") == []
-
-
-def test_reconciler_fails_a_call_without_its_final_signal(ryng_lead, alice):
-    call = _call(ryng_lead, alice, CallState.CONNECTED, "131")
-    DialAttempt.objects.create(call=call, key=f"dial:{call.key}", tries=1, status=DialAttempt.Status.PLACED)
-    Call.objects.filter(pk=call.pk).update(state_changed_at=timezone.now() - timedelta(hours=1))
-    fresh = _call(lease_lead(ryng_lead.campaign, alice, "+12125550109"), alice, CallState.CONNECTED, "132")
-    assert services.calls_reconcile(stale_after=timedelta(minutes=15)) == 1
-    call.refresh_from_db()
-    fresh.refresh_from_db()
-    assert call.state == CallState.FAILED and call.failure_reason == Call.FailureReason.LOST
-    assert fresh.state == CallState.CONNECTED
-    assert CallEvent.objects.filter(call=call, source="reconcile").count() == 1
-    assert services.calls_reconcile(stale_after=timedelta(minutes=15)) == 0

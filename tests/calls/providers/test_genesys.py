@@ -463,3 +463,19 @@ def test_capabilities_and_identity():
     assert set(GenesysProvider.identity_fields) == {"ref"}
     login = GenesysProvider.agent_login(Identity(ref="agent1"), {"agent_password": "pw"})
     assert (login.ref, login.username, login.password) == ("agent1", "agent1", "pw")
+
+
+def test_call_live_while_connected_and_not_once_released(emulator, provider, stream):
+    """What the reconciler asks before it ends a quiet call: the platform still has it while the
+    conversation goes on, and no longer once it is released (still listed as Released)."""
+    events, _, _ = stream
+    provider.sign_in(AGENT)
+    script(emulator, result="answer", talk_seconds=None)
+    result = provider.dial(DialRequest(agent=AGENT, number="+14155550177"))
+    events.wait(lambda s: s.call_id == result.call_id and s.state == CONNECTED)
+    assert provider.call_live(AGENT, result.call_id) is True
+    assert provider.call_live(AGENT, "no-such-call") is False
+    provider.hang_up(AGENT, result.call_id)
+    events.wait(lambda s: s.call_id == result.call_id and s.state == ENDED)
+    assert any(c["id"] == result.call_id for c in provider.list_calls(AGENT))  # listed, released
+    assert provider.call_live(AGENT, result.call_id) is False

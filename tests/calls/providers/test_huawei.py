@@ -392,3 +392,17 @@ def test_capabilities_and_identity() -> None:
     assert provider.session_lost(ProviderError("gone", code="000-003"))
     assert provider.session_lost(ProviderError("gone", code="100-006"))
     assert not provider.session_lost(ProviderError("busy", code="100-007"))
+
+
+def test_call_live_while_connected_and_not_once_over(ready: HuaweiProvider, emu) -> None:
+    """What the reconciler asks before it ends a quiet call: the gateway lists the agent's
+    current calls only."""
+    emu.control("POST", "outcomes", {"number": NUMBER, "result": "answer"})
+    offer = offer_for(ready, emu)
+    result = ready.dial(DialRequest(agent=AGENT, number=NUMBER, offer=offer))
+    assert [s.state for s in call_signals(ready, 4)][-1] == CONNECTED
+    assert ready.call_live(AGENT, result.call_id) is True
+    assert ready.call_live(AGENT, "999999") is False
+    ready.hang_up(AGENT, result.call_id)
+    call_signals(ready, 2)
+    assert ready.call_live(AGENT, result.call_id) is False
