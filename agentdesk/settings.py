@@ -153,7 +153,7 @@ CELERY_BEAT_SCHEDULE = {
 # A dial's retryable failures back off base * 2**n (with jitter) up to the cap, at most N times.
 CALLS_RETRY_BASE_SECONDS = env_int("CALLS_RETRY_BASE_SECONDS", 2, minimum=1)
 CALLS_RETRY_CAP_SECONDS = env_int("CALLS_RETRY_CAP_SECONDS", 60, minimum=1)
-CALLS_DIAL_MAX_RETRIES = env_int("CALLS_DIAL_MAX_RETRIES", 5, minimum=0)
+CALLS_DIAL_MAX_RETRIES = env_int("CALLS_DIAL_MAX_RETRIES", 3, minimum=0)
 # The reconciler looks at a live call with no signal for this long: a platform that can look a
 # call up is asked; elsewhere a call that never connected is failed as lost.
 CALLS_LOST_AFTER_SECONDS = env_int("CALLS_LOST_AFTER_SECONDS", 900, minimum=30)

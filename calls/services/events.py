@@ -42,6 +42,12 @@ def platform_error(agent_id: int, message: str, code: str = "") -> None:
     live.desk_changed(agent_id, live.ALERT, alert=live.alert(message, code))
 
 
+def dial_note(agent_id: int, message: str, code: str = "") -> None:
+    """How a dial is going when the platform has not settled it: a retry, an answer in doubt
+    (an info note, not a failure: the call may still come)."""
+    live.desk_changed(agent_id, live.ALERT, alert=live.alert(message, code, level="info"))
+
+
 def offer_arrived(agent_id: int) -> None:
     """A platform's preview offer became the agent's lead."""
     live.desk_changed(agent_id, live.PREVIEW, live.CALL, live.DISPOSE)

@@ -25,6 +25,11 @@ from campaigns.models import Disposition, Lead
 
 log = logging.getLogger("calls")
 
+DIAL_IN_DOUBT = (
+    "The platform did not say whether the call was placed. If your phone rings, take the call;"
+    " if nothing happens, press End (E) and dial again or skip."
+)
+
 
 # -- placing, ending and disposing on the platform (called by tasks) ----------------------------------
 
@@ -132,12 +137,18 @@ def _place_in_doubt(
     """A request may already have reached the platform: look, never dial blind."""
     if not provider.can_look_up_calls:
         # No lookup (Ryng): its callbacks (which carry our call key) or the reconciler decide.
+        # The agent hears at once, in plain words, what they can do meanwhile.
+        code = attempt.error_code or "unknown"
         attempt_update(
             attempt, DialAttempt.Status.AMBIGUOUS, "no_lookup", "Waiting for the platform's callbacks."
         )
         log.info(
-            "call %s: dial outcome unknown and %s has no lookup; waiting", call.pk, call.account.platform
+            "call %s: dial outcome unknown (%s) and %s has no lookup; waiting",
+            call.pk,
+            code,
+            call.account.platform,
         )
+        events.dial_note(call.agent_id, DIAL_IN_DOUBT, code)
         return PlaceOutcome("waiting")
     try:
         found = provider.lookup_call(request)
@@ -188,6 +199,9 @@ def _dial_failed(call: Call, attempt: DialAttempt, exc: ProviderError) -> PlaceO
     if not exc.permanent:
         # A clean refusal (500, connection refused): recorded, so the next run may send again.
         attempt_update(attempt, DialAttempt.Status.PENDING, exc.code or "error", exc.message)
+        events.dial_note(
+            call.agent_id, f"The platform could not start the call: {exc.message} Trying again.", exc.code
+        )
         return PlaceOutcome("retry", exc)
     attempt_update(attempt, DialAttempt.Status.FAILED, exc.code, exc.message)
     call_fail(call=call, reason=Call.FailureReason.PLATFORM_ERROR, message=exc.message, code=exc.code)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from calls import services
 from calls.models import Call, CallEvent, CallState, DialAttempt, Platform
 from calls.providers.base import DialRequest
-from tests.calls.conftest import lease_lead, make_account, make_campaign
+from tests.calls.conftest import FIXTURES, lease_lead, make_account, make_campaign
 
 QUIET = timedelta(minutes=15)
 
@@ -205,3 +205,58 @@ def test_the_admin_shows_each_decision_with_its_reason(ryng_campaign, alice, cli
     client.force_login(admin)
     page = client.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
     assert "lost: no signal past dialing for 60 min" in page
+
+
+def test_a_plain_500_to_a_ryng_dial_is_told_in_seconds_and_a_late_callback_still_applies(
+    client, emulator, ryng_lead, alice, monkeypatch
+):
+    """Ryng answers the dial with a plain 500 (not its envelope): the call may have gone out and
+    Ryng cannot be asked. The desk hears so at the next run (seconds), in plain words with what
+    to do; when the platform's connect callback comes after all, it applies."""
+    from calls.services import events, life
+    from calls.services.placing import DIAL_IN_DOUBT
+
+    monkeypatch.setattr(life, "on_commit", lambda fn: None)  # the test runs the task's service
+    notes: list[tuple[int, str, str]] = []
+    monkeypatch.setattr(
+        events, "dial_note", lambda agent_id, message, code="": notes.append((agent_id, message, code))
+    )
+    call = services.call_dial(agent=alice, lead=ryng_lead)
+    emulator.control(
+        "POST", "faults", {"kind": "500", "platform": "ryng", "path": "/rest-api/v1/preview/call", "count": 1}
+    )
+    first = services.call_place(call_id=call.pk)
+    assert first.status == "retry" and first.error.ambiguous
+    second = services.call_place(call_id=call.pk)  # the task's retry, seconds later
+    assert second.status == "waiting"
+    assert notes == [(alice.pk, DIAL_IN_DOUBT, "500")]
+    assert "press End" in DIAL_IN_DOUBT
+    assert emulator.requests(platform="ryng", path="/rest-api/v1/preview/call")[-1]["status"] == 500
+    call.refresh_from_db()
+    assert call.state == CallState.DIAL_REQUESTED  # still on the desk: End is offered
+
+    body = (FIXTURES / "ryng" / "connect_callback.json").read_text()
+    connect = call.account.callback_urls(call=str(call.key))["connect"]
+    path = connect.split("://", 1)[1].split("/", 1)[1]
+    assert client.post(f"/{path}", data=body, content_type="application/json").status_code == 200
+    call.refresh_from_db()
+    assert call.state == CallState.AGENT_CONNECTED
+    assert DialAttempt.objects.get(call=call).status == DialAttempt.Status.PLACED
+
+
+def test_ryngs_could_not_start_is_retried_and_said_on_the_desk(
+    emulator, ryng_lead, alice, monkeypatch, settings
+):
+    from calls.services import events, life
+
+    monkeypatch.setattr(life, "on_commit", lambda fn: None)
+    notes: list[tuple[str, str]] = []
+    monkeypatch.setattr(events, "dial_note", lambda agent_id, message, code="": notes.append((message, code)))
+    emulator.control("POST", "outcomes", {"number": ryng_lead.number, "result": "error"})
+    call = services.call_dial(agent=alice, lead=ryng_lead)
+    outcome = services.call_place(call_id=call.pk)
+    assert outcome.status == "retry" and not outcome.error.ambiguous
+    assert notes == [
+        ("The platform could not start the call: Ryng could not start the call. Trying again.", "500")
+    ]
+    assert settings.CALLS_DIAL_MAX_RETRIES == 3  # few and short: about 8 s of backoff in all
