@@ -463,9 +463,18 @@ class Provider(ABC):
         """Record the outcome on the platform: Ryng End Preview Call, GWS CompleteRecord or
         RescheduleRecord (``callback_at`` epoch seconds). Huawei keeps dispositions ours: no-op."""
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
-        """Give a previewed lead back without calling (GWS RejectRecord). ``stay_ready``: whether
-        the agent is Ready and must stay so where skipping goes through the agent state (Huawei)."""
+    def skip(
+        self,
+        agent: AgentLogin,
+        offer: Mapping[str, Any],
+        *,
+        stay_ready: bool = True,
+        retry_at: int | None = None,
+    ) -> None:
+        """Give a previewed lead back without calling. ``stay_ready``: whether the agent is Ready
+        and must stay so where skipping goes through the agent state (Huawei). ``retry_at``
+        (epoch seconds): when the campaign may offer the record again (its retry delay), where
+        the platform can hold a record back until then (GWS)."""
 
     def skip_echoes(self, *, stay_ready: bool = True) -> tuple[str, ...]:
         """The agent states (``ready`` / ``not_ready``, in order) the platform reports because of

@@ -486,14 +486,30 @@ class GenesysProvider(Provider):
                 body["callResult"] = results[disposition]
         self._request("POST", path, agent, body=body)
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
-        """``RejectRecord``: the record goes back to the campaign's pool; the agent state is not
-        touched (no echoes)."""
+    def skip(
+        self,
+        agent: AgentLogin,
+        offer: Mapping[str, Any],
+        *,
+        stay_ready: bool = True,
+        retry_at: int | None = None,
+    ) -> None:
+        """``RescheduleRecord`` as a Campaign callback due at ``retry_at`` (the campaign's retry
+        delay): the record leaves the pool until then, for every agent. ``RejectRecord`` (the
+        documented "skip: back to the pool") puts it straight back, and the next
+        ``GetPreviewRecord`` hands the same record to the same agent: a skip that never moves on.
+        The agent state is not touched (no echoes)."""
         target = self._record_body(agent, offer)
         if target is None:
             raise self.error("This lead has no Genesys record to give back.", code="1")
         path, body = target
-        self._request("POST", path, agent, body={**body, "operationName": "RejectRecord"})
+        retry = int(self.account.options.get("retry_seconds", 3600))
+        body.update(
+            operationName="RescheduleRecord",
+            callbackType="Campaign",
+            timestamp=int(retry_at if retry_at is not None else time.time() + retry),
+        )
+        self._request("POST", path, agent, body=body)
 
     # -- notifications ----------------------------------------------------------------------
     def open_notifications(

@@ -244,7 +244,14 @@ class HuaweiProvider(Provider):
         # saybusy takes no reason in the interface we implement; the reason stays ours.
         self._request("POST", f"/onlineagent/{agent.ref}/saybusy")
 
-    def skip(self, agent: AgentLogin, offer: Mapping[str, Any], *, stay_ready: bool = True) -> None:
+    def skip(
+        self,
+        agent: AgentLogin,
+        offer: Mapping[str, Any],
+        *,
+        stay_ready: bool = True,
+        retry_at: int | None = None,
+    ) -> None:
         """Huawei has no reject API: going busy withdraws the pending offer and going free asks for
         the next one (the emulator re-queues the skipped record at the back; on a real gateway
         what happens to the record is the campaign's configuration). An agent who is not Ready

@@ -8,7 +8,10 @@ Every request that makes the platform report an agent state records its ask firs
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from agentdesk.models import Agent, Presence
 from calls.models import PlatformIdentity, PlatformSession, TelephonyAccount
@@ -128,7 +131,7 @@ def platform_request_offer(*, agent: Agent, campaign: Campaign) -> None:
 
 
 def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
-    """The platform side of a skip: GWS ``RejectRecord`` (the record goes back to the pool),
+    """The platform side of a skip: GWS ``RescheduleRecord`` after the campaign's retry delay,
     Huawei saybusy + sayfree (whose agent-state echoes are recorded first, so they never move
     the agent's presence); nothing on Ryng. Synchronous (timeouts on every request)."""
     account = lead.campaign.account
@@ -139,7 +142,13 @@ def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
     echoes = provider.skip_echoes(stay_ready=stay_ready)
     ask = platform_ask(agent=agent, account=account, state=echoes[-1], echoes=echoes) if echoes else None
     try:
-        provider.skip(agent_login(agent=agent, account=account), dict(lead.offer), stay_ready=stay_ready)
+        retry_at = timezone.now() + timedelta(minutes=lead.campaign.retry_delay_minutes)
+        provider.skip(
+            agent_login(agent=agent, account=account),
+            dict(lead.offer),
+            stay_ready=stay_ready,
+            retry_at=int(retry_at.timestamp()),
+        )
     except ProviderError as exc:
         ask_withdraw(ask, exc)
         raise

@@ -193,10 +193,9 @@ def genesys_desk(live_stack, emulator):
     return alice, account, campaign
 
 
-def load_record(emulator) -> None:
-    emulator.control(
-        "POST", "genesys/campaigns", {"name": "DemoPreview", "records": [{"phoneNumber": "2125550100"}]}
-    )
+def load_record(emulator, *numbers: str) -> None:
+    records = [{"phoneNumber": number} for number in numbers or ("2125550100",)]
+    emulator.control("POST", "genesys/campaigns", {"name": "DemoPreview", "records": records})
 
 
 def supervisor_sets(emulator, state: str, **extra) -> None:
@@ -217,7 +216,7 @@ def test_genesys_a_supervisors_not_ready_moves_a_ready_agent_and_tells_the_desk(
 
 def test_genesys_our_own_ready_not_ready_and_skip_echoes_leave_presence_alone(live_stack, emulator):
     alice, account, campaign = genesys_desk(live_stack, emulator)
-    load_record(emulator)
+    load_record(emulator, "2125550100", "2125550101")
     ws = desk_socket(live_stack, alice)
     try:
         ready, not_ready = agent_events(account, "ready"), agent_events(account, "not_ready")
@@ -233,15 +232,24 @@ def test_genesys_our_own_ready_not_ready_and_skip_echoes_leave_presence_alone(li
         assert agent_events(account, "not_ready") == not_ready + 2
         assert presence(alice) == (Presence.READY, "")
 
-        # A GWS skip is RejectRecord: no agent state at all, and the agent stays Ready.
+        # A GWS skip holds the record back (RescheduleRecord): no agent state at all, the agent
+        # stays Ready, and the next preview is the other record, never the skipped one.
         services.platform_request_offer(agent=alice, campaign=campaign)
         lead = offered_lead(alice)
+        skipped = lead.offer["recordHandle"]
         desk.lead_skip(agent=alice, lead=lead, reason="Bad data")
+
+        def history():
+            return emulator.control("GET", "genesys/state")["records"][str(skipped)]["history"]
+
         wait_until(
-            lambda: "rejected" in emulator.control("GET", "genesys/state")["records"]["431"]["history"],
+            lambda: any(h.startswith("rescheduled:Campaign:") for h in history()),
             timeout=20,
-            what="RejectRecord",
+            what="the skipped record held back",
         )
+        services.platform_request_offer(agent=alice, campaign=campaign)
+        following = offered_lead(alice, exclude=(lead.pk,))
+        assert following.offer["recordHandle"] != skipped and following.number.endswith("2125550101")
         assert presence(alice) == (Presence.READY, "")
         assert CallEvent.objects.filter(account=account, kind="agent", applied=True).count() == 0
         assert not any(PLATFORM_WORDS in f for f in drain(ws))

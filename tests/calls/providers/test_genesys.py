@@ -194,6 +194,8 @@ def test_offer_dial_hang_up_and_complete(emulator, provider, stream):
 
 
 def test_skip_and_reschedule(emulator, provider, stream):
+    """A skip holds the record back until the campaign's retry delay (a Campaign callback): the
+    next preview is another record, never the skipped one again."""
     events, _, _ = stream
     [first, second] = load_campaign(
         emulator, [{"phoneNumber": "+14155550101"}, {"phoneNumber": "+14155550102"}]
@@ -201,25 +203,34 @@ def test_skip_and_reschedule(emulator, provider, stream):
     provider.sign_in(AGENT)
     provider.request_offer(AGENT, "Spring")
     offer = events.wait(lambda s: s.kind == "offer").data
-    provider.skip(AGENT, offer)
+    assert offer["recordHandle"] == first
+    retry_at = int(time.time()) + 600
+    provider.skip(AGENT, offer, retry_at=retry_at)
     assert (
         events.wait(lambda s: s.kind == "ack" and s.data.get("recordHandle") == first).data[
             "notificationType"
         ]
-        == "RecordRejectAcknowledge"
+        == "RecordRescheduleAcknowledge"
     )
-    assert gws_state(emulator)["records"][str(first)]["status"] == "pending"
+    skipped = gws_state(emulator)["records"][str(first)]
+    assert skipped["status"] == "rescheduled" and skipped["due"] == retry_at
+    assert skipped["recordType"] == "CampaignCallback"
 
     offers = [s for s in events.signals if s.kind == "offer"]
     provider.request_offer(AGENT, "Spring")
-    offer = events.wait(lambda s: s.kind == "offer" and s not in offers).data  # the rejected one again
-    assert offer["recordHandle"] == first
+    offer = events.wait(lambda s: s.kind == "offer" and s not in offers).data
+    assert offer["recordHandle"] == second  # moved on
     callback_at = int(time.time()) + 7200
     provider.dispose(AGENT, "", disposition="callback", offer=offer, callback_at=callback_at)
-    events.wait(lambda s: s.kind == "ack" and s.data["notificationType"] == "RecordRescheduleAcknowledge")
-    record = gws_state(emulator)["records"][str(offer["recordHandle"])]
+    events.wait(
+        lambda s: (
+            s.kind == "ack"
+            and s.data.get("recordHandle") == second
+            and s.data["notificationType"] == "RecordRescheduleAcknowledge"
+        )
+    )
+    record = gws_state(emulator)["records"][str(second)]
     assert record["recordType"] == "PersonalCallback" and record["due"] == callback_at
-    assert gws_state(emulator)["records"][str(second)]["status"] == "pending"
     with pytest.raises(ProviderError):
         provider.skip(AGENT, {})
 
