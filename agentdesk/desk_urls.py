@@ -15,4 +15,5 @@ urlpatterns = [
     path("leads/<int:lead_id>/skip/", desk_views.skip, name="skip"),
     path("calls/<int:call_id>/end/", desk_views.end, name="end"),
     path("dispose/", desk_views.dispose, name="dispose"),
+    path("draft/", desk_views.draft, name="draft"),
 ]

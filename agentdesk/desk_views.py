@@ -201,6 +201,26 @@ def end(request: HttpRequest, call_id: int) -> HttpResponse:
 
 @agent_required
 @require_POST
+def draft(request: HttpRequest) -> HttpResponse:
+    """Keep the disposition form as the agent fills it (the desk posts it a moment after each
+    change). Nothing to show: 204, or 400 with the reason."""
+    agent = _agent(request)
+    call = call_get_for_agent(agent=agent, call_id=DisposeForm.call_id(request.POST))
+    try:
+        engine.call_save_draft(
+            agent=agent,
+            call=call,
+            notes=request.POST.get("notes", ""),
+            disposition=request.POST.get("disposition", ""),
+            callback_at=request.POST.get("callback_at", ""),
+        )
+    except engine.Refusal as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain")
+    return HttpResponse(status=204)
+
+
+@agent_required
+@require_POST
 def dispose(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=DisposeForm.call_id(request.POST))

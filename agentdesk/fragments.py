@@ -49,19 +49,18 @@ def desk_panels(agent: Agent, panels: list[str], **extra: Any) -> str:
 
 def desk_event(agent_id: int, event: dict[str, Any]) -> str:
     """A ``desk.changed`` event for one of the agent's sockets."""
-    agent = Agent.objects.select_related("user", "desk_campaign").filter(pk=agent_id).first()
-    if agent is None:
-        return ""
     panels = list(event.get("panels") or [])
     if live.MAIN in panels:
         panels = [live.MAIN]  # the whole desk holds every other panel
-    extra = {
-        key: event[key]
-        for key in ("alert", "poll_attempt", "poll_delay", "form", "form_errors")
-        if event.get(key)
-    }
+    extra = {key: event[key] for key in EXTRAS if event.get(key)}
     if extra.get("alert") and live.ALERT not in panels and live.MAIN not in panels:
         panels.append(live.ALERT)
+    if panels == [live.ALERT]:
+        # A note alone (a platform failure, a dial in doubt) needs no read of the desk.
+        return render_to_string(f"{DESK_TEMPLATE}#alert", {"alert": extra.get("alert"), "oob": True})
+    agent = Agent.objects.select_related("user", "desk_campaign").filter(pk=agent_id).first()
+    if agent is None:
+        return ""
     return desk_panels(agent, panels, **extra)
 
 

@@ -139,6 +139,8 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "waiting_for_platform": campaign is not None and provider_class(campaign.platform).offers_leads,
         "campaigns": campaigns,
         "is_ready": agent.presence == Presence.READY,
+        # The disposition form starts from the call's saved draft (a reload, a second tab).
+        "form": dict(call.draft or {}) if call is not None else {},
         "alert": None,
         "now": timezone.now(),
     }

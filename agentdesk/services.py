@@ -255,9 +255,14 @@ def agent_set_presence(
     held lead. A platform refusal raises ``ProviderError`` and leaves the presence unchanged, so
     the desk never shows Ready while the platform thinks otherwise.
     """
+    if presence in Presence.values and presence not in AGENT_PRESENCES:
+        label = Presence(presence).label
+        raise Refusal(f"{label} follows your calls: it cannot be set by hand.", code="presence")
     if presence not in AGENT_PRESENCES:
         raise Refusal("Unknown presence.", code="presence")
-    if presence == Presence.NOT_READY and reason not in NOT_READY_REASONS:
+    if presence == Presence.NOT_READY and reason and reason not in NOT_READY_REASONS:
+        raise Refusal("Pick a Not-ready reason from the list.", code="reason")
+    if presence == Presence.NOT_READY and not reason:
         reason = NOT_READY_REASONS[0]
     campaign = campaign or desk_campaign(agent=agent)
     if presence == Presence.READY and campaign is None:

@@ -227,6 +227,11 @@ class Call(models.Model):
     disposition = models.ForeignKey("campaigns.Disposition", null=True, blank=True, on_delete=models.SET_NULL)
     notes = models.TextField(blank=True)
     callback_at = models.DateTimeField(null=True, blank=True)
+    # What the agent has typed and chosen so far ({"notes", "disposition", "callback_at"}, as the
+    # form sends them), saved as they type: a reload, a crash or a second tab keeps it.
+    # Nullable with no default: SQLite adds such a column in place (a default would rebuild the
+    # table, which its lead_has_calls trigger forbids).
+    draft = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

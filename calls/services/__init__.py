@@ -29,6 +29,7 @@ from calls.services.life import (
     call_dispose,
     call_end,
     call_fail,
+    call_save_draft,
 )
 from calls.services.placing import (
     PlaceOutcome,
@@ -92,6 +93,7 @@ __all__ = [
     "call_place_give_up",
     "call_platform_dispose",
     "call_platform_dispose_failed",
+    "call_save_draft",
     "callback_urls",
     "calls_reconcile",
     "dial_request",

@@ -179,6 +179,31 @@ def call_end(*, agent: Agent, call: Call) -> Call:
     return call
 
 
+DRAFT_NOTES_MAX = 4000
+DRAFT_FIELD_MAX = 40
+
+
+def call_save_draft(*, agent: Agent, call: Call, notes: str, disposition: str, callback_at: str) -> Call:
+    """Keep what the agent has typed and chosen for the call's disposition so far (debounced by
+    the desk). Only while the call is on their desk; the values are kept as the form sends them
+    (bounded), checked only when the disposition is saved."""
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        if call.agent_id != agent.id:
+            raise Refusal("This call is not yours.", code="not_yours")
+        if call.state not in (*LIVE_STATES, CallState.ENDED, CallState.FAILED):
+            raise Refusal("This call is already disposed.", code="disposed")
+        if len(notes) > DRAFT_NOTES_MAX:
+            raise Refusal(f"Notes are limited to {DRAFT_NOTES_MAX} characters.", code="notes")
+        call.draft = {
+            "notes": notes,
+            "disposition": disposition[:DRAFT_FIELD_MAX],
+            "callback_at": callback_at[:DRAFT_FIELD_MAX],
+        }
+        call.save(update_fields=["draft"])
+    return call
+
+
 def call_dispose(
     *,
     agent: Agent,

@@ -359,3 +359,60 @@ def test_the_preview_shows_the_leads_own_clock_on_a_server_in_utc(agent_client, 
     assert day.startswith(tuple(t.strftime("%a") for t in local_times)) and zone in day
     picker_min = re.search(r'id="dispose-callback"[^>]* min="([^"]+)"', body).group(1)
     assert picker_min in {t.strftime("%Y-%m-%dT%H:%M") for t in local_times}
+
+
+def test_the_disposition_drafted_during_a_call_survives_a_reload(
+    agent_client, other_client, agent, campaign, leads
+):
+    """The desk posts the form a moment after each change; a reload (or a second tab) renders
+    the call's draft: the notes, the chosen disposition, the callback time."""
+    _ready(agent_client, campaign)
+    call = make_call(agent, leads[0], CallState.CONNECTED)
+    callback = campaign.dispositions.get(name="Call back")
+    draft = {
+        "call": call.pk,
+        "notes": "Asked about <b>roaming</b>",
+        "disposition": callback.pk,
+        "callback_at": "2030-01-02T10:00",
+    }
+    assert agent_client.post("/desk/draft/", draft).status_code == 204
+    page = agent_client.get("/desk/").content.decode()
+    assert re.search(
+        r'<textarea id="dispose-notes"[^>]*>Asked about &lt;b&gt;roaming&lt;/b&gt;</textarea>', page
+    )
+    assert re.search(rf'value="{callback.pk}" data-outcome="callback" checked', page)
+    assert 'value="2030-01-02T10:00"' in page
+    # Another agent cannot write into this call's draft; notes past the limit are refused.
+    assert other_client.post("/desk/draft/", draft).status_code == 403
+    refused = agent_client.post("/desk/draft/", {**draft, "notes": "x" * 4001})
+    assert refused.status_code == 400 and b"4000 characters" in refused.content
+    # Saving the disposition keeps what was drafted as the call's notes; the next call starts empty.
+    Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
+    final = campaign.dispositions.get(name="Interested")
+    agent_client.post(
+        "/desk/dispose/", {"call": call.pk, "disposition": final.pk, "notes": "Asked about <b>roaming</b>"}
+    )
+    call.refresh_from_db()
+    assert call.state == CallState.DISPOSED and call.notes == "Asked about <b>roaming</b>"
+    assert agent_client.post("/desk/draft/", draft).status_code == 400  # disposed: nothing to draft
+    page = agent_client.get("/desk/").content.decode()
+    assert re.search(r'<textarea id="dispose-notes"[^>]*></textarea>', page)
+
+
+def test_presence_refuses_what_an_agent_may_not_set(agent_client, agent, campaign):
+    """On call follows the call's life; a Not-ready reason comes from the list."""
+    _ready(agent_client, campaign)
+    body = agent_client.post("/desk/presence/", {"presence": "on_call"}).content.decode()
+    assert "On call follows your calls: it cannot be set by hand." in body
+    assert "Unknown presence." in agent_client.post("/desk/presence/", {"presence": "away"}).content.decode()
+    agent.refresh_from_db()
+    assert agent.presence == Presence.READY
+    body = agent_client.post(
+        "/desk/presence/", {"presence": "not_ready", "reason": "x" * 3000}
+    ).content.decode()
+    assert "Pick a Not-ready reason from the list." in body and "x" * 100 not in body
+    agent.refresh_from_db()
+    assert agent.presence == Presence.READY
+    agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"})
+    agent.refresh_from_db()
+    assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"

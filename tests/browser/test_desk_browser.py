@@ -435,3 +435,49 @@ def test_a_supervisor_setting_the_agent_not_ready_on_the_platform_shows_on_the_d
     # Our own Ready's echo does not knock the agent out again.
     page.wait_for_timeout(2000)
     expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "ready")
+
+
+def test_a_reload_or_a_second_tab_mid_call_keeps_the_notes_and_the_disposition(page: Page, desk):
+    """What the agent typed and chose during a call is kept on the server as they type: a reload
+    brings it back, a second tab shows it, and the next call starts empty."""
+    sign_in(page, desk.base_url)
+    number = pick_and_go_ready(page, desk.campaigns["ryng"])
+    desk.outcome(number, agent_ring_seconds=1, ring_seconds=1)
+    page.click("#btn-dial")
+    expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
+    page.fill("#dispose-notes", "Call back <i>after</i> lunch")
+    pick(page, "Not interested")
+
+    def drafted() -> bool:
+        call = Call.objects.filter(number=number).order_by("-id").first()
+        draft = (call.draft or {}) if call else {}
+        return draft.get("notes") == "Call back <i>after</i> lunch" and bool(draft.get("disposition"))
+
+    deadline = time.monotonic() + 10
+    while not drafted():
+        assert time.monotonic() < deadline, "the draft never reached the server"
+        page.wait_for_timeout(100)
+
+    page.reload()
+    desk_synced(page)
+    expect(page.locator("#call-state")).to_contain_text("Connected")
+    expect(page.locator("#dispose-notes")).to_have_value("Call back <i>after</i> lunch")
+    chosen = page.locator("label.disp").filter(
+        has=page.locator(".disp-name").get_by_text("Not interested", exact=True)
+    )
+    expect(chosen.locator("input")).to_be_checked()
+
+    second = page.context.new_page()
+    second.goto(f"{desk.base_url}/desk/")
+    desk_synced(second)
+    expect(second.locator("#dispose-notes")).to_have_value("Call back <i>after</i> lunch")
+    second.close()
+
+    page.click("#btn-end")
+    expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    page.click("#btn-dispose")
+    expect(page.locator("#lead-number")).not_to_have_text(number, timeout=30_000)
+    expect(page.locator("#dispose-notes")).to_have_value("")
+    done = Call.objects.filter(number=number).order_by("-id").first()
+    assert done.state == CallState.DISPOSED and done.notes == "Call back <i>after</i> lunch"
+    assert done.disposition.name == "Not interested"
