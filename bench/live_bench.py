@@ -488,6 +488,10 @@ class DialPath:
         lead = lead_next_for_agent(agent=self.agent, campaign=self.campaign)
         if lead is None:
             raise SystemExit("the dial campaign ran out of leads")
+        # The agent clicks Dial on a lead the desk shows: where a lease sends its own event (the
+        # socket renders the card), let that frame arrive first, untimed, as a person would.
+        with contextlib.suppress(AssertionError):
+            self.ws.recv_until(lambda f: lead.number in f, timeout=0.3)
         drain(self.ws)
         wall = time.time()
         started = time.perf_counter()

@@ -245,6 +245,17 @@ class Call(models.Model):
         return self.state in LIVE_STATES
 
     @property
+    def talk_time(self) -> str:
+        """How long the conversation lasted, ``m:ss``: the platform's figure when it sent one,
+        else from connected to ended; "" for a call that never connected."""
+        seconds = self.talk_seconds
+        if seconds is None and self.connected_at and self.ended_at:
+            seconds = max(0, int((self.ended_at - self.connected_at).total_seconds()))
+        if seconds is None:
+            return ""
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    @property
     def rank(self) -> int:
         """How far along the call is (``RANK``): the desk never shows a call going back."""
         return RANK.get(self.state, 0)

@@ -416,3 +416,24 @@ def test_presence_refuses_what_an_agent_may_not_set(agent_client, agent, campaig
     agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"})
     agent.refresh_from_db()
     assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
+
+
+def test_an_ended_call_says_how_long_it_lasted(agent_client, agent, campaign, leads):
+    _ready(agent_client, campaign)
+    call = make_call(agent, leads[0], CallState.ENDED)
+    now = timezone.now()
+    Call.objects.filter(pk=call.pk).update(connected_at=now - timedelta(seconds=125), ended_at=now)
+    body = agent_client.get("/desk/state/").content.decode()
+    assert 'Talked <span id="call-talk-time">2:05</span> · pick a disposition' in body
+    Call.objects.filter(pk=call.pk).update(talk_seconds=61)  # the platform's own figure wins
+    assert '<span id="call-talk-time">1:01</span>' in agent_client.get("/desk/state/").content.decode()
+
+
+def test_the_history_shows_earlier_calls_in_the_leads_time(agent_client, agent):
+    campaign = make_campaign(name="Sydney history")
+    (lead,) = make_leads(campaign, 1, tz="Australia/Sydney")
+    earlier = make_call(agent, lead, CallState.DISPOSED)
+    at = datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("UTC"))  # 10:30 on 2 March in Sydney
+    Call.objects.filter(pk=earlier.pk).update(created_at=at)
+    body = _ready(agent_client, campaign).content.decode()
+    assert "Mar 2 10:30" in body and "Mar 1 23:30" not in body
