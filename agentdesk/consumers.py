@@ -78,7 +78,11 @@ class DeskConsumer(_PushConsumer):
         await self.desk_changed(live.desk_event([live.MAIN]))
 
     async def desk_changed(self, event):
-        await self.send_html(await sync_to_async(fragments.desk_event)(self.agent_id, event))
+        if fragments.reads_the_desk(event):
+            html = await sync_to_async(fragments.desk_event)(self.agent_id, event)
+        else:
+            html = fragments.desk_event(self.agent_id, event)  # a template alone: no thread hop
+        await self.send_html(html)
 
 
 class SupervisorConsumer(_PushConsumer):

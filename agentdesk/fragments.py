@@ -47,14 +47,24 @@ def desk_panels(agent: Agent, panels: list[str], **extra: Any) -> str:
     return "\n".join(parts)
 
 
-def desk_event(agent_id: int, event: dict[str, Any]) -> str:
-    """A ``desk.changed`` event for one of the agent's sockets."""
+def _panels(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     panels = list(event.get("panels") or [])
     if live.MAIN in panels:
         panels = [live.MAIN]  # the whole desk holds every other panel
     extra = {key: event[key] for key in EXTRAS if event.get(key)}
     if extra.get("alert") and live.ALERT not in panels and live.MAIN not in panels:
         panels.append(live.ALERT)
+    return panels, extra
+
+
+def reads_the_desk(event: dict[str, Any]) -> bool:
+    """Whether rendering ``event`` reads the database (a note alone does not)."""
+    return _panels(event)[0] != [live.ALERT]
+
+
+def desk_event(agent_id: int, event: dict[str, Any]) -> str:
+    """A ``desk.changed`` event for one of the agent's sockets."""
+    panels, extra = _panels(event)
     if panels == [live.ALERT]:
         # A note alone (a platform failure, a dial in doubt) needs no read of the desk.
         return render_to_string(f"{DESK_TEMPLATE}#alert", {"alert": extra.get("alert"), "oob": True})

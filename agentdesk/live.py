@@ -88,19 +88,26 @@ class _PushLoop:
 
 
 _push_loop = _PushLoop()
-SEND_TIMEOUT = 5.0
 
 
 def send(group: str, event: dict[str, Any]) -> None:
-    """Send an event to a group now. Failures are logged, never raised: an event is a courtesy
-    on top of state that is already committed."""
+    """Send an event to a group now, without waiting for Redis: the caller (a request, a task, a
+    lease) goes on at once. Failures are logged, never raised: an event is a courtesy on top of
+    state that is already committed, and its receiver renders whatever is committed when it
+    arrives, so two events overtaking each other still end on the newest state."""
     try:
         future = asyncio.run_coroutine_threadsafe(
             get_channel_layer().group_send(group, event), _push_loop.get()
         )
-        future.result(timeout=SEND_TIMEOUT)
     except Exception:
         log.warning("live event %s to %s failed", event.get("type"), group, exc_info=True)
+        return
+    future.add_done_callback(lambda done: _log_failure(done, group, event))
+
+
+def _log_failure(done, group: str, event: dict[str, Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("live event %s to %s failed", event.get("type"), group, exc_info=done.exception())
 
 
 def emit(group: str, event: dict[str, Any]) -> None:

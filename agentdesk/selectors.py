@@ -6,6 +6,7 @@ rendering, so a pushed panel and a command's answer can never disagree.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,11 @@ def lead_clock(lead: Lead, at: datetime | None = None) -> LeadClock:
     return LeadClock(local=local, zone=str(local.tzinfo), allowed=allowed, reason=reason)
 
 
+def _once(compute):
+    """A value computed at its first use and kept (a template may read it more than once)."""
+    return functools.cache(compute)
+
+
 def lead_current_for_agent(*, agent: Agent) -> Lead | None:
     """The lead this agent holds (an unexpired lease), if any."""
     return (
@@ -128,14 +134,18 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "lead": lead,
         "lead_clock": clock,
         "custom_fields": custom,
-        "history": (
-            [c for c in calls_for_lead(lead, limit=8) if call is None or c.pk != call.pk] if lead else []
-        ),
+        # Read only when a rendered panel shows them (templates call a callable): a call-state
+        # frame (the call and presence panels) skips the history and the dispositions.
+        "history": _once(
+            lambda: [c for c in calls_for_lead(lead, limit=8) if call is None or c.pk != call.pk]
+        )
+        if lead
+        else [],
         "call": call,
         "call_live": live,
         "checks": checks,
         "dial_blocked": checks.first_refusal if checks is not None and not checks.ok else None,
-        "dispositions": list(campaign.dispositions.all()) if campaign is not None else [],
+        "dispositions": _once(lambda: list(campaign.dispositions.all())) if campaign is not None else [],
         "waiting_for_platform": campaign is not None and provider_class(campaign.platform).offers_leads,
         "campaigns": campaigns,
         "is_ready": agent.presence == Presence.READY,
