@@ -46,6 +46,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from celery import shared_task
+from celery.signals import task_prerun
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_livebench"
@@ -74,6 +75,22 @@ def marker(key: str) -> None:
         _redis_client = redis.Redis.from_url(settings.REDIS_URL)
     _redis_client.rpush(key, "1")
     _redis_client.expire(key, 60)
+
+
+@task_prerun.connect
+def _place_call_started(sender=None, task_id=None, task=None, args=None, **_kwargs) -> None:
+    """In the worker: when ``place_call`` starts, note the wall clock under its call id, so the
+    bench can split a dial's way to the platform into the hop to the worker and the worker's own
+    work."""
+    global _redis_client
+    if getattr(task, "name", "") != "calls.tasks.place_call" or not args:
+        return
+    if _redis_client is None:
+        import redis
+        from django.conf import settings
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    _redis_client.set(f"{PREFIX}:prerun:{args[0]}", repr(time.time()), ex=600)
 
 
 @shared_task(name="livebench.push", ignore_result=True)
@@ -466,6 +483,7 @@ class DialPath:
         self.group = live.agent_group(agent.pk)
         self.sent: list[tuple[str, float, float]] = []  # (number, wall clock at click, frame time)
         self.http: list[float] = []
+        self.calls: list[tuple[int, float]] = []  # (lead id, wall clock at click)
         self.redis = None
 
     def _reset_desk(self) -> None:
@@ -508,7 +526,22 @@ class DialPath:
         if record:
             self.sent.append((lead.number, wall, elapsed))
             self.http.append(http)
+            self.calls.append((lead.pk, wall))
         return elapsed
+
+    def worker_delays(self) -> list[float]:
+        """Click to ``place_call``'s start in the worker (``task_prerun``, wall clocks)."""
+        from calls.models import Call
+
+        client, delays = self._client(), []
+        for lead_id, wall in self.calls:
+            call_id = (
+                Call.objects.filter(lead_id=lead_id).order_by("-id").values_list("id", flat=True).first()
+            )
+            started = client.get(f"{PREFIX}:prerun:{call_id}") if call_id else None
+            if started is not None:
+                delays.append(float(started) - wall)
+        return delays
 
     def _client(self):
         if self.redis is None:
@@ -765,12 +798,17 @@ def main() -> None:
         with phase("next lead"):
             lease, select = alternate(iterations, nxt.lease_once, nxt.select_once)
         platform_delays = dial.platform_delays(stack.emulator_url)
+        worker_delays = dial.worker_delays()
         plans = nxt.explain()
 
         rows = [
             row("event to screen (apply_signal)", ev, "channel-layer round trip, same size", raw),
             row("dial click to frame (HTTP+Celery)", dl, "no-op Celery task round trip", task),
         ]
+        if worker_delays:
+            rows.append(
+                row("dial click to place_call start", worker_delays, "no-op Celery task round trip", task)
+            )
         if platform_delays:
             rows.append(
                 row("dial click to platform request", platform_delays, "no-op Celery task round trip", task)
