@@ -157,8 +157,11 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
     """Save the mapping and start the dry run."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
-    width = int(request.POST.get("width", "0") or 0)
-    columns = [request.POST.get(f"col_{i}", "") for i in range(min(width, 500))]
+    width = request.POST.get("width", "0") or "0"
+    if not width.isdigit():
+        messages.error(request, "The mapping form was incomplete; map the columns again.")
+        return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+    columns = [request.POST.get(f"col_{i}", "") for i in range(min(int(width), 500))]
     try:
         upload = services.upload_set_mapping(
             upload=upload, columns=columns, has_header=request.POST.get("has_header") == "on"
@@ -280,7 +283,10 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
     if (
         scheme.lower() != "bearer"
         or not token
-        or not hmac.compare_digest(token.strip(), campaign.intake_token)
+        # As bytes: compare_digest refuses a str with non-ASCII characters (it raised: a 500).
+        or not hmac.compare_digest(
+            token.strip().encode("utf-8", "surrogateescape"), campaign.intake_token.encode()
+        )
     ):
         return _json_error(401, "Missing or wrong token (Authorization: Bearer <intake token>).")
     try:

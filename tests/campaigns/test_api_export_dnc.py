@@ -68,6 +68,8 @@ def test_intake_errors(client, campaign):
     body = json.loads(seed_body("inline"))
     assert post_intake(client, campaign, json.dumps(body), token="wrong").status_code == 401
     assert post_intake(client, campaign, json.dumps(body), token="").status_code == 401
+    # A token with characters outside ASCII is a wrong token, not a crash.
+    assert post_intake(client, campaign, json.dumps(body), token="jet\u00e9").status_code == 401
     other = make_campaign(name="Other")
     assert post_intake(client, campaign, json.dumps(body), token=other.intake_token).status_code == 401
     missing = client.post(
@@ -264,6 +266,13 @@ def test_upload_page_flow(supervisor_client, campaign, django_capture_on_commit_
     assert upload.mapping["columns"] == ["", "", "field:City"]
     from campaigns import tasks
 
+    # A tampered form (a width that is not a number) is refused in words, nothing started.
+    refused = supervisor_client.post(
+        reverse("supervisor:upload_mapping", args=[campaign.pk, upload.pk]), {"width": "abc"}, follow=True
+    )
+    assert refused.status_code == 200 and b"The mapping form was incomplete" in refused.content
+    upload.refresh_from_db()
+    assert upload.status == upload.Status.UPLOADED
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         supervisor_client.post(
             reverse("supervisor:upload_mapping", args=[campaign.pk, upload.pk]),
