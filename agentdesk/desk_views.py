@@ -77,7 +77,7 @@ def _answer(request: HttpRequest, agent: Agent, *panels: str, **extra: Any) -> H
 def _refused(request: HttpRequest, agent: Agent, exc: Exception, **extra: Any) -> HttpResponse:
     """Refusal / ProviderError -> the whole desk with the alert, in plain words with the code."""
     message = getattr(exc, "message", str(exc))
-    level = "info" if getattr(exc, "code", "") == "campaign" else "error"
+    level = getattr(exc, "level", "error")  # a ProviderError has none: a failure
     return _answer(request, agent, alert=live.alert(message, getattr(exc, "code", "") or "", level), **extra)
 
 
@@ -128,8 +128,11 @@ def set_presence(request: HttpRequest) -> HttpResponse:
         if picked and str(agent.desk_campaign_id) != picked:
             # The picker's value travels with the command, so a quick pick-then-Ready cannot race.
             _select(agent, picked)
-        services.agent_set_presence(agent=agent, presence=presence, reason=request.POST.get("reason", ""))
-        services.desk_fill(agent=agent)
+        campaign = selectors.desk_campaign(agent=agent)
+        services.agent_set_presence(
+            agent=agent, presence=presence, reason=request.POST.get("reason", ""), campaign=campaign
+        )
+        services.desk_fill(agent=agent, campaign=campaign)
     except REFUSALS as exc:
         return _refused(request, agent, exc)
     return _answer(request, agent)

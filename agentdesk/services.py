@@ -172,12 +172,10 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
         return
     if Call.objects.filter(agent=agent, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED]).exists():
         return
-    if lead_current_for_agent(agent=agent) is not None:
-        return
-    if provider_class(campaign.platform).offers_leads:
+    if not provider_class(campaign.platform).offers_leads:
+        lead_next_for_agent(agent=agent, campaign=campaign)  # keeps (and renews) a lead held
+    elif lead_current_for_agent(agent=agent) is None:
         engine.platform_request_offer(agent=agent, campaign=campaign)
-    else:
-        lead_next_for_agent(agent=agent, campaign=campaign)
 
 
 def _then_next_lead(*, agent: Agent, campaign_of: Callable[[], Campaign | None], command: Callable) -> None:
@@ -266,7 +264,7 @@ def agent_set_presence(
         reason = NOT_READY_REASONS[0]
     campaign = campaign or desk_campaign(agent=agent)
     if presence == Presence.READY and campaign is None:
-        raise Refusal("Pick a campaign first.", code="campaign")
+        raise Refusal("Pick a campaign first.", code="campaign", level="info")
     asked = False
     sessions = campaign is not None and provider_class(campaign.platform).agent_sessions
     if sessions:

@@ -68,6 +68,20 @@ class EmulatorProcess:
         self.control("POST", "reset")
         self.control("POST", "config", self.defaults)
 
+    def huawei_quiet(self) -> None:
+        """Huawei's timers out of the way (no GUID rotation, no idle sign-out) unless a test
+        shortens them; a short hold keeps empty polls quick."""
+        self.control(
+            "POST",
+            "config",
+            {
+                "huawei_guid_rotate_seconds": 6000,
+                "huawei_guid_grace_seconds": 6000,
+                "huawei_idle_signout_seconds": 6000,
+                "huawei_poll_hold_seconds": 0.3,
+            },
+        )
+
     def requests(self, **params: str) -> list[dict[str, Any]]:
         return requests.get(f"{self.url}/_emulator/requests", params=params, timeout=5).json()
 

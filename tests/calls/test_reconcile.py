@@ -140,16 +140,7 @@ def test_genesys_a_live_call_is_kept_through_several_runs_and_ends_when_the_plat
 
 @pytest.mark.django_db(transaction=True)
 def test_huawei_a_live_call_is_kept_and_ends_when_the_platform_ends_it(emulator, alice):
-    emulator.control(
-        "POST",
-        "config",
-        {
-            "huawei_guid_rotate_seconds": 6000,
-            "huawei_guid_grace_seconds": 6000,
-            "huawei_idle_signout_seconds": 6000,
-            "huawei_poll_hold_seconds": 0.3,
-        },
-    )
+    emulator.huawei_quiet()
     account = make_account(Platform.HUAWEI, emulator.url)
     campaign = make_campaign(account, "demo-preview")
     number = "88889047"

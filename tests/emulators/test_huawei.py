@@ -79,16 +79,7 @@ def retcode(answer: requests.Response) -> str:
 @pytest.fixture
 def gw(emulator) -> Gateway:
     # Long intervals unless a test shortens them; a short hold keeps empty polls quick.
-    emulator.control(
-        "POST",
-        "config",
-        {
-            "huawei_guid_rotate_seconds": 6000,
-            "huawei_guid_grace_seconds": 6000,
-            "huawei_idle_signout_seconds": 6000,
-            "huawei_poll_hold_seconds": 0.3,
-        },
-    )
+    emulator.huawei_quiet()
     return Gateway(emulator.url)
 
 

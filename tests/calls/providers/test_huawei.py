@@ -50,16 +50,7 @@ def account(url: str, **kwargs: Any) -> AccountConfig:
 
 @pytest.fixture
 def emu(emulator):
-    emulator.control(
-        "POST",
-        "config",
-        {
-            "huawei_guid_rotate_seconds": 6000,
-            "huawei_guid_grace_seconds": 6000,
-            "huawei_idle_signout_seconds": 6000,
-            "huawei_poll_hold_seconds": 0.3,
-        },
-    )
+    emulator.huawei_quiet()
     return emulator
 
 
