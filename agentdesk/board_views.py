@@ -1,8 +1,9 @@
+from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from agentdesk import services
+from agentdesk import services, signin
 from agentdesk.board import BOARD_TEMPLATE, board_rows
 from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
@@ -11,7 +12,7 @@ from agentdesk.roles import supervisor_required
 @supervisor_required
 def agent_board(request):
     template = f"{BOARD_TEMPLATE}#board" if request.htmx else BOARD_TEMPLATE
-    return render(request, template, {"rows": board_rows()})
+    return render(request, template, {"rows": board_rows(), "lockouts": signin.lockouts_for_supervisor()})
 
 
 @require_POST
@@ -24,3 +25,15 @@ def agent_reclaim(request, agent_id: int):
         raise Http404("Not an agent on the board.")
     services.lease_reclaim(agent=agent)
     return render(request, f"{BOARD_TEMPLATE}#agent-row", {"row": board_rows([agent.pk])[0]})
+
+
+@require_POST
+@supervisor_required
+def signin_unlock(request):
+    """Lift a sign-in lockout listed on the board (an agent's username or an address)."""
+    kind, value = request.POST.get("kind", ""), request.POST.get("value", "")
+    if signin.unlock(kind=kind, value=value, by=request.user.get_username()):
+        messages.success(request, f"Unlocked {value}: they can sign in again.")
+    else:
+        messages.error(request, "That sign-in is not locked out (any more).")
+    return redirect("agent-board")

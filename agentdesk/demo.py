@@ -23,6 +23,7 @@ from campaigns.models import Campaign, Disposition, Lead
 DEMO_PASSWORD = "demo"
 AGENT_USERNAMES = [f"agent{n}" for n in range(1, 6)]
 SUPERVISOR_USERNAME = "supervisor"
+ADMIN_USERNAME = "admin"
 
 DISPOSITIONS = [
     ("Interested", Disposition.Outcome.FINAL, None),
@@ -108,8 +109,13 @@ def seed_demo(*, emulator_url: str | None = None) -> DemoSummary:
         ):
             PlatformIdentity.objects.update_or_create(agent=agent, platform=platform, defaults=identity)
         agents.append(agent)
-    supervisor = user(SUPERVISOR_USERNAME, first_name="Sam", is_staff=True, is_superuser=True)
+    # The supervisor works the floor, with no way into the admin; the admin is its own login.
+    supervisor = user(SUPERVISOR_USERNAME, first_name="Sam")
+    if supervisor.is_staff or supervisor.is_superuser:  # seeded by an older version
+        supervisor.is_staff = supervisor.is_superuser = False
+        supervisor.save(update_fields=["is_staff", "is_superuser"])
     supervisor.groups.add(supervisors_group)
+    user(ADMIN_USERNAME, first_name="Admin", is_staff=True, is_superuser=True)
     Agent.objects.get_or_create(user=supervisor)
 
     accounts = {}
@@ -172,7 +178,9 @@ def seed_demo(*, emulator_url: str | None = None) -> DemoSummary:
     )
     _fill_timezones(ryng)
     return DemoSummary(
-        users=User.objects.filter(username__in=[*AGENT_USERNAMES, SUPERVISOR_USERNAME]).count(),
+        users=User.objects.filter(
+            username__in=[*AGENT_USERNAMES, SUPERVISOR_USERNAME, ADMIN_USERNAME]
+        ).count(),
         campaigns=len(campaigns),
         leads=Lead.objects.filter(campaign__in=campaigns).count(),
     )

@@ -3,6 +3,7 @@ run on a fresh machine: SQLite in ``var/``, and the private Redis that ``make ru
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -24,6 +25,8 @@ PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("
 EMULATOR_URL = env_str("EMULATOR_URL", "http://127.0.0.1:8100").rstrip("/")
 if EMULATOR_URL:
     env_url("EMULATOR_URL", EMULATOR_URL, schemes=("http", "https"))
+# Callers sending it as a bearer token see /healthz's details (anyone else: up or down only).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN")
 
 INSTALLED_APPS = [
     "daphne",
@@ -35,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    "axes",
     "agentdesk",
     "campaigns",
     "calls",
@@ -49,7 +53,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a lockout (axes' backend refusing a throttled login) into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "agentdesk.urls"
@@ -173,8 +180,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Pages carry the CSRF token themselves (forms, and hx-headers on <body>): scripts never read it.
+CSRF_COOKIE_HTTPONLY = True
+
+# Login throttling (django-axes, docs/security.md): after LOGIN_FAILURE_LIMIT wrong passwords for
+# one username, or from one address, the next tries are refused (429, the lockout page) for
+# LOGIN_LOCKOUT_MINUTES; a supervisor unlocks an agent on the agents board, an admin anyone
+# (admin "Access attempts", or `manage.py axes_reset_username <name>`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = env_list("LOGIN_LOCKOUT_BY", "username,ip_address")
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "agentdesk.signin.ThrottleHandler"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
+# Behind a reverse proxy, the number of proxies in front (their X-Forwarded-For entries).
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# -- transport security and browser policies -------------------------------------------------------
+HTTPS = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("SECURE_HSTS_PRELOAD", True)
+if AXES_IPWARE_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz is what a load balancer asks, often over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response (django.middleware.csp): scripts and styles from our
+# own origin only, no inline code or style attributes, sockets to our own origin, never framed.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "font-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 # -- i18n, static ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -198,5 +256,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    # axes: lockouts and failures are WARNING; its INFO lines repeat on every sign-in.
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

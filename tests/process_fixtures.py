@@ -51,6 +51,11 @@ def test_database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
 
 
+# Child processes accept it for /healthz's details (agentdesk.health); send it as a bearer token.
+HEALTHZ_TOKEN = "healthz-test-token"
+HEALTHZ_AUTH = {"Authorization": f"Bearer {HEALTHZ_TOKEN}"}
+
+
 def child_env(**overrides: str) -> dict[str, str]:
     env = {
         **os.environ,
@@ -63,6 +68,7 @@ def child_env(**overrides: str) -> dict[str, str]:
         "EMULATOR_URL": settings.EMULATOR_URL,
         "CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         "CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "HEALTHZ_TOKEN": HEALTHZ_TOKEN,
         "PYTHONUNBUFFERED": "1",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 
 from tests.factories import PASSWORD, make_campaign, make_leads, make_user_agent
@@ -37,7 +38,7 @@ def leads(campaign):
 def login(agent) -> Client:
     """A test client signed in as ``agent``, sending htmx's header (fragments, not pages)."""
     client = Client(headers={"HX-Request": "true"})
-    assert client.login(username=agent.user.username, password=PASSWORD)
+    assert client.login(request=HttpRequest(), username=agent.user.username, password=PASSWORD)
     return client
 
 

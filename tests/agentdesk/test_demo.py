@@ -25,10 +25,21 @@ def test_seed_is_idempotent(db, settings):
     first = counts()
     seed_demo(emulator_url="http://127.0.0.1:8100")
     assert counts() == first
-    assert first[0] == 6  # agent1..agent5 + supervisor
+    assert first[0] == 7  # agent1..agent5, supervisor, admin
     assert set(TelephonyAccount.objects.values_list("platform", flat=True)) == {"ryng", "huawei", "genesys"}
     assert User.objects.get(username="agent1").check_password("demo")
     assert User.objects.get(username="supervisor").groups.filter(name="supervisors").exists()
+
+
+def test_the_demo_supervisor_is_no_superuser_and_the_admin_is_its_own_login(db, settings):
+    settings.DEMO_MODE = True
+    User.objects.create_user("supervisor", password="demo", is_staff=True, is_superuser=True)  # older seed
+    seed_demo(emulator_url="http://127.0.0.1:8100")
+    supervisor = User.objects.get(username="supervisor")
+    assert not supervisor.is_staff and not supervisor.is_superuser
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("demo")
+    assert not admin.groups.exists()
 
 
 def test_seed_follows_a_moved_emulator(db, settings):

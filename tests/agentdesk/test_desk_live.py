@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from django.test import Client
 
 from agentdesk.asgi import application
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _session_headers(username: str) -> list[tuple[bytes, bytes]]:
     client = Client()
-    assert client.login(username=username, password=PASSWORD)
+    assert client.login(request=HttpRequest(), username=username, password=PASSWORD)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     return [(b"cookie", cookie.encode()), (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 
@@ -129,8 +130,8 @@ def test_a_tabs_commands_are_answered_through_its_own_socket():
     headers = _session_headers("agent")
     mine, second = "a" * 32, "b" * 32
     client, intruder = Client(), Client()
-    client.login(username="agent", password=PASSWORD)
-    intruder.login(username="other", password=PASSWORD)
+    client.login(request=HttpRequest(), username="agent", password=PASSWORD)
+    intruder.login(request=HttpRequest(), username="other", password=PASSWORD)
 
     def post(who, path, data, tab):
         return who.post(path, data, headers={"HX-Request": "true", "X-Desk-Tab": tab})

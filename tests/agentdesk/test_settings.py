@@ -90,3 +90,33 @@ def test_a_unix_socket_redis_url_keeps_its_database_for_celery(tmp_path, monkeyp
         assert redis.Redis.from_url(url).llen("agentdesk-db-probe") == 0
     finally:
         server.stop()
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    """Served over https with a real secret and host, `check --deploy` has nothing to say: HSTS,
+    the SSL redirect, secure and HttpOnly cookies, the CSP and framing are all on."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AGENTDESK_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "agentdesk.settings",
+        "PUBLIC_BASE_URL": "https://desk.example.com",
+        "ALLOWED_HOSTS": "desk.example.com",
+        "SECRET_KEY": "x7!Kq2@pLr9#Zt4$Wm8^Nv3&Bc6*Hd1(Fg5)Js0_Ty2+Ue7=Oa9-Ri4?Xs",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_plain_http_development_turns_no_https_only_setting_on(settings):
+    # The suite and `make run` serve http://127.0.0.1: an SSL redirect or HSTS would break them.
+    assert not settings.SECURE_SSL_REDIRECT
+    assert settings.SECURE_HSTS_SECONDS == 0
+    assert settings.CSRF_COOKIE_HTTPONLY and settings.SESSION_COOKIE_HTTPONLY

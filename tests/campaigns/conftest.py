@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections, transaction
+from django.http import HttpRequest
 from django.test import Client
 
 from campaigns import importer, services
@@ -56,14 +57,14 @@ def campaign(db):
 @pytest.fixture
 def supervisor_client(supervisor) -> Client:
     client = Client()
-    assert client.login(username=supervisor.user.username, password=PASSWORD)
+    assert client.login(request=HttpRequest(), username=supervisor.user.username, password=PASSWORD)
     return client
 
 
 @pytest.fixture
 def agent_client(agent) -> Client:
     client = Client()
-    assert client.login(username=agent.user.username, password=PASSWORD)
+    assert client.login(request=HttpRequest(), username=agent.user.username, password=PASSWORD)
     return client
 
 
