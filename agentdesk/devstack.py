@@ -2,8 +2,12 @@
 
 ``python -m agentdesk.devstack run``: start a private Redis when ``REDIS_URL`` is unset, migrate,
 seed the demo, start every process of the ``Procfile`` in the foreground with prefixed output,
-wait for ``/healthz``, print the URL and the demo logins. Ctrl-C (or any process dying) stops
-everything, the private Redis included.
+wait for ``/healthz``, print the URL and the demo logins. A process that dies is restarted after a
+backoff (1 s, doubling up to 30 s; back to 1 s once it has run a minute), each death and restart
+said in the output. Ctrl-C, TERM or HUP stops everything, the private Redis included; so does a
+process that dies 5 times within 60 s (a crash loop: the message names it and repeats its last
+lines of output), and the run then exits 1. ``RestartPolicy`` reads the ``DEVSTACK_*`` variables
+that change those numbers.
 
 ``python -m agentdesk.devstack test [pytest args]``: the same private Redis around a pytest run.
 
@@ -26,7 +30,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from agentdesk.env import env_int
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -211,15 +219,92 @@ def expand(command: str, env: dict[str, str]) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When the devstack restarts a process that died, and when it gives up.
+
+    The first restart waits ``backoff`` seconds, each further one twice as long up to
+    ``backoff_cap``; a process that ran ``healthy_after`` seconds before dying starts again from
+    ``backoff``. ``crash_limit`` deaths within ``crash_window`` seconds are a crash loop: the
+    devstack stops everything (a limit of 1: any death stops the run)."""
+
+    backoff: float = 1
+    backoff_cap: float = 30
+    healthy_after: float = 60
+    crash_limit: int = 5
+    crash_window: float = 60
+
+    @classmethod
+    def from_env(cls) -> RestartPolicy:
+        return cls(
+            backoff=env_int("DEVSTACK_RESTART_SECONDS", 1, minimum=0),
+            backoff_cap=env_int("DEVSTACK_RESTART_CAP_SECONDS", 30, minimum=0),
+            healthy_after=env_int("DEVSTACK_HEALTHY_SECONDS", 60, minimum=1),
+            crash_limit=env_int("DEVSTACK_CRASH_LIMIT", 5, minimum=1),
+            crash_window=env_int("DEVSTACK_CRASH_WINDOW_SECONDS", 60, minimum=1),
+        )
+
+    def delay(self, streak: int) -> float:
+        """The wait before the restart that follows ``streak`` deaths in a row."""
+        return min(self.backoff * 2 ** (streak - 1), self.backoff_cap)
+
+
+class CrashLoop(Exception):
+    """A process died ``crash_limit`` times within the window: the run stops, naming it."""
+
+
+@dataclass
+class Child:
+    """One process of the Procfile, across its restarts."""
+
+    name: str
+    argv: list[str]
+    color: str
+    process: subprocess.Popen = field(init=False)
+    started: float = field(init=False)
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=20))  # repeated on a crash loop
+    restarts: int = 0
+    streak: int = 0  # deaths since it last ran healthy: the backoff's exponent
+    deaths: deque[float] = field(default_factory=deque)  # within the crash window
+    restart_at: float | None = None  # while set, it is dead (not yet reaped) and waits its backoff
+
+
+def exit_code(process: subprocess.Popen) -> int | None:
+    """The exit code as ``Popen.returncode`` gives it (negative: killed by that signal), or None
+    while it runs. The process is not reaped: as a zombie it keeps its pid, the id of its process
+    group, so signalling the group later can never reach a stranger that reused the number."""
+    try:
+        info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # already reaped
+        return process.returncode
+    if info is None:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
+def signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
 class Supervisor:
-    def __init__(self, env: dict[str, str]):
+    """Runs the Procfile's processes, each in its own session (its group dies with it), and
+    restarts the ones that die by ``policy``. Only the main thread calls ``start``, ``tend``
+    and ``stop_all``: PR_SET_PDEATHSIG fires when the *thread* that forked a child ends, so a
+    child forked by a short-lived thread would be stopped with it. The threads only copy output."""
+
+    def __init__(self, env: dict[str, str], policy: RestartPolicy | None = None):
         self.env = env
-        self.children: dict[str, subprocess.Popen] = {}
-        self.stopping = threading.Event()
+        self.policy = policy or RestartPolicy()
+        self.children: dict[str, Child] = {}
 
     def start(self, name: str, argv: list[str], color: str) -> None:
-        process = subprocess.Popen(
-            argv,
+        child = self.children[name] = Child(name, argv, color)
+        self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            child.argv,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -229,35 +314,76 @@ class Supervisor:
             text=True,
             bufsize=1,
         )
-        self.children[name] = process
-        threading.Thread(target=self._pump, args=(name, process, color), daemon=True).start()
+        child.started = time.monotonic()
+        child.restart_at = None
+        threading.Thread(target=self._pump, args=(child, child.process), daemon=True).start()
 
     @staticmethod
-    def _pump(name: str, process: subprocess.Popen, color: str) -> None:
+    def _pump(child: Child, process: subprocess.Popen) -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            sys.stdout.write(f"\033[{color}m{name:>9}\033[0m | {line}")
+            child.output.append(line)
+            sys.stdout.write(f"\033[{child.color}m{child.name:>9}\033[0m | {line}")
         sys.stdout.flush()
 
-    def first_exit(self) -> str | None:
-        for name, process in self.children.items():
-            if process.poll() is not None:
-                return name
-        return None
+    def tend(self) -> None:
+        """Notice the processes that died and restart those whose backoff is over.
+
+        Raises ``CrashLoop`` when one died too often; ``stop_all`` is then still to be called."""
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.restart_at is None:
+                code = exit_code(child.process)
+                if code is not None:
+                    self._died(child, code, now)
+            elif now >= child.restart_at:
+                self._restart(child)
+
+    def watch(self, stop: StopRequest) -> None:
+        """Tend the processes until a stop signal; raises ``CrashLoop``."""
+        while not stop:
+            self.tend()
+            stop.sleep(0.2)
+
+    def _died(self, child: Child, code: int, now: float) -> None:
+        # What the dead process left in its group (a Celery worker's pool processes) gets TERM
+        # now and KILL at the restart: a restart never runs next to its predecessor's leftovers.
+        signal_group(child.process, signal.SIGTERM)
+        if now - child.started >= self.policy.healthy_after:
+            child.streak = 0
+        child.streak += 1
+        child.deaths.append(now)
+        while now - child.deaths[0] > self.policy.crash_window:
+            child.deaths.popleft()
+        if len(child.deaths) >= self.policy.crash_limit:
+            last_lines = "".join(f"    {line}" for line in child.output) or "    (no output)\n"
+            raise CrashLoop(
+                f"{child.name} exited {len(child.deaths)} times within {self.policy.crash_window:g} s"
+                f" (last with code {code}); stopping everything. Its output is above, prefixed"
+                f" '{child.name} |'; its last lines:\n{last_lines.rstrip()}"
+            )
+        child.restarts += 1
+        delay = self.policy.delay(child.streak)
+        child.restart_at = now + delay
+        say(f"{child.name} exited with code {code}; restarting in {delay:g} s (restart {child.restarts})")
+
+    def _restart(self, child: Child) -> None:
+        signal_group(child.process, signal.SIGKILL)
+        child.process.wait()  # reaps the zombie: only now may its pid be reused
+        self._spawn(child)
+        say(f"{child.name} restarted (pid {child.process.pid})")
 
     def stop_all(self) -> None:
-        self.stopping.set()
-        for process in self.children.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+        # Every group, the dead leaders' included (a zombie leader keeps its group's id ours).
+        processes = [child.process for child in self.children.values()]
+        for process in processes:
+            signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 10  # then SIGKILL: Celery's warm shutdown may wait on a task
-        for process in self.children.values():
+        for process in processes:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                signal_group(process, signal.SIGKILL)
                 process.wait(5)
 
 
@@ -277,8 +403,7 @@ def wait_healthy(url: str, supervisor: Supervisor, stop: StopRequest, timeout: f
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        if supervisor.first_exit():
-            break
+        supervisor.tend()
         if stop:
             raise SystemExit(f"stopped by {stop.signal} before /healthz turned healthy")
         try:
@@ -321,7 +446,7 @@ def run() -> int:
     if not env.get("REDIS_URL"):
         redis = PrivateRedis()
         env["REDIS_URL"] = redis.start()
-    supervisor = Supervisor(env)
+    supervisor = Supervisor(env, RestartPolicy.from_env())
     try:
         manage("migrate", "--noinput", "-v0", env=env)
         manage("seed_demo", env=env)
@@ -334,17 +459,16 @@ def run() -> int:
             "\n"
             f"  AgentDesk is running at \033[1m{url}/\033[0m\n"
             "  Demo logins (password \033[1mdemo\033[0m): agents agent1 … agent5, supervisor supervisor\n"
-            f"  Platform emulators at {env['EMULATOR_URL']}; Ctrl-C stops everything.\n",
+            f"  Platform emulators at {env['EMULATOR_URL']}; a process that dies is restarted;"
+            " Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stop:
-            died = supervisor.first_exit()
-            if died:
-                say(f"process {died!r} exited with {supervisor.children[died].returncode}; stopping")
-                return 1
-            stop.sleep(0.5)
+        supervisor.watch(stop)
         say(f"{stop.signal}: stopping")
         return 0
+    except CrashLoop as exc:
+        say(str(exc))
+        return 1
     finally:
         supervisor.stop_all()
         if redis:

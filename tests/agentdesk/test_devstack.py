@@ -1,4 +1,6 @@
+import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -6,7 +8,11 @@ import threading
 import time
 from pathlib import Path
 
-from agentdesk.devstack import StopRequest, expand, read_procfile
+import pytest
+import requests
+
+from agentdesk.devstack import CrashLoop, RestartPolicy, StopRequest, Supervisor, expand, read_procfile
+from tests.emulator_fixtures import free_port
 from tests.process_fixtures import ROOT
 
 
@@ -121,3 +127,187 @@ def test_children_die_with_a_killed_devstack():
         time.sleep(0.1)
     os.kill(child_pid, signal.SIGKILL)
     raise AssertionError("the child outlived its killed parent")
+
+
+# -- restarts ------------------------------------------------------------------------------------
+def supervise_procfile(tmp_path: Path, text: str, policy: RestartPolicy) -> Supervisor:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(text)
+    supervisor = Supervisor(dict(os.environ), policy)
+    for name, command in read_procfile(procfile):
+        supervisor.start(name, expand(command, {}), "0")
+    return supervisor
+
+
+def tend_until(supervisor: Supervisor, capsys, text: str, timeout: float = 20) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, f"never saw {text!r} in:\n{seen}"
+        supervisor.tend()
+        time.sleep(0.05)
+        seen += capsys.readouterr().out
+    return seen
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+CRASH_LOOP = """\
+crasher: python -c "import time; print('up', time.monotonic(), flush=True); time.sleep(0.3); raise SystemExit(3)"
+steady: python -c "import time; time.sleep(60)"
+"""
+
+
+def test_a_dead_process_is_restarted_with_a_growing_backoff_until_it_crash_loops(tmp_path, capsys):
+    policy = RestartPolicy(backoff=0.2, backoff_cap=0.4, healthy_after=30, crash_limit=4, crash_window=30)
+    supervisor = supervise_procfile(tmp_path, CRASH_LOOP, policy)
+    steady = supervisor.children["steady"].process
+    try:
+        with pytest.raises(CrashLoop) as crash:
+            supervisor.watch(StopRequest())
+        assert steady.poll() is None, "a crash elsewhere touched the steady process"
+    finally:
+        supervisor.stop_all()
+    out = capsys.readouterr().out
+    said = [line.split(" | ", 1)[1] for line in out.splitlines() if line.startswith("\033[1mdevstack")]
+    restarts = [line for line in said if "crasher exited with code" in line]
+    assert restarts == [
+        "crasher exited with code 3; restarting in 0.2 s (restart 1)",
+        "crasher exited with code 3; restarting in 0.4 s (restart 2)",
+        "crasher exited with code 3; restarting in 0.4 s (restart 3)",  # capped
+    ]
+    assert sum(line.startswith("crasher restarted (pid ") for line in said) == 3
+    # Each start waited out its backoff after the previous run's 0.3 s.
+    starts = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "crasher\033[0m | up " in line]
+    assert len(starts) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 0.3 + delay for gap, delay in zip(gaps, [0.2, 0.4, 0.4], strict=True)), gaps
+    message = str(crash.value)
+    assert message.startswith("crasher exited 4 times within 30 s (last with code 3); stopping everything.")
+    assert "prefixed 'crasher |'" in message and "\n    up " in message  # its own last lines
+    assert steady.poll() is not None  # stop_all stopped the rest
+
+
+def test_a_process_that_ran_healthy_starts_again_from_the_first_backoff(tmp_path, capsys):
+    procfile = 'sleeper: python -c "import time; time.sleep(0.6); raise SystemExit(1)"\n'
+    policy = RestartPolicy(backoff=0.2, backoff_cap=5, healthy_after=0.4, crash_limit=10, crash_window=60)
+    supervisor = supervise_procfile(tmp_path, procfile, policy)
+    try:
+        out = tend_until(supervisor, capsys, "(restart 3)")
+    finally:
+        supervisor.stop_all()
+    assert "sleeper exited with code 1; restarting in 0.2 s (restart 3)" in out
+    assert "0.4 s" not in out
+
+
+LEAVES_A_CHILD = """\
+parent: python -c "import subprocess, sys; print('child', subprocess.Popen(['sleep', '60']).pid, flush=True)"
+"""
+
+
+def test_a_restart_kills_what_the_dead_process_left_in_its_group(tmp_path, capsys):
+    policy = RestartPolicy(backoff=0.2, crash_limit=10)
+    supervisor = supervise_procfile(tmp_path, LEAVES_A_CHILD, policy)
+    try:
+        out = tend_until(supervisor, capsys, "parent restarted (pid ")
+    finally:
+        supervisor.stop_all()
+    orphan = int(out.split("| child ", 1)[1].split()[0])
+    deadline = time.monotonic() + 5
+    while alive(orphan):
+        assert time.monotonic() < deadline, "the dead process's child outlived its restart"
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live children of ``pid`` with their command lines, read from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def only(processes: dict[int, str], marker: str) -> int:
+    [pid] = [pid for pid, cmdline in processes.items() if marker in cmdline]
+    return pid
+
+
+def wait_for_log(log: Path, pattern: str, count: int = 1, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text(errors="replace")
+        if len(re.findall(pattern, text)) >= count:
+            return text
+        assert time.monotonic() < deadline, (
+            f"never saw {pattern!r} x{count} in make run's output:\n{text[-4000:]}"
+        )
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_make_run_restarts_a_killed_worker_and_stops_on_a_crash_loop(tmp_path):
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "EMULATOR_URL"}
+    }
+    # Its own SQLite and private Redis in tmp_path; the second death within the window is a loop.
+    env |= {
+        "AGENTDESK_VAR_DIR": str(tmp_path / "var"),
+        "PORT": str(port),
+        "EMULATOR_PORT": str(free_port()),
+        "DEVSTACK_CRASH_LIMIT": "2",
+        "DEVSTACK_CRASH_WINDOW_SECONDS": "600",
+    }
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "agentdesk.devstack", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_log(log, "is running at")
+        processes = children_of(run.pid)
+        web, worker = only(processes, "daphne"), only(processes, "-n dial@")
+        pool = list(children_of(worker))
+        assert pool, "the dial worker has no pool processes to leak"
+
+        os.kill(worker, signal.SIGKILL)
+        text = wait_for_log(log, r"dial@\S+ ready\.", count=2, timeout=30)
+        assert "worker exited with code -9; restarting in 1 s (restart 1)" in text
+        restarted = int(re.search(r"worker restarted \(pid (\d+)\)", text).group(1))
+        assert only(children_of(run.pid), "-n dial@") == restarted != worker
+        assert not [pid for pid in pool if alive(pid)], "the killed worker's pool outlived its restart"
+        assert alive(web) and only(children_of(run.pid), "daphne") == web
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+
+        processes = children_of(run.pid)
+        os.kill(restarted, signal.SIGKILL)
+        assert run.wait(30) == 1
+        text = log.read_text(errors="replace")
+        assert "worker exited 2 times within 600 s (last with code -9); stopping everything." in text
+        assert "prefixed 'worker |'" in text
+        assert not [cmdline for pid, cmdline in processes.items() if alive(pid)]  # Redis included
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(30)
