@@ -22,6 +22,7 @@ import ctypes
 import faulthandler
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -397,7 +398,9 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def wait_healthy(url: str, supervisor: Supervisor, stop: StopRequest, timeout: float = 90) -> dict:
+def wait_healthy(
+    url: str, supervisor: Supervisor, stop: StopRequest, timeout: float = 90, headers: dict | None = None
+) -> dict:
     import requests
 
     deadline = time.monotonic() + timeout
@@ -407,7 +410,7 @@ def wait_healthy(url: str, supervisor: Supervisor, stop: StopRequest, timeout: f
         if stop:
             raise SystemExit(f"stopped by {stop.signal} before /healthz turned healthy")
         try:
-            answer = requests.get(url, timeout=5)
+            answer = requests.get(url, headers=headers or {}, timeout=5)
             last = answer.json()
             if answer.status_code == 200:
                 return last
@@ -442,6 +445,7 @@ def run() -> int:
     env.setdefault("EMULATOR_URL", f"http://127.0.0.1:{emulator_port}")
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     env["AGENTDESK_DEMO"] = "1"
+    env.setdefault("HEALTHZ_TOKEN", secrets.token_urlsafe(24))
     redis = None
     if not env.get("REDIS_URL"):
         redis = PrivateRedis()
@@ -453,12 +457,15 @@ def run() -> int:
         for index, (name, command) in enumerate(read_procfile()):
             supervisor.start(name, expand(command, env), COLORS[index % len(COLORS)])
         url = env["PUBLIC_BASE_URL"]
-        health = wait_healthy(f"{url}/healthz", supervisor, stop)
+        # /healthz shows its parts only to holders of this token (anyone else: up or down).
+        auth = {"Authorization": f"Bearer {env['HEALTHZ_TOKEN']}"}
+        health = wait_healthy(f"{url}/healthz", supervisor, stop, headers=auth)
         say(f"healthy: {', '.join(health.get('checks', {}))}")
         print(
             "\n"
             f"  AgentDesk is running at \033[1m{url}/\033[0m\n"
-            "  Demo logins (password \033[1mdemo\033[0m): agents agent1 … agent5, supervisor supervisor\n"
+            "  Demo logins (password \033[1mdemo\033[0m): agents agent1 … agent5, supervisor supervisor,"
+            " admin admin (the Django admin)\n"
             f"  Platform emulators at {env['EMULATOR_URL']}; a process that dies is restarted;"
             " Ctrl-C stops everything.\n",
             flush=True,
