@@ -11,7 +11,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from agentdesk.logredact import redact_daphne_access_log  # noqa: E402
 from agentdesk.routing import websocket_urlpatterns  # noqa: E402
+
+# daphne writes its access log itself, path and query included: never a webhook secret.
+redact_daphne_access_log()
 
 application = ProtocolTypeRouter(
     {

@@ -291,7 +291,7 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
         return _json_error(401, "Missing or wrong token (Authorization: Bearer <intake token>).")
     try:
         body = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _json_error(400, "The body is not JSON.")
     try:
         result = services.intake_append(campaign=campaign, body=body)

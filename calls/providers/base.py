@@ -176,7 +176,7 @@ def json_object(text: Any) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return dict(value) if isinstance(value, Mapping) else None
 

@@ -335,7 +335,7 @@ class HuaweiProvider(Provider):
                 return []
             try:
                 payload = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return [Signal(kind="other", key=f"huawei:raw:{_digest(payload)}", raw=payload)]
         if isinstance(payload, dict) and "eventType" not in payload and "event" in payload:
             payload = payload.get("event")

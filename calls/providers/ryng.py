@@ -401,7 +401,7 @@ def _decode(payload: Any) -> tuple[Any, dict[str, list[Any]]]:
         duplicates.clear()
         try:
             return json.loads(candidate, object_pairs_hook=first_wins), dict(duplicates)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
             continue
     return None, {}
 
@@ -466,7 +466,7 @@ def _legs(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {"raw": value}
     if isinstance(value, Mapping):
         return dict(value)
