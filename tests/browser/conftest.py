@@ -118,14 +118,27 @@ def _expect_timeouts():
     expect.set_options(timeout=20_000)
 
 
+def page_problem(text: str) -> bool:
+    """A console line that means the page broke: an htmx error (a swap that silently did not
+    happen) or a Content-Security-Policy violation (a script, style or socket the policy refused)."""
+    return "htmx" in text or "Content Security Policy" in text or "Refused to" in text
+
+
+def watch_console(context, problems: list[str]) -> None:
+    """Collect every page's problems in a browser context (pages opened later included)."""
+    context.on(
+        "console", lambda message: problems.append(message.text) if page_problem(message.text) else None
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_htmx_errors(request):
-    """Fail a test whose page logged an htmx error (a swap that silently did not happen)."""
+    """Fail a test whose pages logged an htmx error or a CSP violation."""
     if "page" not in request.fixturenames:
         yield
         return
     page = request.getfixturevalue("page")
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if "htmx" in message.text else None)
+    problems: list[str] = []
+    watch_console(page.context, problems)
     yield
-    assert not errors, errors
+    assert not problems, problems

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agentdesk.models import Agent
+from tests.browser.conftest import watch_console
 from tests.browser.test_desk_browser import pick_and_go_ready, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -13,6 +14,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_the_board_follows_an_agent_live(page: Page, browser, desk):
     supervisor = browser.new_context(viewport={"width": 1366, "height": 820})
+    problems: list[str] = []
+    watch_console(supervisor, problems)
     board = supervisor.new_page()
     try:
         board.goto(f"{desk.base_url}/login/")
@@ -35,5 +38,6 @@ def test_the_board_follows_an_agent_live(page: Page, browser, desk):
         expect(row).to_contain_text("Connected", timeout=30_000)
         expect(row.locator("td.num").first).to_have_text("1")
         assert board.evaluate("window.__boardDoc") == "same document", "the board reloaded"
+        assert not problems, problems
     finally:
         supervisor.close()
