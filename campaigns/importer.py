@@ -933,22 +933,25 @@ def _head_chunks(
         start = 1
         first = True
         watching = True
-        for row in reader:
-            if first and skip_header:
-                first = False
-            else:
-                first = False
-                chunk.append((start, row))
-            start = reader.line_num + 1
-            if watching and reader.line_num >= boundary:
-                watching = False
-                if reader.line_num == boundary:
-                    state["split_ok"] = True
-                    break
-            if len(chunk) >= CHUNK_ROWS:
-                state["offset"] = raw.tell()  # type: ignore[assignment]
-                yield chunk
-                chunk = []
+        try:  # around the loop, not in it: nothing added per row
+            for row in reader:
+                if first and skip_header:
+                    first = False
+                else:
+                    first = False
+                    chunk.append((start, row))
+                start = reader.line_num + 1
+                if watching and reader.line_num >= boundary:
+                    watching = False
+                    if reader.line_num == boundary:
+                        state["split_ok"] = True
+                        break
+                if len(chunk) >= CHUNK_ROWS:
+                    state["offset"] = raw.tell()  # type: ignore[assignment]
+                    yield chunk
+                    chunk = []
+        except csv.Error as exc:
+            raise sheets.SheetError(sheets.csv_error_message(exc, line=start)) from exc
         if chunk:
             yield chunk
 
