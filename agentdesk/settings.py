@@ -246,7 +246,22 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every requ
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_TEMP_DIR = None
+
+# -- uploads: refused in words before they are stored (docs/import.md, "Limits") -----------------
+# Any uploaded file over this is skipped while the request is parsed (campaigns.upload_handlers).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+# A sheet with more columns is refused: the mapping page has a select per column.
+SHEET_MAX_COLUMNS = env_int("SHEET_MAX_COLUMNS", 200, minimum=2)
+FILE_UPLOAD_HANDLERS = [
+    "campaigns.upload_handlers.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's 2.5 MB: a bigger file streams to a temporary file
+# Bodies other than files (the intake API's JSON, forms); the intake answers 413 in JSON beyond it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The mapping form posts one field per column.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, SHEET_MAX_COLUMNS + 100)
 
 # -- logging: credentials never reach a log (providers log method, path and status only) ---------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

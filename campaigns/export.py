@@ -1,23 +1,14 @@
-"""Results export: one CSV row per lead, streamed, safe to open in a spreadsheet.
-
-Spreadsheets run a cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return as a
-formula (OWASP "CSV injection"). Such cells get a leading apostrophe, which Excel, LibreOffice and
-Google Sheets show as text. E.164 numbers (``+14155550100``) start with ``+`` but are not
-formulas anyone could abuse, and supervisors re-import them, so they stay exactly as they are.
-"""
+"""Results export: one CSV row per lead, streamed, safe to open in a spreadsheet (every cell,
+the header row included, goes through ``campaigns.csvsafe``)."""
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 from collections.abc import Iterator
 
+from campaigns import csvsafe
 from campaigns.models import Campaign
 from campaigns.selectors import export_leads
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
 
 HEADER = [
     "lead_id",
@@ -37,14 +28,6 @@ HEADER = [
 ]
 
 
-def neutralize(value: object) -> str:
-    """A cell as text, with a leading apostrophe when a spreadsheet would run it as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _E164.fullmatch(text):
-        return "'" + text
-    return text
-
-
 class _Echo:
     """csv.writer needs a file; this one hands each written line straight back."""
 
@@ -57,28 +40,28 @@ def rows(campaign: Campaign) -> Iterator[str]:
     one column per campaign custom field, then ``other_fields`` (JSON) for keys the campaign does
     not name (intake rows can bring their own)."""
     names = list(campaign.custom_field_names or [])
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())
     yield writer.writerow([*HEADER, *names, "other_fields"])
     for item in export_leads(campaign=campaign):
         custom = dict(item["custom_fields"] or {})
         other = {k: v for k, v in custom.items() if k not in names}
         yield writer.writerow(
             [
-                neutralize(item["id"]),
-                neutralize(item["number"]),
-                neutralize(item["raw_number"]),
-                neutralize(item["name"]),
-                neutralize(item["status"]),
-                neutralize(item["attempts"]),
-                neutralize(item["last_disposition"]),
-                neutralize(item["notes"]),
-                neutralize(item["last_called_at"].isoformat() if item["last_called_at"] else ""),
-                neutralize(item["talk_seconds"] if item["talk_seconds"] is not None else ""),
-                neutralize(item["recording_url"]),
-                neutralize(item["agent"]),
-                neutralize(item["timezone"]),
-                neutralize(item["assigned_agents"].strip(",")),
-                *(neutralize(custom.get(n, "")) for n in names),
-                neutralize(json.dumps(other, ensure_ascii=False) if other else ""),
+                item["id"],
+                item["number"],
+                item["raw_number"],
+                item["name"],
+                item["status"],
+                item["attempts"],
+                item["last_disposition"],
+                item["notes"],
+                item["last_called_at"].isoformat() if item["last_called_at"] else "",
+                "" if item["talk_seconds"] is None else item["talk_seconds"],
+                item["recording_url"],
+                item["agent"],
+                item["timezone"],
+                item["assigned_agents"].strip(","),
+                *(custom.get(n, "") for n in names),
+                json.dumps(other, ensure_ascii=False) if other else "",
             ]
         )

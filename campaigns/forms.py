@@ -103,7 +103,10 @@ class CampaignForm(forms.ModelForm):
 
 
 class UploadForm(forms.Form):
-    sheet = forms.FileField(help_text="CSV or text export: UTF-8, UTF-16 or Windows-1252; , ; tab or |.")
+    # An empty file is the service's to refuse, in its words ("This file is empty.").
+    sheet = forms.FileField(
+        allow_empty_file=True, help_text="CSV or text export: UTF-8, UTF-16 or Windows-1252; , ; tab or |."
+    )
 
 
 class DncAddForm(forms.Form):
@@ -112,5 +115,5 @@ class DncAddForm(forms.Form):
 
 
 class DncUploadForm(forms.Form):
-    sheet = forms.FileField(label="Numbers (CSV)")
+    sheet = forms.FileField(label="Numbers (CSV)", allow_empty_file=True)  # the service says "empty"
     reason = forms.CharField(max_length=200, required=False)

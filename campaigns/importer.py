@@ -55,8 +55,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from calls.models import PlatformIdentity
-from campaigns import partitions, rowcheck, sheets
-from campaigns.export import neutralize
+from campaigns import csvsafe, partitions, rowcheck, sheets
 from campaigns.locks import lead_append_lock
 from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
 from campaigns.rowcheck import DNC, DUPLICATE, DUPLICATE_CAMPAIGN, INVALID, ChunkResult, Plan
@@ -231,7 +230,7 @@ class _Reporter:
     def __init__(self, path: Path | None, outcome: Outcome):
         self.outcome = outcome
         self.handle = open(path, "w", newline="", encoding="utf-8") if path else None  # noqa: SIM115
-        self.writer = csv.writer(self.handle) if self.handle else None
+        self.writer = csvsafe.writer(self.handle) if self.handle else None
         if self.writer:
             self.writer.writerow(self.HEADER)
 
@@ -248,15 +247,11 @@ class _Reporter:
         if len(self.outcome.sample) < REPORT_SAMPLE:
             self.outcome.sample.append(dict(zip(self.HEADER, issue, strict=True)))
         if self.writer:
-            self.writer.writerow([issue[0], issue[1], _safe_cell(issue[2]), issue[3], issue[4]])
+            self.writer.writerow(issue)
 
     def close(self) -> None:
         if self.handle:
             self.handle.close()
-
-
-def _safe_cell(value: str) -> str:
-    return neutralize(value)
 
 
 class _Ticker:
@@ -938,22 +933,25 @@ def _head_chunks(
         start = 1
         first = True
         watching = True
-        for row in reader:
-            if first and skip_header:
-                first = False
-            else:
-                first = False
-                chunk.append((start, row))
-            start = reader.line_num + 1
-            if watching and reader.line_num >= boundary:
-                watching = False
-                if reader.line_num == boundary:
-                    state["split_ok"] = True
-                    break
-            if len(chunk) >= CHUNK_ROWS:
-                state["offset"] = raw.tell()  # type: ignore[assignment]
-                yield chunk
-                chunk = []
+        try:  # around the loop, not in it: nothing added per row
+            for row in reader:
+                if first and skip_header:
+                    first = False
+                else:
+                    first = False
+                    chunk.append((start, row))
+                start = reader.line_num + 1
+                if watching and reader.line_num >= boundary:
+                    watching = False
+                    if reader.line_num == boundary:
+                        state["split_ok"] = True
+                        break
+                if len(chunk) >= CHUNK_ROWS:
+                    state["offset"] = raw.tell()  # type: ignore[assignment]
+                    yield chunk
+                    chunk = []
+        except csv.Error as exc:
+            raise sheets.SheetError(sheets.csv_error_message(exc, line=start)) from exc
         if chunk:
             yield chunk
 

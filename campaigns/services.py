@@ -11,12 +11,14 @@ import csv
 import hashlib
 import io
 import logging
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
@@ -101,34 +103,69 @@ def _push_campaign_row(campaign: Campaign) -> None:
 @transaction.atomic
 def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = None) -> SheetUpload:
     """Store the sheet (Django already streamed the request body to a temporary file; this copies
-    it chunk by chunk while hashing), detect encoding and delimiter, and propose a mapping."""
+    it chunk by chunk while hashing), detect encoding and delimiter, and propose a mapping.
+
+    A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
+    stored; one whose first records cannot be imported (no lead, a cell or a width over the
+    limits) is refused and its stored copy deleted. Either way no row and no file is left."""
+    name = Path(getattr(file, "name", "") or "sheet.csv").name
+    size = getattr(file, "size", 0) or 0
+    file.seek(0)
+    head = file.read(sheets.HEAD_BYTES)
+    file.seek(0)
+    try:
+        sheets.check_head(head, size=size, max_bytes=settings.UPLOAD_MAX_BYTES)
+    except sheets.SheetError as exc:
+        raise _refused(campaign, name, size, user, exc) from exc
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
     file.seek(0)
-    name = Path(getattr(file, "name", "") or "sheet.csv").name
     upload = SheetUpload(
         campaign=campaign,
         original_name=name[:255],
         sha256=digest.hexdigest(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
-        size_bytes=getattr(file, "size", 0) or 0,
+        size_bytes=size,
     )
     upload.file.save(name, file, save=False)
-    path = Path(upload.file.path)
-    upload.size_bytes = path.stat().st_size
-    upload.encoding = sheets.detect_encoding(path)
-    upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
-    first = sheets.preview(path, upload.encoding, upload.delimiter, rows=1)
-    header = first[0] if first else []
-    has_header = sheets.looks_like_header(header) if header else True
-    if has_header:
-        columns = sheets.auto_map(header, list(campaign.custom_field_names or []))
-    else:
-        columns = _guess_without_header(header)
-    upload.mapping = {"columns": columns, "has_header": has_header, "headers": header if has_header else []}
-    upload.save()
+    try:
+        path = Path(upload.file.path)
+        upload.size_bytes = path.stat().st_size
+        upload.encoding = sheets.detect_encoding(path)
+        upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
+        header = sheets.first_row(
+            path, upload.encoding, upload.delimiter, max_columns=settings.SHEET_MAX_COLUMNS
+        )
+        has_header = sheets.looks_like_header(header)
+        if has_header:
+            columns = sheets.auto_map(header, list(campaign.custom_field_names or []))
+        else:
+            columns = _guess_without_header(header)
+        upload.mapping = {
+            "columns": columns,
+            "has_header": has_header,
+            "headers": header if has_header else [],
+        }
+        upload.save()
+    except BaseException as exc:
+        upload.file.delete(save=False)  # the transaction forgets the row; the file must go too
+        if isinstance(exc, sheets.SheetError):
+            raise _refused(campaign, name, size, user, exc) from exc
+        raise
     return upload
+
+
+def _refused(campaign: Campaign, name: str, size: int, user: Any, exc: sheets.SheetError) -> ServiceError:
+    log.warning(
+        "upload refused: campaign=%s user=%s file=%r size=%s: %s",
+        campaign.pk,
+        getattr(user, "pk", None),
+        name[:255],
+        size,
+        exc,
+    )
+    return ServiceError(str(exc))
 
 
 def _guess_without_header(row: list[str]) -> list[str]:
@@ -144,18 +181,17 @@ def upload_preview(upload: SheetUpload, rows: int = 6) -> list[list[str]]:
     return sheets.preview(Path(upload.file.path), upload.encoding, upload.delimiter, rows=rows)
 
 
-def mapping_targets(campaign: Campaign, header: Sequence[str]) -> list[tuple[str, str]]:
-    """The choices offered for each column in the mapping step."""
+def mapping_choices(campaign: Campaign, header: str) -> list[tuple[str, str]]:
+    """The choices offered for one column in the mapping step: the campaign's custom fields, or
+    (when it names none) a custom field named by this column's own header. Never every column's
+    header for every column: a 1,200-column sheet made that an 84 MB page."""
     choices = [
         (sheets.IGNORE, "Ignore"),
         (sheets.NUMBER, "Phone number"),
         (sheets.NAME, "Name"),
         (sheets.AGENTS, "Agents"),
     ]
-    names = list(campaign.custom_field_names or [])
-    names += [
-        h.strip() for h in header if h.strip() and h.strip() not in names and not campaign.custom_field_names
-    ]
+    names = list(campaign.custom_field_names or []) or ([header.strip()] if header.strip() else [])
     choices += [(sheets.FIELD_PREFIX + n, f"Custom field: {n}") for n in names]
     return choices
 
@@ -420,18 +456,27 @@ class DncImport:
 def dnc_import(
     *, file: UploadedFile | File, reason: str, added_by: Any = None, region: str = "US"
 ) -> DncImport:
-    """A CSV (or one number a line) of numbers: the first cell of each row that parses."""
+    """A CSV (or one number a line) of numbers: the first cell of each row that parses. A file
+    that is empty, too big or not text is refused first (``ServiceError``, logged)."""
+    file.seek(0)
+    head = file.read(sheets.HEAD_BYTES)
+    file.seek(0)
+    try:
+        sheets.check_head(head, size=getattr(file, "size", 0) or 0, max_bytes=settings.UPLOAD_MAX_BYTES)
+    except sheets.SheetError as exc:
+        log.warning("do-not-call upload refused: file=%r: %s", (getattr(file, "name", "") or "")[:255], exc)
+        raise ServiceError(str(exc)) from exc
     path_like = getattr(file, "temporary_file_path", None)
     if path_like:
-        path = Path(path_like())
-    else:
-        import tempfile
-
-        handle = tempfile.NamedTemporaryFile(delete=False, suffix=".csv")  # noqa: SIM115
+        return _dnc_import_path(Path(path_like()), reason=reason, added_by=added_by, region=region)
+    with tempfile.NamedTemporaryFile(suffix=".csv") as handle:  # gone when the import is
         for chunk in file.chunks():
             handle.write(chunk)
-        handle.close()
-        path = Path(handle.name)
+        handle.flush()
+        return _dnc_import_path(Path(handle.name), reason=reason, added_by=added_by, region=region)
+
+
+def _dnc_import_path(path: Path, *, reason: str, added_by: Any, region: str) -> DncImport:
     encoding = sheets.detect_encoding(path)
     delimiter = sheets.detect_delimiter(sheets.read_sample(path, encoding))
     result = DncImport()

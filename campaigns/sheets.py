@@ -11,6 +11,11 @@ Sheets come from CRMs and spreadsheets, so this module reads what Excel and frie
 
 Nothing here reads a whole file into memory: detection looks at a bounded sample (plus one
 streaming UTF-8 check over the file) and :func:`iter_rows` yields rows one at a time.
+
+Hostile or mistaken files are refused in words (:class:`SheetError`): :func:`check_head` before a
+file is stored (empty, over the size limit, binary by its first bytes, whatever its name says),
+:func:`first_row` once it is (no rows, a header and nothing else, a cell over
+:data:`CELL_MAX_BYTES`, more columns than the limit).
 """
 
 from __future__ import annotations
@@ -32,7 +37,131 @@ DELIMITERS = (",", ";", "\t", "|")
 NUMBER, NAME, AGENTS, IGNORE = "number", "name", "agents", ""
 FIELD_PREFIX = "field:"
 
-csv.field_size_limit(1024 * 1024)  # one odd cell must not abort a million-row import
+CELL_MAX_BYTES = 1024 * 1024
+csv.field_size_limit(CELL_MAX_BYTES)  # a bound on one cell's memory; a longer cell is refused in words
+HEAD_BYTES = 8 * 1024  # what check_head looks at
+SCAN_RECORDS = 200  # first_row reads this many records for the widest (as detect_delimiter does)
+
+
+class SheetError(ValueError):
+    """A file that is not a sheet we can read, in words a supervisor can act on."""
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+_WORKBOOK_ADVICE = "save it as CSV (in Excel: File, Save As, CSV UTF-8) and upload the .csv file"
+_OTHER_ADVICE = "upload the lead list exported as CSV or text"
+# First bytes of files people upload by mistake: (magic, what it is, what to do instead).
+_MAGIC = (
+    (b"PK\x03\x04", "a zip/Excel workbook file (.xlsx, .ods or .zip)", _WORKBOOK_ADVICE),
+    (b"PK\x05\x06", "an empty zip file", _OTHER_ADVICE),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)", _WORKBOOK_ADVICE),
+    (b"%PDF-", "a PDF document", _OTHER_ADVICE),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", _OTHER_ADVICE),
+    (b"\xff\xd8\xff", "a JPEG image", _OTHER_ADVICE),
+    (b"GIF8", "a GIF image", _OTHER_ADVICE),
+    (b"\x1f\x8b", "a gzip archive", _OTHER_ADVICE),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", _OTHER_ADVICE),
+    (b"Rar!\x1a\x07", "a RAR archive", _OTHER_ADVICE),
+    (b"\x7fELF", "a program (ELF)", _OTHER_ADVICE),
+)
+
+
+# Bytes no text sheet holds more than a few of: C0 controls but tab, LF, CR, form feed and escape.
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\f\x1b")
+BINARY_SHARE = 0.05
+
+
+def human_size(size: int) -> str:
+    """``250 MB``, ``2.5 MB``, ``14.6 KB``, ``900 bytes`` (binary units, as file managers show)."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + " " + unit
+    return f"{size} bytes"
+
+
+def size_refusal(size: int, limit: int) -> str:
+    return f"This file is {human_size(size)}; the limit is {human_size(limit)}."
+
+
+def _utf16_order(head: bytes) -> str | None:
+    """``utf-16-le``/``-be`` for UTF-16 text without a BOM: every other byte of the sample NUL."""
+    if len(head) < 4:
+        return None
+    even_nuls = head[0::2].count(0)
+    odd_nuls = head[1::2].count(0)
+    half = len(head) // 2
+    if odd_nuls > half * 0.4 and even_nuls < half * 0.05:
+        return "utf-16-le"
+    if even_nuls > half * 0.4 and odd_nuls < half * 0.05:
+        return "utf-16-be"
+    return None
+
+
+def binary_kind(head: bytes) -> tuple[str, str] | None:
+    """What a file is and what to do instead, when its first bytes say it is not text; else None.
+
+    By content, never by name: a workbook renamed ``leads.csv`` is still a workbook. Past the
+    known signatures, a head where control bytes (NUL among them) are more than
+    :data:`BINARY_SHARE` of it is binary, unless it is UTF-16 text (Excel's "Unicode Text", with
+    a BOM; or without one, every other byte NUL)."""
+    for magic, kind, advice in _MAGIC:
+        if head.startswith(magic):
+            return kind, advice
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_order(head):
+        return None
+    # A stray NUL in a cell happens in real CRM exports (the import drops it: test_stage_rows);
+    # a binary file is full of NULs and other control bytes.
+    if head and len(head) - len(head.translate(None, _CONTROL_BYTES)) > len(head) * BINARY_SHARE:
+        if head.startswith(b"MZ"):
+            return "a Windows program (.exe or .dll)", _OTHER_ADVICE
+        return "a binary file", _OTHER_ADVICE
+    return None
+
+
+def check_head(head: bytes, *, size: int, max_bytes: int) -> None:
+    """Refuse, before it is stored, a file that is empty, too big or not text (:class:`SheetError`)."""
+    if size == 0:
+        raise SheetError("This file is empty.")
+    if size > max_bytes:
+        raise SheetError(size_refusal(size, max_bytes))
+    if found := binary_kind(head):
+        kind, advice = found
+        raise SheetError(f"This is {kind}, not a CSV sheet: {advice}.")
+
+
+def first_row(path: Path, encoding: str, delimiter: str, *, max_columns: int) -> list[str]:
+    """The first record of a stored sheet, once its first records show it can be imported:
+    refuses a file with no record, a header with no lead under it, a cell over
+    :data:`CELL_MAX_BYTES` and more than ``max_columns`` columns."""
+    records: list[list[str]] = []
+    for _line, row in RowStream(path, encoding, delimiter):
+        if any(cell.strip() for cell in row):
+            records.append(row)
+        if len(records) >= SCAN_RECORDS:
+            break
+    if not records:
+        raise SheetError("This file is empty: it holds no rows, only blank lines.")
+    if len(records) == 1 and looks_like_header(records[0]):
+        raise SheetError("This sheet has a header row but no leads: there is nothing under it to import.")
+    width = max(len(row) for row in records)
+    if width > max_columns:
+        raise SheetError(
+            f"This sheet has {width:,} columns; the limit is {max_columns:,}. "
+            "Remove the columns you do not need (keep the phone number) and upload it again."
+        )
+    return records[0]
+
+
+def csv_error_message(exc: csv.Error, *, line: int | None = None) -> str:
+    """A csv module error in words (the one a sheet can cause: a cell over the size limit)."""
+    where = f"Line {line:,}" if line else "A row"
+    if "field larger than field limit" in str(exc):
+        return (
+            f"{where} has a cell over {human_size(CELL_MAX_BYTES)}, the most one cell may hold: "
+            "check that the file is the lead list (an unclosed quote makes the rest of a file one cell)."
+        )
+    return f"{where} cannot be read as CSV ({exc})."
 
 
 def detect_encoding(path: Path) -> str:
@@ -43,14 +172,8 @@ def detect_encoding(path: Path) -> str:
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"  # the codec reads the BOM and picks the byte order
-        if len(head) >= 4:
-            even_nuls = head[0::2].count(0)
-            odd_nuls = head[1::2].count(0)
-            half = len(head) // 2
-            if odd_nuls > half * 0.4 and even_nuls < half * 0.05:
-                return "utf-16-le"
-            if even_nuls > half * 0.4 and odd_nuls < half * 0.05:
-                return "utf-16-be"
+        if order := _utf16_order(head):
+            return order
         # A streaming strict UTF-8 check over the whole file: a cp1252 byte on line 900,000 must
         # not turn into an import failure after the dry run said yes. Runs at memory speed.
         handle.seek(0)
@@ -134,7 +257,9 @@ class CountingReader(io.RawIOBase):
 
 @dataclass
 class RowStream:
-    """Rows of a sheet with the physical line each record starts on (header = line 1)."""
+    """Rows of a sheet with the physical line each record starts on (header = line 1). A record
+    the csv module cannot read (a cell over :data:`CELL_MAX_BYTES`) raises :class:`SheetError`
+    naming its line."""
 
     path: Path
     encoding: str
@@ -151,6 +276,8 @@ class RowStream:
             for row in reader:
                 yield start, row
                 start = reader.line_num + 1
+        except csv.Error as exc:  # around the loop, not in it: nothing added per row
+            raise SheetError(csv_error_message(exc, line=start)) from exc
         finally:
             text.close()
 

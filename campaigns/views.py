@@ -11,7 +11,10 @@ import hmac
 import json
 from pathlib import Path
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
-from campaigns import export, importer, selectors, services, sheets
+from campaigns import export, importer, selectors, services, sheets, upload_handlers
 from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
@@ -100,15 +103,27 @@ def campaign_export(request: HttpRequest, campaign_id: int) -> StreamingHttpResp
 # -- uploads ---------------------------------------------------------------------------------------------
 
 
+def _file_form(request: HttpRequest, form_class: type[forms.Form], *, missing: str) -> dict:
+    """The cleaned data of a form with a file, or ``ServiceError``: the size limit's refusal
+    (``upload_handlers`` skipped the file while the body was read), else ``missing``."""
+    form = form_class(request.POST, request.FILES)
+    if refused := upload_handlers.refusal(request):  # known once request.FILES is read
+        raise services.ServiceError(refused)
+    if not form.is_valid():
+        raise services.ServiceError(missing)
+    return form.cleaned_data
+
+
 @require_POST
 @supervisor_required
 def upload_create(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        messages.error(request, "Choose a sheet to upload.")
+    try:
+        data = _file_form(request, UploadForm, missing="Choose a sheet to upload.")
+        upload = services.upload_create(campaign=campaign, file=data["sheet"], user=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
         return redirect("supervisor:campaign", campaign_id=campaign.pk)
-    upload = services.upload_create(campaign=campaign, file=form.cleaned_data["sheet"], user=request.user)
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
 
 
@@ -127,10 +142,14 @@ def _upload_context(upload: SheetUpload) -> dict:
         "header": header,
         "preview_rows": body,
         "columns": [
-            {"index": i, "header": header[i] if i < len(header) else f"Column {i + 1}", "target": columns[i]}
+            {
+                "index": i,
+                "header": header[i] if i < len(header) else f"Column {i + 1}",
+                "target": columns[i],
+                "choices": services.mapping_choices(upload.campaign, header[i] if i < len(header) else ""),
+            }
             for i in range(width)
         ],
-        "targets": services.mapping_targets(upload.campaign, header),
         "locked": upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE),
     }
 
@@ -161,7 +180,7 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
     if not width.isdigit():
         messages.error(request, "The mapping form was incomplete; map the columns again.")
         return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
-    columns = [request.POST.get(f"col_{i}", "") for i in range(min(int(width), 500))]
+    columns = [request.POST.get(f"col_{i}", "") for i in range(min(int(width), settings.SHEET_MAX_COLUMNS))]
     try:
         upload = services.upload_set_mapping(
             upload=upload, columns=columns, has_header=request.POST.get("has_header") == "on"
@@ -239,19 +258,18 @@ def dnc(request: HttpRequest) -> HttpResponse:
 @require_POST
 @supervisor_required
 def dnc_upload(request: HttpRequest) -> HttpResponse:
-    form = DncUploadForm(request.POST, request.FILES)
-    if form.is_valid():
-        result = services.dnc_import(
-            file=form.cleaned_data["sheet"], reason=form.cleaned_data["reason"], added_by=request.user
-        )
-        messages.success(
-            request,
-            f"Added {result.added}; {result.already} already listed; {len(result.invalid)} not numbers.",
-        )
-        for line, value, reason in result.invalid[:20]:
-            messages.warning(request, f"Line {line}: {value!r} {reason}.")
-    else:
-        messages.error(request, "Choose a file of numbers.")
+    try:
+        data = _file_form(request, DncUploadForm, missing="Choose a file of numbers.")
+        result = services.dnc_import(file=data["sheet"], reason=data["reason"], added_by=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("supervisor:dnc")
+    messages.success(
+        request,
+        f"Added {result.added}; {result.already} already listed; {len(result.invalid)} not numbers.",
+    )
+    for line, value, reason in result.invalid[:20]:
+        messages.warning(request, f"Line {line}: {value!r} {reason}.")
     return redirect("supervisor:dnc")
 
 
@@ -274,7 +292,8 @@ def _json_error(status: int, message: str, **extra) -> JsonResponse:
 def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
     """``POST /supervisor/api/campaigns/<id>/leads`` with Ryng's Append Campaign JSON body and
     ``Authorization: Bearer <campaign intake token>``. 200 with counts; 400 with per-row errors;
-    401 for a missing or wrong token; 404 for an unknown campaign."""
+    401 for a missing or wrong token; 404 for an unknown campaign; 413 for a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -291,6 +310,9 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
         return _json_error(401, "Missing or wrong token (Authorization: Bearer <intake token>).")
     try:
         body = json.loads(request.body or b"")
+    except RequestDataTooBig:
+        limit = sheets.human_size(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return _json_error(413, f"The body is over {limit}, the limit.")
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _json_error(400, "The body is not JSON.")
     try:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from calls.models import Call, CallState
 from campaigns import services
-from campaigns.export import neutralize
+from campaigns.csvsafe import neutralize
 from campaigns.models import DoNotCall, Lead
 from tests.campaigns.conftest import sheet_bytes
 from tests.factories import make_campaign
