@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -76,7 +77,13 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
         services.campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
     except services.ServiceError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or reverse("supervisor:campaign", args=[campaign.pk]))
+    # Back where the button was (the dashboard or the campaign), never to another site.
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("supervisor:campaign", args=[campaign.pk])
+    return redirect(back)
 
 
 @require_POST
@@ -288,26 +295,32 @@ def _json_error(status: int, message: str, **extra) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
 def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
-    """``POST /supervisor/api/campaigns/<id>/leads`` with Ryng's Append Campaign JSON body and
-    ``Authorization: Bearer <campaign intake token>``. 200 with counts; 400 with per-row errors;
-    401 for a missing or wrong token; 404 for an unknown campaign; 413 for a body over
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+    """``POST /supervisor/api/campaigns/<id>/leads`` with Ryng's Append Campaign JSON body and the
+    campaign's intake token, as ``Authorization: Bearer <token>`` or as Ryng's own
+    ``x-access-token: <token>`` (a CRM already talking to Ryng sends that). 200 with counts; 400
+    with per-row errors; 401 for a missing or wrong token; 404 for an unknown campaign; 405 for
+    another method; 413 for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Every answer is JSON."""
+    if request.method != "POST":
+        answer = _json_error(405, "Use POST with a JSON body (Ryng's Append Campaign).")
+        answer["Allow"] = "POST"
+        return answer
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        token = request.headers.get("X-Access-Token", "")
     if campaign is None:
         return _json_error(404, "Unknown campaign.")
     if (
-        scheme.lower() != "bearer"
-        or not token
+        not token.strip()
         # As bytes: compare_digest refuses a str with non-ASCII characters (it raised: a 500).
         or not hmac.compare_digest(
             token.strip().encode("utf-8", "surrogateescape"), campaign.intake_token.encode()
         )
     ):
-        return _json_error(401, "Missing or wrong token (Authorization: Bearer <intake token>).")
+        return _json_error(
+            401, "Missing or wrong token (Authorization: Bearer <intake token>, or x-access-token)."
+        )
     try:
         body = json.loads(request.body or b"")
     except RequestDataTooBig:

@@ -84,7 +84,22 @@ def test_intake_errors(client, campaign):
     errors = answer.json()["errors"]
     assert [(e["index"], e["field"]) for e in errors] == [(1, "number"), (4, "number")]
     assert Lead.objects.filter(campaign=campaign).count() == 0  # all or nothing
-    assert client.get(reverse("supervisor:intake", args=[campaign.pk])).status_code == 405
+    refused = client.get(reverse("supervisor:intake", args=[campaign.pk]))
+    assert refused.status_code == 405 and refused["Allow"] == "POST"
+    assert "POST" in refused.json()["message"]
+
+
+def test_intake_takes_ryngs_own_token_header(client, campaign):
+    """A CRM already talking to Ryng sends ``x-access-token``: the same token works here."""
+    body = seed_body("inline")
+    url = reverse("supervisor:intake", args=[campaign.pk])
+    answer = client.post(
+        url, data=body, content_type="application/json", headers={"x-access-token": campaign.intake_token}
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["data"]["appended"] > 0
+    wrong = client.post(url, data=body, content_type="application/json", headers={"x-access-token": "nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"] is True
 
 
 def test_intake_skips_do_not_call_numbers(client, campaign):
