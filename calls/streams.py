@@ -98,6 +98,7 @@ class StreamContext:
 def poll_loop(ctx: StreamContext) -> None:
     provider = get_provider(ctx.account.config(), dict(ctx.initial_state))
     known = dict(provider.state)  # the session as last stored
+    answered_at: float | None = None  # the last poll the platform answered (monotonic)
     log.info("%s: polling events", ctx.name)
     while not ctx.stop.is_set():
         close_old_connections()
@@ -107,8 +108,10 @@ def poll_loop(ctx: StreamContext) -> None:
         except ProviderError as exc:
             if not provider.session_lost(exc):
                 raise
-            known = _recover(ctx, provider, known, exc)
+            known = _recover(ctx, provider, known, exc, answered_at)
+            answered_at = None
             continue
+        answered_at = time.monotonic()
         if dict(provider.state) != known:
             known = dict(provider.state)
             ctx.save_state(known)
@@ -117,17 +120,32 @@ def poll_loop(ctx: StreamContext) -> None:
             ctx.apply(provider, payload)
 
 
+# A session lost while we kept polling (an answer this recent) was ended by someone, not for
+# idleness: Huawei signs out only an agent that has not polled for 2 minutes.
+LISTENING_SECONDS = 60.0
+
+
 def _recover(
-    ctx: StreamContext, provider: Provider, known: dict[str, Any], exc: ProviderError
+    ctx: StreamContext,
+    provider: Provider,
+    known: dict[str, Any],
+    exc: ProviderError,
+    answered_at: float | None,
 ) -> dict[str, Any]:
     """The platform no longer knows our session. Another process may hold a newer one (a sign-in
-    from the desk); otherwise the platform signed the agent out: sign in again."""
+    from the desk): adopt it. If we were polling all along, someone signed the agent out (a
+    supervisor on the platform, the gateway): respect it, the loop stops. Otherwise the session
+    lapsed while nobody polled (this process was down): sign in again."""
     stored = dict(ctx.session().state or {})
     if stored and stored != known:
         log.info("%s: adopting the session stored by another process", ctx.name)
         provider.state.clear()
         provider.state.update(stored)
         return stored
+    if answered_at is not None and time.monotonic() - answered_at < LISTENING_SECONDS:
+        log.warning("%s: the platform signed the agent out (%s); not signing in again", ctx.name, exc.code)
+        services.platform_signed_out(agent=ctx.agent, account=ctx.account)
+        raise SessionGone(ctx.name)
     log.warning("%s: the platform dropped the session (%s); signing in again", ctx.name, exc.code)
     # A new platform session: what we ask for is recorded first, so its echoes are known as ours.
     services.platform_ask_sign_in(agent=ctx.agent, account=ctx.account, provider=provider)

@@ -52,6 +52,7 @@ from calls.services.presence import (
     platform_ask,
     platform_ask_sign_in,
     platform_ask_stands,
+    platform_signed_out,
     set_presence,
 )
 from calls.services.reconcile import calls_reconcile
@@ -106,6 +107,7 @@ __all__ = [
     "platform_set_ready",
     "platform_sign_in",
     "platform_sign_out",
+    "platform_signed_out",
     "provider_for",
     "session_save_state",
     "set_presence",

@@ -213,6 +213,31 @@ def _presence_from_platform(agent: Agent, state: str, reason: str = "", *, when:
     return True
 
 
+SIGNED_OUT_BY_PLATFORM = (
+    "The telephony platform signed you out (a supervisor on the platform, or the gateway)."
+    " Press Ready to sign in again."
+)
+
+
+def platform_signed_out(*, agent: Agent, account: TelephonyAccount) -> bool:
+    """The platform ended the agent's session while we were listening (not for idleness): a
+    supervisor on the platform or the gateway signed them out. Respected, never undone: the session
+    is marked signed out (its stream stops), the agent goes offline, and the desk says why. The
+    agent signs in again by going Ready. False when the session was already signed out."""
+    with transaction.atomic():
+        locked = lock_agent(agent)
+        session = lock_session(agent, account.pk)
+        if locked is None or session is None or session.status != PlatformSession.Status.SIGNED_IN:
+            return False
+        session.status = PlatformSession.Status.SIGNED_OUT
+        session.state, session.asked_echoes = {}, []
+        session.last_error = "Signed out by the platform."
+        session.save(update_fields=["status", "state", "asked_echoes", "last_error", "updated_at"])
+        set_presence(locked, Presence.OFFLINE, reason="", push=False)
+        events.presence_set_by_platform(locked.id, SIGNED_OUT_BY_PLATFORM)
+    return True
+
+
 def presence_after_call(agent: Agent, *, account_id: int) -> None:
     """Wrap-up ends in Ready, unless the platform set the agent Not ready while the call's life
     held the presence (a supervisor during the call): then Not ready, and the desk says why."""

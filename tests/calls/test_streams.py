@@ -4,6 +4,8 @@ re-handshake after the emulator drops its CometD clients."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from calls import services
@@ -113,3 +115,61 @@ def test_genesys_full_path_and_rehandshake(live_stack, emulator):
     second = offered_lead(alice, exclude=(first.pk,))
     call = run_call(alice, second)
     assert call_state(call) == CallState.DISPOSED
+
+
+def huawei_requests(emulator, method: str, path: str) -> int:
+    return len([r for r in emulator.requests(platform="huawei", path=path) if r["method"] == method])
+
+
+def test_huawei_gateway_sign_out_is_respected_and_a_lapsed_session_recovers(live_stack, emulator):
+    """A supervisor (or the gateway) signs the agent out while we poll: the desk says so, the agent
+    is offline and nobody signs them back in. A session that lapsed while nobody polled (the
+    streams process was down) is signed in again when polling resumes."""
+    from agentdesk.models import Agent, Presence
+    from tests.calls.test_live import desk_socket
+
+    alice = make_agent("alice", 1)  # Huawei workno 101
+    account = make_account(Platform.HUAWEI, emulator.url)
+    make_campaign(account, "demo-preview")
+    Agent.objects.filter(pk=alice.pk).update(presence=Presence.READY)
+    services.platform_sign_in(agent=alice, account=account)
+    services.platform_set_ready(agent=alice, account=account, ready=True)
+    poll_path = "/agentgateway/resource/agentevent/101"
+    login_path = "/agentgateway/resource/onlineagent/101"
+    wait_until(lambda: huawei_requests(emulator, "GET", poll_path) >= 2, timeout=30, what="polls answered")
+    ws = desk_socket(live_stack, alice)
+    try:
+        logins = huawei_requests(emulator, "PUT", login_path)
+        emulator.control("POST", "huawei/agents/101/signout")
+        session = wait_until(
+            lambda: PlatformSession.objects.filter(
+                agent=alice, account=account, status=PlatformSession.Status.SIGNED_OUT
+            ).first(),
+            timeout=30,
+            what="the session marked signed out",
+        )
+        assert session.last_error == "Signed out by the platform."
+        frames = ws.recv_until(lambda m: "signed you out" in m, timeout=20)
+        assert any("Press Ready to sign in again" in f for f in frames)
+        assert Agent.objects.get(pk=alice.pk).presence == Presence.OFFLINE
+        time.sleep(3)  # several poll rounds' worth: nobody signs the agent back in
+        assert huawei_requests(emulator, "PUT", login_path) == logins
+        assert emulator.control("GET", "huawei/agents")["101"]["signed_in"] is False
+    finally:
+        ws.close()
+
+    # Signed in again; then the session lapses while the streams process is down.
+    Agent.objects.filter(pk=alice.pk).update(presence=Presence.READY)
+    services.platform_sign_in(agent=alice, account=account)
+    streams = live_stack.processes["streams"]
+    streams.stop()
+    emulator.control("POST", "huawei/agents/101/signout")
+    logins = huawei_requests(emulator, "PUT", login_path)
+    streams.start()
+    wait_until(
+        lambda: huawei_requests(emulator, "PUT", login_path) > logins, timeout=40, what="a new sign-in"
+    )
+    assert (
+        PlatformSession.objects.get(agent=alice, account=account).status == PlatformSession.Status.SIGNED_IN
+    )
+    assert Agent.objects.get(pk=alice.pk).presence == Presence.READY
