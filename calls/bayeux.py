@@ -65,6 +65,7 @@ class BayeuxClient:
         on_message: Callable[[dict[str, Any]], None],
         session: requests.Session | None = None,
         on_rehandshake: Callable[[], None] | None = None,
+        on_subscribed: Callable[[], None] | None = None,
         headers: Callable[[], Mapping[str, str]] | None = None,
         on_http_error: Callable[[requests.Response], None] | None = None,
         connect_timeout: float = 3.05,
@@ -77,6 +78,7 @@ class BayeuxClient:
         self.channels = list(channels)
         self.on_message = on_message
         self.on_rehandshake = on_rehandshake
+        self.on_subscribed = on_subscribed
         self.session = session or requests.Session()
         self._headers = headers
         self.on_http_error = on_http_error
@@ -229,6 +231,8 @@ class BayeuxClient:
             self.client_id,
             self.channels,
         )
+        if self.on_subscribed is not None:
+            self._safely(self.on_subscribed)
         if again and self.on_rehandshake is not None:
             self._safely(self.on_rehandshake)
 

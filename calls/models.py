@@ -107,6 +107,9 @@ class PlatformSession(models.Model):
     asked_echoes = models.JSONField(default=list, blank=True)
     platform_state = models.CharField(max_length=12, blank=True, help_text="ready or not_ready")
     platform_state_at = models.DateTimeField(null=True, blank=True)
+    # Since when run_streams listens to the platform's pushed messages for this session (None:
+    # not listening). A push platform's offer asked for before then would be lost.
+    listening_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "account"], name="platform_session_unique")]

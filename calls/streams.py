@@ -177,7 +177,15 @@ def push_loop(ctx: StreamContext) -> None:
             close_old_connections()
             reread(ctx, provider)
 
-    client = provider.open_notifications(ctx.login, on_message=on_message, on_rehandshake=on_rehandshake)
+    def on_subscribed() -> None:
+        # Listening now: offers may be asked for (the first one after Ready was held back).
+        with lock:
+            close_old_connections()
+            services.session_listening(session_id=ctx.session_id, listening=True)
+
+    client = provider.open_notifications(
+        ctx.login, on_message=on_message, on_rehandshake=on_rehandshake, on_subscribed=on_subscribed
+    )
     ctx.save_state(dict(provider.state))
     thread = client.start()
     log.info("%s: notification client started", ctx.name)
@@ -193,6 +201,12 @@ def push_loop(ctx: StreamContext) -> None:
                     ctx.save_state(saved)
     finally:
         client.stop(timeout=5)
+        try:
+            with lock:
+                close_old_connections()
+                services.session_listening(session_id=ctx.session_id, listening=False)
+        except Exception as exc:  # the loop is ending anyway; the next start resets the flag
+            log.warning("%s: could not record that it stopped listening: %s", ctx.name, exc)
         connection.close()
     if not ctx.stop.is_set():
         raise RuntimeError("the notification client stopped (advice reconnect=none or a fatal error)")
@@ -316,6 +330,9 @@ class StreamSupervisor:
         log.info(
             "run_streams: watching %s sessions every %.0fs", ", ".join(self.platforms), self.discover_every
         )
+        # Whatever a previous run_streams (killed, not stopped) said it listened to, nobody does now.
+        PlatformSession.objects.filter(account__platform__in=self.platforms).update(listening_since=None)
+        connection.close()
         while not self.stop.is_set():
             try:
                 self.discover()

@@ -302,7 +302,7 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
     with per-row errors; 401 for a missing or wrong token; 404 for an unknown campaign; 405 for
     another method; 413 for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Every answer is JSON."""
     if request.method != "POST":
-        answer = _json_error(405, "Use POST with a JSON body (Ryng's Append Campaign).")
+        answer = _json_error(405, "Use POST with an Append Campaign JSON body.")
         answer["Allow"] = "POST"
         return answer
     campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()

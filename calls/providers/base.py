@@ -416,10 +416,12 @@ class Provider(ABC):
         *,
         on_message: Callable[[Any], None],
         on_rehandshake: Callable[[], None] | None = None,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> Notifications:
         """:data:`PUSH`: a client (not started) on this adapter's session that hands each message
-        to ``on_message`` (for :meth:`parse`) and calls ``on_rehandshake`` after a gap in which
-        messages may have been lost."""
+        to ``on_message`` (for :meth:`parse`), calls ``on_subscribed`` each time it listens (a
+        message sent before that is lost: nothing is asked for until then) and ``on_rehandshake``
+        after a gap in which messages may have been lost."""
         raise NotImplementedError
 
     def reread(self, agent: AgentLogin) -> Iterable[Any]:

@@ -518,6 +518,7 @@ class GenesysProvider(Provider):
         *,
         on_message: Callable[[dict[str, Any]], None],
         on_rehandshake: Callable[[], None] | None = None,
+        on_subscribed: Callable[[], None] | None = None,
         channels: Sequence[str] = DEFAULT_CHANNELS,
     ) -> BayeuxClient:
         """A Bayeux client on this adapter's session (cookies, Basic auth, CSRF header). Feed each
@@ -540,6 +541,7 @@ class GenesysProvider(Provider):
             channels=channels,
             on_message=on_message,
             on_rehandshake=on_rehandshake,
+            on_subscribed=on_subscribed,
             headers=self._csrf_headers,
             on_http_error=on_http_error,
             connect_timeout=self.account.connect_timeout,

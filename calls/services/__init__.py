@@ -65,6 +65,7 @@ from calls.services.sessions import (
     platform_sign_in,
     platform_sign_out,
     provider_for,
+    session_listening,
     session_save_state,
 )
 from calls.services.signals import call_apply_signal, lead_from_offer
@@ -109,6 +110,7 @@ __all__ = [
     "platform_sign_out",
     "platform_signed_out",
     "provider_for",
+    "session_listening",
     "session_save_state",
     "set_presence",
 ]

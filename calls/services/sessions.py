@@ -14,9 +14,10 @@ from typing import Any
 from django.utils import timezone
 
 from agentdesk.models import Agent, Presence
-from calls.models import PlatformIdentity, PlatformSession, TelephonyAccount
+from calls.models import Call, PlatformIdentity, PlatformSession, TelephonyAccount
 from calls.providers import get_provider, provider_class
-from calls.providers.base import AgentLogin, Identity, Provider, ProviderError
+from calls.providers.base import PUSH, AgentLogin, Identity, Provider, ProviderError
+from calls.selectors import DESK_STATES
 from calls.services.presence import (
     NOT_READY,
     READY,
@@ -125,9 +126,46 @@ def platform_set_ready(
     return ask
 
 
-def platform_request_offer(*, agent: Agent, campaign: Campaign) -> None:
-    """Ask the platform for the next preview offer; it arrives later as an ``offer`` signal."""
+def platform_request_offer(*, agent: Agent, campaign: Campaign) -> bool:
+    """Ask the platform for the next preview offer; it arrives later as an ``offer`` signal.
+
+    On a platform that pushes its offers (GWS CometD) the offer is sent once, to whoever listens:
+    asked for before ``run_streams`` listens to this session, it would go nowhere and the record
+    would stay handed to the agent on the platform. So it is asked for only once the stream
+    listens (:func:`session_listening` asks then); False when it was not asked now."""
+    if provider_class(campaign.platform).event_stream == PUSH:
+        listening = PlatformSession.objects.filter(
+            agent=agent, account=campaign.account, listening_since__isnull=False
+        ).exists()
+        if not listening:
+            return False
     _session_call(agent, campaign.account, "request_offer", campaign.platform_campaign_id)
+    return True
+
+
+def session_listening(*, session_id: int, listening: bool) -> None:
+    """``run_streams`` started (or stopped) listening to a session's pushed messages. When it
+    starts, an agent who is Ready on that account with nothing on the desk is asked an offer for:
+    the one a Ready asked for before the stream listened was held back (:func:`platform_request_offer`)."""
+    session = PlatformSession.objects.select_related("agent", "account").filter(pk=session_id).first()
+    if session is None:
+        return
+    PlatformSession.objects.filter(pk=session_id).update(
+        listening_since=timezone.now() if listening else None
+    )
+    agent = session.agent
+    campaign = agent.desk_campaign
+    if (
+        not listening
+        or session.status != PlatformSession.Status.SIGNED_IN
+        or agent.presence != Presence.READY
+        or campaign is None
+        or campaign.account_id != session.account_id
+        or Call.objects.filter(agent=agent, state__in=DESK_STATES).exists()
+        or Lead.objects.filter(lease_owner=agent, lease_expires_at__gt=timezone.now()).exists()
+    ):
+        return
+    platform_request_offer(agent=agent, campaign=campaign)
 
 
 def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:

@@ -173,3 +173,27 @@ def test_huawei_gateway_sign_out_is_respected_and_a_lapsed_session_recovers(live
         PlatformSession.objects.get(agent=alice, account=account).status == PlatformSession.Status.SIGNED_IN
     )
     assert Agent.objects.get(pk=alice.pk).presence == Presence.READY
+
+
+def test_the_first_genesys_offer_after_ready_reaches_the_desk(live_stack, emulator):
+    """Ready signs the agent in and would ask GWS for a record at once, before run_streams has
+    subscribed to the new session: the PreviewRecord message would go nowhere and the record stay
+    handed to the agent on the platform. The ask waits until the stream listens."""
+    from agentdesk import services as desk
+    from agentdesk.models import Presence
+
+    alice = make_agent("alice", 1)
+    account = make_account(Platform.GENESYS, emulator.url)
+    campaign = make_campaign(account, "DemoPreview")
+    records = [{"phoneNumber": "2125550100"}, {"phoneNumber": "2125550101"}]
+    emulator.control("POST", "genesys/campaigns", {"name": "DemoPreview", "records": records})
+    # What the desk's Ready does (agentdesk.desk_views.set_presence), with no browser polling after.
+    desk.agent_select_campaign(agent=alice, campaign=campaign)
+    desk.agent_set_presence(agent=alice, presence=Presence.READY, campaign=campaign)
+    desk.desk_fill(agent=alice, campaign=campaign)
+
+    lead = offered_lead(alice)
+    assert lead.raw_number == "2125550100", "the first record handed out is the one on the desk"
+    asks = [r for r in emulator.requests(platform="genesys") if "GetPreviewRecord" in (r.get("body") or "")]
+    assert len(asks) == 1, asks
+    assert PlatformSession.objects.get(agent=alice, account=account).listening_since is not None
