@@ -145,8 +145,9 @@ def _apply_to_call(call: Call, signal: Signal) -> bool:
     if fields:
         call.save(update_fields=fields)
     # Any signal about the call proves the dial went out (a killed worker never recorded it).
+    # The doubt (its code and words) goes with it: the attempt reads as placed, cleanly.
     DialAttempt.objects.filter(call=call).exclude(status=DialAttempt.Status.PLACED).update(
-        status=DialAttempt.Status.PLACED, updated_at=timezone.now()
+        status=DialAttempt.Status.PLACED, error_code="", error_message="", updated_at=timezone.now()
     )
     data = dict(signal.data or {})
     if signal.state and call_advance(

@@ -111,7 +111,12 @@ def test_call_key_in_the_url_finds_a_call_whose_dial_answer_was_lost(client, ryn
         state_changed_at=timezone.now(),
     )
     DialAttempt.objects.create(
-        call=call, key=f"dial:{call.key}", tries=1, status=DialAttempt.Status.AMBIGUOUS
+        call=call,
+        key=f"dial:{call.key}",
+        tries=1,
+        status=DialAttempt.Status.AMBIGUOUS,
+        error_code="no_lookup",
+        error_message="Waiting for the platform's callbacks.",
     )
     assert (
         _post(
@@ -122,3 +127,4 @@ def test_call_key_in_the_url_finds_a_call_whose_dial_answer_was_lost(client, ryn
     call.refresh_from_db()
     assert call.platform_call_id == "555" and call.state == CallState.AGENT_CONNECTED
     assert call.dial_attempt.status == DialAttempt.Status.PLACED
+    assert (call.dial_attempt.error_code, call.dial_attempt.error_message) == ("", "")  # no stale doubt
