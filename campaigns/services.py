@@ -228,6 +228,10 @@ def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
     if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
         raise ServiceError("This sheet is already being imported.")
     importer.plan_for(upload)  # a mapping without a number column fails here, not in the worker
+    # Each dry run has its number: a run still going when a new mapping starts another one is
+    # superseded, and its counts (of the old mapping) are never shown nor imported from.
+    upload.mapping = {**(upload.mapping or {}), "run": _dry_run_number(upload) + 1}
+    upload.save(update_fields=["mapping"])
     _set_status(upload, SheetUpload.Status.VALIDATING)
     transaction.on_commit(lambda: tasks.upload_dry_run.delay(upload.pk))
     _push_progress(upload)
@@ -333,22 +337,43 @@ def _progress_reporter(upload: SheetUpload, phase: str):
     return progress, cancelled
 
 
+def _dry_run_number(upload: SheetUpload) -> int:
+    run = (upload.mapping or {}).get("run")
+    return run if isinstance(run, int) else 0
+
+
+def _superseded(upload_id: int, run: int) -> bool:
+    """Whether a newer dry run (a new mapping) was started since run ``run`` began."""
+    mapping = SheetUpload.objects.filter(pk=upload_id).values_list("mapping", flat=True).first() or {}
+    return mapping.get("run") != run
+
+
 def upload_dry_run_run(*, upload_id: int) -> SheetUpload | None:
-    """The dry run (the Celery task's body): counts and the issue report, no leads written."""
+    """The dry run (the Celery task's body): counts and the issue report, no leads written. A run
+    superseded by a newer mapping's stops at its next check and leaves the upload to the newer."""
     upload = SheetUpload.objects.select_related("campaign").get(pk=upload_id)
     if upload.status != SheetUpload.Status.VALIDATING:
         return None  # cancelled or superseded before the worker got to it
+    run = _dry_run_number(upload)
     progress, cancelled = _progress_reporter(upload, SheetUpload.Status.VALIDATING)
     try:
-        outcome = importer.dry_run(upload, progress=progress, cancelled=cancelled)
+        outcome = importer.dry_run(
+            upload, progress=progress, cancelled=lambda: cancelled() or _superseded(upload_id, run)
+        )
     except importer.Cancelled:
+        if _superseded(upload_id, run):
+            log.info(
+                "dry run %s of upload %s superseded by a new mapping; its counts are dropped", run, upload_id
+            )
+            return None
         return _finish(upload, SheetUpload.Status.CANCELLED)
     except Exception as exc:
         log.exception("dry run of upload %s failed", upload_id)
-        return _finish(upload, SheetUpload.Status.FAILED, error=str(exc)[:2000])
+        return _finish(upload, SheetUpload.Status.FAILED, run=run, error=str(exc)[:2000])
     return _finish(
         upload,
         SheetUpload.Status.VALIDATED,
+        run=run,
         total_rows=outcome.total,
         valid_rows=outcome.valid,
         invalid_rows=outcome.invalid,
@@ -400,9 +425,13 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
 
 
 @transaction.atomic
-def _finish(upload: SheetUpload, status: str, **fields: Any) -> SheetUpload:
-    """Record the end of a pass unless a cancel got there first."""
+def _finish(upload: SheetUpload, status: str, run: int | None = None, **fields: Any) -> SheetUpload | None:
+    """Record the end of a pass unless a cancel got there first, or (a dry run's ``run``) a
+    newer dry run started meanwhile: then the newer one records its own end."""
     current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if run is not None and _dry_run_number(current) != run:
+        log.info("dry run %s of upload %s finished after a newer one started; dropped", run, upload.pk)
+        return None
     _cancel_flag(upload.pk, "clear")
     # A cancel wins over any ending but "done": leads already inserted stay recorded as imported.
     if current.status == SheetUpload.Status.CANCELLED and status not in (
