@@ -658,6 +658,9 @@ def campaign_sync_start(*, campaign: Campaign) -> Campaign:
 SYNC_CHUNK = 500
 
 
+LEAD_NAME_FIELD = "Name"
+
+
 def campaign_sync_run(*, campaign_id: int) -> int:
     """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk is marked pushed only
     after the platform accepted it, so a retry resumes where a failure stopped (Ryng gives no
@@ -682,6 +685,12 @@ def campaign_sync_run(*, campaign_id: int) -> int:
     agent_names = [
         to_platform.get(user, user) for user in campaign.agents.values_list("user__username", flat=True)
     ]
+    # The lead's name travels as a custom field (Ryng's lead has no name of its own).
+    field_names = list(campaign.custom_field_names or [])
+    name_field = next((f for f in field_names if f.casefold() == LEAD_NAME_FIELD.casefold()), None)
+    if name_field is None:
+        name_field = LEAD_NAME_FIELD
+        field_names.append(name_field)
     pushed = 0
     while True:
         chunk = list(
@@ -693,10 +702,10 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             break
         rows = []
         for lead in chunk:
-            row: dict[str, Any] = {
-                "number": lead["number"],
-                "custom_fields": dict(lead["custom_fields"] or {}),
-            }
+            fields = dict(lead["custom_fields"] or {})
+            if lead["name"] and not fields.get(name_field):
+                fields[name_field] = lead["name"]
+            row: dict[str, Any] = {"number": lead["number"], "custom_fields": fields}
             assigned = [to_platform.get(a, a) for a in lead["assigned_agents"].split(",") if a]
             if assigned:
                 row["agents"] = assigned
@@ -707,7 +716,7 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             fmt=campaign.push_format,
             agent_mapping=campaign.agent_mapping,
             agents=agent_names,
-            custom_field_names=list(campaign.custom_field_names or []),
+            custom_field_names=field_names,
             name=campaign.name,
             connect_callback_url=urls.get("connect", ""),
             terminal_callback_url=urls.get("terminal", ""),

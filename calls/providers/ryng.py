@@ -277,7 +277,10 @@ class RyngProvider(Provider):
         size = int(self.account.options.get("append_batch_size", DEFAULT_APPEND_BATCH))
         for start in range(0, len(leads), max(1, size)):
             batch = leads[start : start + size]
-            if fmt == "csv":
+            # A one-lead sheet needs agents named (seed 002) which "all agents" does not give: that
+            # lead (a CRM's single lead, the last of 501) goes as JSON, which carries the same.
+            one_lead_sheet = len(batch) == 1 and agent_mapping == "all-agents"
+            if fmt == "csv" and not one_lead_sheet:
                 self._append_csv(campaign_id, batch, names, agent_mapping, agents or [])
             else:
                 body = _append_json(
@@ -300,9 +303,6 @@ class RyngProvider(Provider):
         agents: list[str],
     ) -> None:
         inline = agent_mapping == "inline"
-        if len(leads) == 1 and agent_mapping == "all-agents":
-            # seed 002: agents is required "if only one lead".
-            raise self.error("Ryng needs agents named for a one-lead sheet; use JSON.", code="invalid")
         sheet = _sheet(leads, names, inline=inline)
         # form-data: repeated ``agents`` fields for a list, "in-file" for the sheet's own column,
         # nothing for all agents (seed 002's default).

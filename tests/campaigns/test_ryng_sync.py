@@ -61,6 +61,7 @@ def test_sync_pushes_every_lead_once(emulator, agent, fmt, monkeypatch):
     assert first["agents"] == [platform_username(agent, campaign.platform)]
     assert leads["+12125550001"]["agents"] == []
     assert leads["+12125550001"]["customFields"][names["Plan"]] == "Plus"
+    assert first["customFields"][names["Name"]] == "Lead 0"  # the lead's name goes too
     if fmt == "json":
         secret = campaign.account.webhook_secret
         assert (
@@ -118,3 +119,19 @@ def test_only_a_platform_that_takes_pushed_leads_offers_the_push(emulator, agent
     assert f'id="campaign-sync-{offered.pk}"'.encode() not in page.content
     with pytest.raises(services.ServiceError, match="Huawei CC-Gateway campaigns do not take pushed leads"):
         services.campaign_sync_start(campaign=offered)
+
+
+@pytest.mark.parametrize("total", [1, 5])
+def test_a_lone_lead_reaches_ryng_in_the_csv_format_too(emulator, agent, monkeypatch, total):
+    """Ryng needs agents named for a one-lead sheet: a CRM's single lead, or the last of a
+    chunked push (5 leads in sheets of 4), goes as JSON; nothing fails, every lead arrives."""
+    monkeypatch.setattr(services, "SYNC_CHUNK", 4)
+    campaign = ryng_campaign(emulator, fmt="csv", mapping="all-agents")
+    add_leads(campaign, total, agent)
+    Lead.objects.filter(campaign=campaign).update(assigned_agents="")
+    assert services.campaign_sync_run(campaign_id=campaign.pk) == total
+    campaign.refresh_from_db()
+    assert (campaign.sync_status, campaign.sync_pushed) == ("done", total)
+    assert {lead["number"] for lead in read_back(emulator, "595")["leads"]} == {
+        f"+1212555{i:04d}" for i in range(total)
+    }

@@ -258,10 +258,16 @@ def test_append_leads_sends_batches_and_keeps_field_numbers_across_gaps(emulator
     assert len(campaign["leads"]) == 5 and campaign["leads"][4]["customFields"] == {"customField3": "v4"}
 
 
+def test_a_one_lead_csv_sheet_for_all_agents_goes_as_json(emulator, ryng):
+    # seed 002: a one-lead sheet needs agents named, which "all agents" does not give.
+    ryng.append_leads("595", [{"number": "+911"}], fmt="csv")
+    sent = emulator.requests(platform="ryng", path="/rest-api/v1/campaign/595")
+    assert len(sent) == 1 and sent[0]["status"] == 200
+    assert '"number": "+911"' in sent[0]["body"] or '"number":"+911"' in sent[0]["body"]
+    assert [lead["number"] for lead in leads(emulator, 595)["leads"]] == ["+911"]
+
+
 def test_append_leads_refusals(emulator, ryng):
-    with pytest.raises(ProviderError) as caught:
-        ryng.append_leads("595", [{"number": "+911"}], fmt="csv")  # one lead needs agents (seed 002)
-    assert caught.value.code == "invalid"
     with pytest.raises(ProviderError) as caught:
         make_provider(emulator, token="wrong").append_leads("595", ROWS, custom_field_names=NAMES)
     assert (caught.value.code, caught.value.permanent) == ("403", True)
