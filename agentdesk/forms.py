@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agentdesk.selectors import lead_clock
 from calls.models import Call
+from campaigns import formfields
 from campaigns.models import Disposition, Lead
 from campaigns.selectors import calling_window_status
 
@@ -45,7 +46,7 @@ class DisposeForm(forms.Form):
     own time zone when the disposition books one. ``cleaned_data`` is what
     ``agentdesk.services.call_dispose_then_next`` takes."""
 
-    disposition = forms.ModelChoiceField(
+    disposition = formfields.ModelChoiceField(
         queryset=Disposition.objects.none(),
         error_messages={"required": "Pick a disposition.", "invalid_choice": "Pick a disposition."},
     )

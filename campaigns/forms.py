@@ -6,14 +6,15 @@ from django import forms
 
 from agentdesk.models import Agent
 from calls.models import TelephonyAccount
-from campaigns import services
+from campaigns import formfields, services
 from campaigns.models import Campaign
 
 WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
 
 
 class CampaignForm(forms.ModelForm):
-    agents = forms.ModelMultipleChoiceField(
+    account = formfields.ModelChoiceField(queryset=TelephonyAccount.objects.filter(is_active=True))
+    agents = formfields.ModelMultipleChoiceField(
         queryset=Agent.objects.select_related("user"), required=False, widget=forms.CheckboxSelectMultiple
     )
     custom_fields_text = forms.CharField(

@@ -15,7 +15,15 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -77,13 +85,14 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
         services.campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
     except services.ServiceError as exc:
         messages.error(request, str(exc))
-    # Back where the button was (the dashboard or the campaign), never to another site.
+    # Back where the button was (the dashboard or the campaign): a path on this site, never
+    # another site, and never read as a view name (redirect("0") would look one up: a 500).
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         back = reverse("supervisor:campaign", args=[campaign.pk])
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 @require_POST
