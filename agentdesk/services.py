@@ -70,7 +70,8 @@ def _promote_due(*, campaign: Campaign, now: datetime) -> int:
     if settings.IS_POSTGRES:
         locked = due.select_for_update(skip_locked=True, of=("self",)).values("pk")
         due = Lead.objects.filter(campaign=campaign, pk__in=locked)
-    return due.update(next_attempt_at=None)
+    with transaction.atomic():  # Django refuses FOR UPDATE, even in a subquery, in autocommit
+        return due.update(next_attempt_at=None)
 
 
 def leads_promote_due() -> int:

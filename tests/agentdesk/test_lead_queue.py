@@ -79,7 +79,9 @@ def test_a_skipped_lead_waits_then_comes_back_in_its_place(agent, campaign, lead
     assert _next(agent, campaign).pk == first.pk
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_beat_promotes_due_leads(campaign):
+    """Outside any transaction, as the beat's task runs it."""
     past, future = timezone.now() - timedelta(minutes=5), timezone.now() + timedelta(minutes=5)
     Lead.objects.bulk_create(
         [_lead(campaign, 1, next_attempt_at=past), _lead(campaign, 2, next_attempt_at=future)]
