@@ -36,6 +36,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(PY) bench/import_bench.py $(BENCH_ARGS)
 	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
+	$(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS)
 
 # Re-vendor the front-end files from the npm registry (pinned in frontend/package.json).
 vendor:

@@ -38,18 +38,50 @@ def _lease_until():
     return timezone.now() + timedelta(seconds=settings.LEAD_LEASE_SECONDS)
 
 
-def _offerable(*, agent: Agent, campaign: Campaign):
-    now = timezone.now()
+def _offerable(*, agent: Agent, campaign: Campaign, now: datetime):
+    """The leads ``agent`` may be offered now, lowest id first. Run after :func:`_promote_due`:
+    a lead whose retry delay or callback time has passed has no ``next_attempt_at`` any more, so
+    every offerable lead is in ``lead_ready_idx`` and the scan never meets a waiting one."""
     username = agent.user.get_username()
     return (
-        Lead.objects.filter(campaign=campaign, status__in=OFFERABLE)
+        # The first three filters are lead_ready_idx's predicate, word for word, so the planner
+        # walks that index (campaign, id) and reads the first row that passes the rest.
+        Lead.objects.filter(campaign=campaign, status__in=OFFERABLE, next_attempt_at__isnull=True)
         # Platform-born leads are leased by the engine to the agent the platform offered them to.
         .exclude(source=Lead.Source.PLATFORM)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=now))
         .filter(Q(assigned_agents="") | Q(assigned_agents__contains=f",{username},"))
         .filter(attempts__lt=campaign.attempt_cap)
         .order_by("id")
+    )
+
+
+def _promote_due(*, campaign: Campaign, now: datetime) -> int:
+    """Clear ``next_attempt_at`` on the campaign's leads whose retry delay or callback time has
+    passed, so they join ``lead_ready_idx`` in id order (docs/desk.md, "The queue").
+
+    Nothing reads ``next_attempt_at`` but the queue, for which "not set" and "passed" mean the
+    same, so this changes no lead's place. It walks ``lead_queue_idx`` over the due leads only
+    (usually none: the beat promotes every 30 s too, :func:`leads_promote_due`). On PostgreSQL
+    it skips rows another transaction holds (one promoting them, or a skip or a disposition
+    writing them): that transaction makes them ready itself, and a lease running meanwhile
+    passes them over exactly as its ``SKIP LOCKED`` passes over a lead another lease holds."""
+    due = Lead.objects.filter(campaign=campaign, status__in=OFFERABLE, next_attempt_at__lte=now)
+    if settings.IS_POSTGRES:
+        locked = due.select_for_update(skip_locked=True, of=("self",)).values("pk")
+        due = Lead.objects.filter(campaign=campaign, pk__in=locked)
+    with transaction.atomic():  # Django refuses FOR UPDATE, even in a subquery, in autocommit
+        return due.update(next_attempt_at=None)
+
+
+def leads_promote_due() -> int:
+    """Promote the due leads of every active campaign (beat, with the lease expiry): what a
+    night of retry delays leaves due is moved a little at a time, not by the morning's first
+    lease."""
+    now = timezone.now()
+    return sum(
+        _promote_due(campaign=campaign, now=now)
+        for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE).only("pk")
     )
 
 
@@ -66,7 +98,9 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
         if held is not None:
             Lead.objects.filter(pk=held.pk).update(lease_expires_at=_lease_until())
             return held
-        qs = _offerable(agent=agent, campaign=campaign)
+        now = timezone.now()
+        _promote_due(campaign=campaign, now=now)
+        qs = _offerable(agent=agent, campaign=campaign, now=now)
         if settings.IS_POSTGRES:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         # Lock exactly one row: locking more would hide rows from concurrent askers for nothing.

@@ -9,5 +9,7 @@ from agentdesk import services
 
 @shared_task(name="agentdesk.tasks.expire_leases", ignore_result=True)
 def expire_leases() -> int:
-    """Free leads whose desks stopped renewing their lease (every 30 s)."""
+    """Free leads whose desks stopped renewing their lease, and move leads whose retry delay or
+    callback time has passed into the ready queue (every 30 s)."""
+    services.leads_promote_due()
     return services.lease_release_expired()

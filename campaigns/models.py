@@ -190,12 +190,16 @@ class Lead(models.Model):
                 condition=Q(lease_owner__isnull=False),
                 name="lead_lease_idx",
             ),
-            # The desk offers the lowest id among callable leads: walk callable rows in id order
-            # instead of every lead a worked campaign has already finished (bench/live_bench.py).
+            # The desk offers the lowest id among ready leads: a walk in id order over the
+            # leads that may be called now, not over every lead a worked campaign has finished
+            # or is waiting to call again. A waiting lead (next_attempt_at set) joins it when its
+            # time passes (agentdesk.services._promote_due; docs/desk.md, "The queue";
+            # bench/queue_bench.py). Platform-born leads are leased by the engine, never here.
             models.Index(
                 fields=["campaign", "id"],
-                condition=Q(status__in=["pending", "callback"]),
-                name="lead_offer_idx",
+                condition=Q(status__in=["pending", "callback"], next_attempt_at__isnull=True)
+                & ~Q(source="platform"),
+                name="lead_ready_idx",
             ),
         ]
 

@@ -84,10 +84,10 @@ def can_build(cur, campaign_id: int) -> bool:
 # The steps that make a table of fresh leads a partition, longest first, so that two connections
 # working through them (index()) end together. Measured on a million leads (BENCHMARKS.md,
 # "Seventh round"): the unique index on (campaign, number), a text sort, 1.6 s (2.2-2.6 before
-# the numbers' "C" collation, migration 0008); the offer index 1.2; the queue index 0.6-1.2;
+# the numbers' "C" collation, migration 0008); the offer index (now the ready index) 1.2; the queue index 0.6-1.2;
 # the primary key 0.4-0.6; ANALYZE 0.3-0.5. An index added to campaigns_lead later runs in the
 # middle.
-BUILD_ORDER = ("lead_unique_number_per_campaign", "lead_offer_idx", "lead_queue_idx", "pkey", "ANALYZE")
+BUILD_ORDER = ("lead_unique_number_per_campaign", "lead_ready_idx", "lead_queue_idx", "pkey", "ANALYZE")
 # Indexes no fresh lead enters: made while the table is empty (create_table()), they cost nothing
 # then and nothing a row (the lease index is partial on a lease, and a sheet's lead has none);
 # built after the rows, each was a scan of the whole table (0.3-0.5 s a million leads).
