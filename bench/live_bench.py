@@ -43,8 +43,9 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
+from benchdb import ensure_database
 from celery import shared_task
 from celery.signals import task_prerun
 
@@ -145,17 +146,6 @@ def print_table(rows: list[dict]) -> None:
 
 
 # -- setup -----------------------------------------------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 class Stack:

@@ -35,7 +35,8 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from benchdb import ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_queue_bench"
@@ -78,17 +79,6 @@ def ms_stats(samples: list[float]) -> dict[str, float]:
 
 
 # -- database ----------------------------------------------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(leads: int, agents: int):
