@@ -54,6 +54,7 @@ PUSH = "push"  # ``open_notifications``: a client thread calls back; ``reread`` 
 TALK_SECONDS = "talk_seconds"  # int seconds the customer was connected
 RECORDING_URL = "recording_url"  # the call's recording
 LOG_ID = "log_id"  # the platform's second call reference (Ryng logID), when it has one
+CONNECTED_AT = "connected_at"  # ISO 8601: when the customer connected, by the platform's clock
 
 # Keys that hold the customer's name among an offer's fields (see :meth:`Offer.from_fields`).
 NAME_KEYS = ("name", "Name", "customerName", "CustomerName")

@@ -28,6 +28,7 @@ import requests
 from calls.providers.base import (
     AGENT_CONNECTED,
     CONNECTED,
+    CONNECTED_AT,
     ENDED,
     FAILED,
     LOG_ID,
@@ -457,6 +458,8 @@ def _signal_data(body: Mapping[str, Any]) -> dict[str, Any]:
         data[RECORDING_URL] = str(data["recordingUrl"])
     if data.get("callLogID"):
         data[LOG_ID] = data["callLogID"]
+    if data.get("callStarted"):
+        data[CONNECTED_AT] = str(data["callStarted"])
     return data
 
 

@@ -9,11 +9,12 @@ the platform is called by the tasks the commands enqueue after their commit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from agentdesk.models import Agent, Presence
 from calls import compliance, tasks
@@ -80,6 +81,17 @@ def _reason_text(reason: str) -> str:
     return dict(Call.FailureReason.choices).get(reason, "The call failed.")
 
 
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 moment a platform sent (UTC when it names no zone), or None."""
+    try:
+        moment = parse_datetime(str(value or ""))
+    except ValueError:  # the right shape, an impossible date
+        return None
+    if moment is None:
+        return None
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
 def absorb_data(call: Call, data: Mapping[str, Any]) -> list[str]:
     """Details a signal may carry (talk time, recording, the platform's log id) whatever the state
     move, in the normalized keys the adapters' ``parse`` puts in ``Signal.data``
@@ -100,6 +112,12 @@ def absorb_data(call: Call, data: Mapping[str, Any]) -> list[str]:
     if log_id not in (None, "") and not call.platform_log_id:
         call.platform_log_id = str(log_id)
         fields.append("platform_log_id")
+    # The platform's own moment the customer connected, when its connect signal never reached us
+    # (a dropped callback): the call's talk and connect figures then still add up.
+    connected = _moment(data.get("connected_at"))
+    if connected is not None and call.connected_at is None:
+        call.connected_at = connected
+        fields.append("connected_at")
     return fields
 
 

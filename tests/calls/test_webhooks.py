@@ -128,3 +128,14 @@ def test_call_key_in_the_url_finds_a_call_whose_dial_answer_was_lost(client, ryn
     assert call.platform_call_id == "555" and call.state == CallState.AGENT_CONNECTED
     assert call.dial_attempt.status == DialAttempt.Status.PLACED
     assert (call.dial_attempt.error_code, call.dial_attempt.error_message) == ("", "")  # no stale doubt
+
+
+def test_a_terminal_callback_alone_still_tells_when_the_customer_connected(client, live_call):
+    """The connect callbacks were dropped: the terminal one's callStarted (seed 000) becomes the
+    call's connect moment, so its talk figures add up."""
+    assert (
+        _post(client, live_call.account, "terminal", _body("terminal_callback.json", 131)).status_code == 200
+    )
+    live_call.refresh_from_db()
+    assert live_call.connected_at.isoformat() == "2023-01-19T08:07:07+00:00"
+    assert live_call.talk_seconds == 5
