@@ -111,7 +111,7 @@ def export_leads(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
 # -- calling windows ----------------------------------------------------------------------------------
 
 
-def _zone(name: str) -> ZoneInfo | None:
+def zone_named(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name) if name else None
     except (ZoneInfoNotFoundError, ValueError):
@@ -123,7 +123,7 @@ def lead_zones(lead: Lead) -> list[ZoneInfo]:
     first. Unknown numbers fall back to UTC so a check never crashes; the stored zone wins."""
     names = [lead.timezone] if lead.timezone else []
     names += [z for z in phone.zones_for(lead.number) if z not in names]
-    zones = [z for z in (_zone(n) for n in names) if z is not None]
+    zones = [z for z in (zone_named(n) for n in names) if z is not None]
     return zones or [ZoneInfo("UTC")]
 
 
@@ -132,7 +132,7 @@ def lead_local_time(lead: Lead, at: datetime | None = None) -> datetime:
     return (at or timezone.now()).astimezone(lead_zones(lead)[0])
 
 
-def _inside(local: time, start: time, end: time) -> bool:
+def window_contains(local: time, start: time, end: time) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end  # a window that crosses midnight
@@ -154,7 +154,7 @@ def calling_window_status(lead: Lead, at: datetime | None = None) -> tuple[bool,
         local = moment.astimezone(zone)
         if str(local.weekday()) not in (campaign.window_days or ""):
             return False, f"{DAY_NAMES[local.weekday()]} is not a calling day ({zone.key})"
-        if not _inside(local.time(), start, end):
+        if not window_contains(local.time(), start, end):
             return (
                 False,
                 f"It is {local:%H:%M} in {zone.key}; calls are allowed {start:%H:%M}-{end:%H:%M}",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/status/", views.campaign_status, name="campaign_status"),
     path("campaigns/<int:campaign_id>/sync/", views.campaign_sync, name="campaign_sync"),
     path("campaigns/<int:campaign_id>/export.csv", views.campaign_export, name="campaign_export"),
+    path("campaigns/<int:campaign_id>/breakdown/", views.campaign_breakdown, name="campaign_breakdown"),
     path("campaigns/<int:campaign_id>/uploads/", views.upload_create, name="upload_create"),
     path(upload, views.upload_detail, name="upload"),
     path(upload + "progress/", views.upload_progress, name="upload_progress"),

@@ -26,13 +26,14 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
-from campaigns import export, importer, selectors, services, sheets, upload_handlers
+from campaigns import blockers, export, importer, selectors, services, sheets, upload_handlers
 from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
@@ -353,3 +354,12 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
             },
         }
     )
+
+
+@require_GET
+@supervisor_required
+def campaign_breakdown(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Why leads are not dialable now (``campaigns.blockers``): a fragment of the campaign page."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    context = {"campaign": campaign, "breakdown": blockers.campaign_breakdown(campaign), "now": timezone.now()}
+    return render(request, "supervisor/_breakdown.html", context)

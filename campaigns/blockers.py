@@ -1,0 +1,147 @@
+"""Why nothing is dialable: a campaign's remaining leads broken down by what holds each back now.
+
+A supervisor whose agents sit idle asks this. Each remaining lead (waiting or with a callback,
+not a platform's own offer) is counted once, under the first of these that holds it:
+
+1. the campaign is paused;
+2. its attempts are used up (the cap was lowered, or a callback was booked on the last one);
+3. it is leased to an agent (previewed on a desk now);
+4. its callback is not due yet;
+5. its retry delay is not over;
+6. it is outside the calling window now, in the lead's own zone;
+7. it is assigned to agents none of whom is signed in;
+
+and otherwise it is dialable now. Each reason says when the next of its leads open up.
+
+One aggregate query over the campaign's remaining leads (on PostgreSQL, the campaign's own
+partition), grouped by the lead's zone and its assigned agents: the calling window and who is
+signed in are then decided once per group in Python, not once per lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from agentdesk.models import Agent, Presence
+from campaigns.models import Campaign, Lead
+from campaigns.selectors import window_contains, zone_named
+
+PAUSED = "paused"
+CAPPED = "capped"
+LEASED = "leased"
+CALLBACK_LATER = "callback_later"
+RETRY_LATER = "retry_later"
+OUTSIDE_WINDOW = "outside_window"
+AGENTS_AWAY = "agents_away"
+DIALABLE = "dialable"
+
+LABELS = {
+    PAUSED: "Campaign paused",
+    CAPPED: "Attempts used up",
+    LEASED: "Previewed on a desk",
+    CALLBACK_LATER: "Callback not due yet",
+    RETRY_LATER: "Retry delay not over",
+    OUTSIDE_WINDOW: "Outside the calling window",
+    AGENTS_AWAY: "Assigned to agents not signed in",
+    DIALABLE: "Dialable now",
+}
+ORDER = [DIALABLE, PAUSED, CAPPED, LEASED, CALLBACK_LATER, RETRY_LATER, OUTSIDE_WINDOW, AGENTS_AWAY]
+
+
+@dataclass(frozen=True)
+class Blocker:
+    key: str
+    label: str
+    count: int
+    opens_at: datetime | None  # when the next of these leads can be called (None: not by time)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    remaining: int
+    rows: list[Blocker]
+
+    def count(self, key: str) -> int:
+        return next((row.count for row in self.rows if row.key == key), 0)
+
+
+def _window_opens(campaign: Campaign, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The next moment the campaign's window opens in ``zone`` (within a week), or None."""
+    local = now.astimezone(zone)
+    for day in range(8):
+        date = (local + timedelta(days=day)).date()
+        if str(date.weekday()) not in (campaign.window_days or ""):
+            continue
+        opens = datetime.combine(date, campaign.window_start, tzinfo=zone)
+        if opens > now:
+            return opens
+    return None
+
+
+def _open_now(campaign: Campaign, zone: ZoneInfo, now: datetime) -> bool:
+    local = now.astimezone(zone)
+    return str(local.weekday()) in (campaign.window_days or "") and window_contains(
+        local.time(), campaign.window_start, campaign.window_end
+    )
+
+
+def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Breakdown:
+    now = now or timezone.now()
+    capped = Q(attempts__gte=campaign.attempt_cap)
+    leased = ~capped & Q(lease_owner__isnull=False, lease_expires_at__gt=now)
+    free = ~capped & ~Q(lease_owner__isnull=False, lease_expires_at__gt=now)
+    later = Q(next_attempt_at__gt=now)
+    callback_later = free & Q(status=Lead.Status.CALLBACK) & later
+    retry_later = free & ~Q(status=Lead.Status.CALLBACK) & later
+    ready = free & ~later
+    groups = (
+        Lead.objects.filter(campaign=campaign, status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK])
+        .exclude(source=Lead.Source.PLATFORM)
+        .values("timezone", "assigned_agents")
+        .annotate(
+            total=Count("id"),
+            capped=Count("id", filter=capped),
+            leased=Count("id", filter=leased),
+            leased_until=Min("lease_expires_at", filter=leased),
+            callback_later=Count("id", filter=callback_later),
+            callback_at=Min("next_attempt_at", filter=callback_later),
+            retry_later=Count("id", filter=retry_later),
+            retry_at=Min("next_attempt_at", filter=retry_later),
+            ready=Count("id", filter=ready),
+        )
+        .order_by()
+    )
+    counts = dict.fromkeys(ORDER, 0)
+    opens: dict[str, datetime | None] = dict.fromkeys(ORDER)
+
+    def add(key: str, n: int, at: datetime | None = None) -> None:
+        counts[key] += n
+        if n and at is not None and (opens[key] is None or at < opens[key]):
+            opens[key] = at
+
+    signed_in = set(Agent.objects.exclude(presence=Presence.OFFLINE).values_list("user__username", flat=True))
+    remaining = 0
+    for group in groups:
+        remaining += group["total"]
+        if campaign.status != Campaign.Status.ACTIVE:
+            add(PAUSED, group["total"])
+            continue
+        add(CAPPED, group["capped"])
+        add(LEASED, group["leased"], group["leased_until"])
+        add(CALLBACK_LATER, group["callback_later"], group["callback_at"])
+        add(RETRY_LATER, group["retry_later"], group["retry_at"])
+        zone = zone_named(group["timezone"] or "") or ZoneInfo("UTC")
+        assigned = {name for name in (group["assigned_agents"] or "").split(",") if name}
+        if not _open_now(campaign, zone, now):
+            add(OUTSIDE_WINDOW, group["ready"], _window_opens(campaign, zone, now))
+        elif assigned and not assigned & signed_in:
+            add(AGENTS_AWAY, group["ready"])
+        else:
+            add(DIALABLE, group["ready"])
+    rows = [Blocker(key, LABELS[key], counts[key], opens[key]) for key in ORDER if counts[key]]
+    return Breakdown(remaining=remaining, rows=rows)

@@ -1,0 +1,105 @@
+"""Why leads are not dialable: leads built in each blocked state, counted on the campaign page at a
+frozen moment, each under its one reason, the counts adding up to the remaining leads."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.test import Client
+
+from agentdesk.models import Presence
+from campaigns.blockers import (
+    AGENTS_AWAY,
+    CALLBACK_LATER,
+    CAPPED,
+    DIALABLE,
+    LEASED,
+    OUTSIDE_WINDOW,
+    PAUSED,
+    RETRY_LATER,
+    campaign_breakdown,
+)
+from campaigns.models import Campaign, Lead
+from tests.factories import make_campaign, make_user_agent
+
+pytestmark = pytest.mark.django_db
+
+# Wednesday 2026-12-09 15:00 UTC: 10:00 in New York (open, 09-20), 02:00 next day in Sydney (closed).
+NOW = datetime(2026, 12, 9, 15, 0, tzinfo=UTC)
+
+
+def lead(campaign, n: int, **fields) -> Lead:
+    fields.setdefault("timezone", "America/New_York")
+    return Lead.objects.create(campaign=campaign, number=f"+1212555{n:04d}", **fields)
+
+
+@pytest.fixture
+def worked(db):
+    campaign = make_campaign(name="Worked")
+    campaign.window_start, campaign.window_end, campaign.window_days = time(9), time(20), "0123456"
+    campaign.attempt_cap = 3
+    campaign.save()
+    ann = make_user_agent("ann", 1)
+    away = make_user_agent("away", 2)
+    type(ann).objects.filter(pk=ann.pk).update(presence=Presence.READY)
+    type(away).objects.filter(pk=away.pk).update(presence=Presence.OFFLINE)
+    soon = NOW + timedelta(minutes=30)
+    later = NOW + timedelta(hours=5)
+    made = {
+        DIALABLE: [lead(campaign, 1), lead(campaign, 2, assigned_agents=",ann,")],
+        CAPPED: [lead(campaign, 3, attempts=3), lead(campaign, 4, attempts=5, status=Lead.Status.CALLBACK)],
+        LEASED: [lead(campaign, 5, lease_owner=ann, lease_expires_at=NOW + timedelta(minutes=2))],
+        CALLBACK_LATER: [lead(campaign, 6, status=Lead.Status.CALLBACK, next_attempt_at=later)],
+        RETRY_LATER: [lead(campaign, 7, next_attempt_at=soon), lead(campaign, 8, next_attempt_at=later)],
+        OUTSIDE_WINDOW: [lead(campaign, 9, timezone="Australia/Sydney")],
+        AGENTS_AWAY: [lead(campaign, 10, assigned_agents=",away,")],
+    }
+    # Not remaining: done, do-not-call, attempts used up, an expired lease is free again.
+    lead(campaign, 11, status=Lead.Status.DONE)
+    lead(campaign, 12, status=Lead.Status.DNC)
+    lead(campaign, 13, status=Lead.Status.EXHAUSTED)
+    made[DIALABLE].append(lead(campaign, 14, lease_owner=ann, lease_expires_at=NOW - timedelta(minutes=1)))
+    return campaign, made, soon
+
+
+def test_each_lead_is_counted_once_under_what_holds_it(worked):
+    campaign, made, soon = worked
+    breakdown = campaign_breakdown(campaign, now=NOW)
+    assert {row.key: row.count for row in breakdown.rows} == {key: len(leads) for key, leads in made.items()}
+    assert breakdown.remaining == sum(len(leads) for leads in made.values()) == 11
+    assert sum(row.count for row in breakdown.rows) == breakdown.remaining
+    opens = {row.key: row.opens_at for row in breakdown.rows}
+    assert opens[RETRY_LATER] == soon
+    assert opens[OUTSIDE_WINDOW] == datetime(2026, 12, 10, 9, 0, tzinfo=UTC).replace(
+        hour=22, day=9
+    )  # 09:00 Sydney
+    assert opens[LEASED] == NOW + timedelta(minutes=2)
+
+
+def test_a_paused_campaign_holds_every_remaining_lead(worked):
+    campaign, _, _ = worked
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+    campaign.refresh_from_db()
+    breakdown = campaign_breakdown(campaign, now=NOW)
+    assert [(row.key, row.count) for row in breakdown.rows] == [(PAUSED, 11)]
+
+
+def test_the_campaign_page_shows_the_breakdown_to_supervisors_only(worked, supervisor, agent):
+    campaign, _, _ = worked
+    boss = Client()
+    boss.force_login(supervisor.user)
+    page = boss.get(f"/supervisor/campaigns/{campaign.pk}/").content.decode()
+    assert f'hx-get="/supervisor/campaigns/{campaign.pk}/breakdown/"' in page
+    fragment = boss.get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").content.decode()
+    # Counted at the real now: whichever reasons hold, they add up to the 11 remaining leads.
+    assert 'id="breakdown-remaining">11<' in fragment
+    counts = re.findall(
+        r'<tr class="breakdown-\w+" data-key="\w+">\s*<td>[^<]+</td>\s*<td class="num">(\d+)</td>', fragment
+    )
+    assert sum(map(int, counts)) == 11 and "Attempts used up" in fragment
+    outsider = Client()
+    outsider.force_login(agent.user)
+    assert outsider.get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").status_code == 403
+    assert Client().get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").status_code == 302
