@@ -33,6 +33,7 @@ DISPOSITIONS = [
     ("Wrong number", Disposition.Outcome.FINAL, None),
     ("Do not call", Disposition.Outcome.DNC, None),
 ]
+CONVERSIONS = {"Interested"}  # what counts as a success on an agent's day
 
 # (name, national number, city, plan) spread over US time zones.
 _FIRST = ["Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Isla", "Lucas", "Nora", "Owen"]
@@ -154,7 +155,12 @@ def seed_demo(*, emulator_url: str | None = None) -> DemoSummary:
             Disposition.objects.get_or_create(
                 campaign=campaign,
                 name=label,
-                defaults={"outcome": outcome, "retry_delay_minutes": delay, "position": position},
+                defaults={
+                    "outcome": outcome,
+                    "retry_delay_minutes": delay,
+                    "position": position,
+                    "success": label in CONVERSIONS,
+                },
             )
         campaigns.append(campaign)
 

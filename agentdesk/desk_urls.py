@@ -14,6 +14,8 @@ urlpatterns = [
     path("leads/<int:lead_id>/dial/", desk_views.dial, name="dial"),
     path("leads/<int:lead_id>/skip/", desk_views.skip, name="skip"),
     path("calls/<int:call_id>/end/", desk_views.end, name="end"),
+    path("calls/<int:call_id>/notes/", desk_views.correct_notes, name="notes"),
+    path("callbacks/<int:lead_id>/take/", desk_views.take_callback, name="take_callback"),
     path("dispose/", desk_views.dispose, name="dispose"),
     path("draft/", desk_views.draft, name="draft"),
 ]

@@ -184,7 +184,9 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     try:
-        services.lead_skip_then_next(agent=agent, lead=lead, reason=request.POST.get("reason", ""))
+        services.lead_skip_then_next(
+            agent=agent, lead=lead, reason=request.POST.get("reason", ""), other=request.POST.get("other", "")
+        )
     except REFUSALS as exc:
         return _refused(request, agent, exc)
     return _answer(request, agent)
@@ -236,3 +238,31 @@ def dispose(request: HttpRequest) -> HttpResponse:
     except REFUSALS as exc:
         return _refused(request, agent, exc)
     return _answer(request, agent)
+
+
+@agent_required
+@require_POST
+def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """One of the agent's callbacks from the list onto the desk, previewed for the normal Dial."""
+    agent = _agent(request)
+    try:
+        services.callback_take(agent=agent, lead_id=lead_id)
+    except REFUSALS as exc:
+        return _refused(request, agent, exc)
+    return _answer(request, agent)
+
+
+@agent_required
+@require_POST
+def correct_notes(request: HttpRequest, call_id: int) -> HttpResponse:
+    """Correct a recent call's notes (a few minutes after its disposition)."""
+    agent = _agent(request)
+    call = call_get_for_agent(agent=agent, call_id=call_id)
+    try:
+        engine.call_correct_notes(agent=agent, call=call, notes=request.POST.get("notes", ""))
+    except engine.Refusal as exc:
+        # The recent calls and the alert only: a disposition being typed is left alone.
+        return _answer(
+            request, agent, live.RECENT, live.ALERT, alert=live.alert(exc.message, exc.code, exc.level)
+        )
+    return _answer(request, agent, live.RECENT)

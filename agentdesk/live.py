@@ -61,7 +61,10 @@ ALERT = "alert"
 PREVIEW = "preview"
 CALL = "call"
 DISPOSE = "dispose"
-PANELS = (MAIN, PRESENCE, ALERT, PREVIEW, CALL, DISPOSE)
+DAY = "day"  # the agent's day: calls, connects, talk time, conversions, time in each state
+CALLBACKS = "callbacks"  # the callbacks the agent booked
+RECENT = "recent"  # the agent's last calls, notes correctable for a few minutes
+PANELS = (MAIN, PRESENCE, ALERT, PREVIEW, CALL, DISPOSE, DAY, CALLBACKS, RECENT)
 
 
 class _PushLoop:

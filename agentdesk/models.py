@@ -20,6 +20,8 @@ class Presence(models.TextChoices):
 # What an agent picks from when going Not ready, and when skipping a lead.
 NOT_READY_REASONS = ["Break", "Lunch", "Meeting", "Training", "Coaching"]
 SKIP_REASONS = ["Not a good time", "Wrong campaign", "Bad data", "Duplicate", "Other"]
+SKIP_OTHER = "Other"  # the skip reason that takes a few words of the agent's own
+SKIP_OTHER_MAX = 80
 
 
 class Agent(models.Model):
@@ -46,3 +48,22 @@ class Agent(models.Model):
     @property
     def username(self) -> str:
         return self.user.get_username()
+
+
+class PresenceSpan(models.Model):
+    """One stretch of an agent's presence: written with every change of ``Agent.presence`` (by
+    ``calls.services.presence.presence_write``, the one writer), so the desk can sum an agent's
+    day by state. The open span (``ended_at`` empty) is the current one."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="presence_spans")
+    presence = models.CharField(max_length=16, choices=Presence.choices)
+    reason = models.CharField(max_length=80, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["agent", "started_at"], name="presence_span_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.presence} from {self.started_at:%H:%M}"

@@ -7,18 +7,19 @@ rendering, so a pushed panel and a command's answer can never disagree.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
-from agentdesk.models import NOT_READY_REASONS, SKIP_REASONS, Agent, Presence
+from agentdesk.models import NOT_READY_REASONS, SKIP_OTHER_MAX, SKIP_REASONS, Agent, Presence, PresenceSpan
 from calls.compliance import dial_checks
-from calls.models import LIVE_STATES, CallState, PlatformSession
+from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, PlatformSession
 from calls.providers import provider_class
 from calls.selectors import calls_for_lead, live_call_for_agent
 from campaigns.models import AgentMapping, Campaign, Lead
@@ -94,6 +95,160 @@ def desk_campaign(*, agent: Agent) -> Campaign | None:
     return campaign_get_for_agent(agent=agent, campaign_id=agent.desk_campaign_id)
 
 
+# -- the agent's day, callbacks and recent calls ---------------------------------------------------
+
+# The presences whose time the day panel adds up, in the order it shows them.
+DAY_PRESENCES = (Presence.READY, Presence.NOT_READY, Presence.WRAP_UP, Presence.ON_CALL)
+
+
+def clock_text(seconds: int | float | None) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour (desk.js ticks the same format)."""
+    seconds = max(0, int(seconds or 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass
+class AgentDay:
+    """What the agent did today (from midnight in the server's TIME_ZONE)."""
+
+    since: datetime
+    calls: int = 0
+    connects: int = 0
+    talk_seconds: int = 0
+    conversions: int = 0
+    # Seconds in each presence today, up to ``now`` (the current state's included).
+    seconds: dict[str, int] = field(default_factory=dict)
+
+    def times(self) -> list[tuple[str, str, int, str]]:
+        """(presence, label, seconds, as text) for each presence the panel shows."""
+        return [
+            (p.value, p.label, self.seconds.get(p.value, 0), clock_text(self.seconds.get(p.value, 0)))
+            for p in DAY_PRESENCES
+        ]
+
+    @property
+    def talk_text(self) -> str:
+        return clock_text(self.talk_seconds)
+
+
+def _talk_seconds(connected_at, ended_at, talk_seconds) -> int:
+    # The platform's figure when it sent one, else connected to ended (Call.talk_time).
+    if talk_seconds is not None:
+        return talk_seconds
+    if connected_at and ended_at:
+        return max(0, int((ended_at - connected_at).total_seconds()))
+    return 0
+
+
+def agent_day(*, agent: Agent, now: datetime | None = None) -> AgentDay:
+    """The agent's day so far: calls placed (skips are not calls), connects, talk time,
+    conversions (dispositions marked ``success``) and the time spent in each presence, from the
+    presence log (``PresenceSpan``). Two queries."""
+    now = now or timezone.now()
+    since = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = AgentDay(since=since)
+    rows = (
+        Call.objects.filter(agent=agent, created_at__gte=since)
+        .exclude(state=CallState.SKIPPED)
+        .values_list("connected_at", "ended_at", "talk_seconds", "disposition__success")
+    )
+    for connected_at, ended_at, talk, success in rows:
+        day.calls += 1
+        day.connects += connected_at is not None
+        day.talk_seconds += _talk_seconds(connected_at, ended_at, talk)
+        day.conversions += bool(success)
+    seconds: dict[str, float] = defaultdict(float)
+    spans = PresenceSpan.objects.filter(agent=agent, started_at__lt=now).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=since)
+    )
+    for presence, started_at, ended_at in spans.values_list("presence", "started_at", "ended_at"):
+        start, end = max(started_at, since), min(ended_at or now, now)
+        if end > start:
+            seconds[presence] += (end - start).total_seconds()
+    day.seconds = {presence: int(value) for presence, value in seconds.items()}
+    return day
+
+
+def _callbacks(agent: Agent):
+    """Leads waiting for a callback this agent booked: the lead's pending callback time is the
+    one the agent's own disposition set (a later booking by someone else makes it theirs)."""
+    return Call.objects.filter(
+        agent=agent,
+        state=CallState.DISPOSED,
+        callback_at__isnull=False,
+        lead__status=Lead.Status.CALLBACK,
+        lead__next_attempt_at=F("callback_at"),
+    )
+
+
+@dataclass(frozen=True)
+class Callback:
+    lead: Lead
+    due_at: datetime
+    zone: str
+    due: bool
+    mine_now: bool  # on this agent's desk at the moment
+
+
+def callbacks_for_agent(*, agent: Agent, limit: int = 12, now: datetime | None = None) -> list[Callback]:
+    """The callbacks this agent booked, soonest first, with the lead's zone for showing the due
+    time in it."""
+    now = now or timezone.now()
+    calls = _callbacks(agent).select_related("lead", "lead__campaign").order_by("callback_at", "id")[:limit]
+    out = []
+    for call in calls:
+        lead = call.lead
+        zone = lead_local_time(lead, call.callback_at).tzinfo
+        out.append(
+            Callback(
+                lead=lead,
+                due_at=call.callback_at,
+                zone=str(zone),
+                due=call.callback_at <= now,
+                mine_now=lead.lease_owner_id == agent.id
+                and lead.lease_expires_at is not None
+                and lead.lease_expires_at > now,
+            )
+        )
+    return out
+
+
+def callback_get_for_agent(*, agent: Agent, lead_id: int) -> Lead:
+    """The lead, if it waits for a callback ``agent`` booked. 404 otherwise: another agent's
+    callback, a lead called since, or no such lead, are all "not one of your callbacks"."""
+    lead_ids = _callbacks(agent).filter(lead_id=lead_id).values("lead_id")
+    lead = Lead.objects.select_related("campaign", "campaign__account").filter(pk__in=lead_ids).first()
+    if lead is None:
+        raise Http404("Not one of your callbacks.")
+    return lead
+
+
+@dataclass(frozen=True)
+class RecentCall:
+    call: Call
+    editable: bool  # the notes may still be corrected
+    edit_until: datetime | None
+
+
+def recent_calls_for_agent(*, agent: Agent, limit: int = 10, now: datetime | None = None) -> list[RecentCall]:
+    """The agent's last calls (skips are not calls), newest first, and whether each one's notes
+    may still be corrected (:data:`NOTES_EDIT_WINDOW` after its disposition)."""
+    now = now or timezone.now()
+    calls = (
+        Call.objects.filter(agent=agent)
+        .exclude(state=CallState.SKIPPED)
+        .select_related("lead", "disposition")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    out = []
+    for call in calls:
+        until = call.disposed_at + NOTES_EDIT_WINDOW if call.disposed_at else None
+        out.append(RecentCall(call=call, editable=until is not None and now < until, edit_until=until))
+    return out
+
+
 def desk_state(*, agent: Agent) -> dict[str, Any]:
     """Everything the desk shows: presence, the campaign, the held lead, the call on the desk (live
     or waiting for a disposition), the dial-time checks and the campaign's dispositions."""
@@ -118,6 +273,8 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         shown_presence, shown_label = "wrap_up", "Wrap-up"
     else:
         shown_presence, shown_label = agent.presence, agent.get_presence_display()
+    # Wrap-up runs from the end of the call on the desk until its disposition.
+    wrap_up_since = (call.ended_at or call.state_changed_at or call.created_at) if call and not live else None
     custom = []
     if lead is not None:
         names = list(lead.campaign.custom_field_names or [])
@@ -129,6 +286,7 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "presence_label": shown_label,
         "presence_reasons": NOT_READY_REASONS,
         "skip_reasons": SKIP_REASONS,
+        "skip_other_max": SKIP_OTHER_MAX,
         "campaign": campaign,
         "platform_session": session,
         "lead": lead,
@@ -153,4 +311,19 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "form": dict(call.draft or {}) if call is not None else {},
         "alert": None,
         "now": timezone.now(),
+        # The lower panels, read only when rendered (a call-state frame skips them).
+        "day": _once(lambda: agent_day(agent=agent)),
+        "callbacks": _once(lambda: callbacks_for_agent(agent=agent)),
+        "recent": _once(lambda: recent_calls_for_agent(agent=agent)),
+        "wrap_up_limit": call.campaign.wrap_up_limit_seconds if call is not None else None,
+        "wrap_up_limit_text": clock_text(call.campaign.wrap_up_limit_seconds) if call is not None else "",
+        "wrap_up_since": wrap_up_since,
+        "wrap_up_over": bool(
+            wrap_up_since
+            and call.campaign.wrap_up_limit_seconds
+            and (timezone.now() - wrap_up_since).total_seconds() > call.campaign.wrap_up_limit_seconds
+        ),
+        "in_state_text": clock_text(
+            (timezone.now() - agent.presence_changed_at).total_seconds() if agent.presence_changed_at else 0
+        ),
     }

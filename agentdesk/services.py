@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agentdesk import live
-from agentdesk.models import NOT_READY_REASONS, Agent, Presence
-from agentdesk.selectors import desk_campaign, lead_current_for_agent
+from agentdesk.models import NOT_READY_REASONS, SKIP_OTHER, SKIP_OTHER_MAX, Agent, Presence
+from agentdesk.selectors import callback_get_for_agent, desk_campaign, lead_current_for_agent
 from calls import services as engine
 from calls.models import LIVE_STATES, Call, CallState, PlatformSession
 from calls.providers import provider_class
@@ -118,6 +118,63 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
     return None
 
 
+def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
+    """Lease a due callback of ``campaign`` before any new lead: the ones this agent booked
+    first, then anyone's, soonest due first. None when the agent holds a lead already (the
+    queue renews it) or no callback is due.
+
+    Kept apart from :func:`lead_next_for_agent` (the queue's own order and indexes): the same
+    lease guards, on the few rows the campaign has in callback status (lead_queue_idx)."""
+    if lead_current_for_agent(agent=agent) is not None:
+        return None
+    due = _offerable(agent=agent, campaign=campaign).filter(status=Lead.Status.CALLBACK)
+    booked = due.filter(calls__agent=agent, calls__callback_at=F("next_attempt_at"))
+    for candidates in (booked, due):
+        with transaction.atomic():
+            qs = candidates.order_by("next_attempt_at", "id")
+            if settings.IS_POSTGRES:
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
+            candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
+            if candidate_id is not None and _lease(agent=agent, lead_id=candidate_id):
+                live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, live.CALLBACKS)
+                return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
+    return None
+
+
+def _lease(*, agent: Agent, lead_id: int) -> bool:
+    """Lease one lead to ``agent`` if nobody holds it (the UPDATE re-checks the lease)."""
+    return bool(
+        Lead.objects.filter(pk=lead_id)
+        .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()) | Q(lease_owner=agent))
+        .update(lease_owner=agent, lease_expires_at=_lease_until())
+    )
+
+
+@transaction.atomic
+def callback_take(*, agent: Agent, lead_id: int) -> Lead:
+    """The agent picks one of their callbacks from the list (due or not): it becomes the lead on
+    their desk, previewed, for the normal Dial (which runs the dial-time checks). A lead held
+    now goes back to the queue. Refused during a call, for another campaign, or while another
+    agent holds the lead. 404 (``callback_get_for_agent``) for a lead that is not their callback."""
+    lead = callback_get_for_agent(agent=agent, lead_id=lead_id)
+    if Call.objects.filter(agent=agent, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED]).exists():
+        raise Refusal("Finish the call on your desk first.", code="busy")
+    if agent.desk_campaign_id != lead.campaign_id:
+        raise Refusal(f"This callback is in {lead.campaign.name}: switch to it first.", code="campaign")
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("campaign", "campaign__account")
+        .get(pk=lead.pk)
+    )
+    now = timezone.now()
+    if lead.lease_owner_id not in (None, agent.id) and lead.lease_expires_at and lead.lease_expires_at > now:
+        raise Refusal("Another agent has this lead on their desk.", code="leased")
+    _free(Lead.objects.filter(lease_owner=agent).exclude(pk=lead.pk))
+    _lease(agent=agent, lead_id=lead.pk)
+    live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, live.CALLBACKS)
+    return lead
+
+
 def lease_renew(*, agent: Agent) -> int:
     """Extend every unexpired lease this agent holds; returns how many (0: the lead is gone)."""
     return Lead.objects.filter(lease_owner=agent, lease_expires_at__gt=timezone.now()).update(
@@ -158,13 +215,19 @@ def lease_release_expired() -> int:
 
 
 @transaction.atomic
-def lead_skip(*, agent: Agent, lead: Lead, reason: str) -> None:
+def lead_skip(*, agent: Agent, lead: Lead, reason: str, other: str = "") -> None:
     """Skip the previewed lead: recorded as a skipped call (so its history shows it), sent to the
     back of the queue after the campaign's retry delay, the lease released, and a platform's
-    offer given back on the platform (the engine's ``offer_skip``)."""
+    offer given back on the platform (the engine's ``offer_skip``). ``other``: the agent's own
+    words for an "Other" skip, kept with the reason."""
     reason = (reason or "").strip()[:200]
     if not reason:
         raise Refusal("Pick a reason to skip this lead.", code="reason")
+    other = " ".join((other or "").split())
+    if reason == SKIP_OTHER and other:
+        if len(other) > SKIP_OTHER_MAX:
+            raise Refusal(f"Say why in {SKIP_OTHER_MAX} characters or fewer.", code="reason")
+        reason = f"{SKIP_OTHER}: {other}"
     # The lead row only (its campaign and account are read, never written): locking the account
     # as well would deadlock with run_streams applying this agent's skip echoes (it locks the
     # agent, then needs the account's key at commit, while the skip waits for the agent).
@@ -207,7 +270,9 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
     if Call.objects.filter(agent=agent, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED]).exists():
         return
     if not provider_class(campaign.platform).offers_leads:
-        lead_next_for_agent(agent=agent, campaign=campaign)  # keeps (and renews) a lead held
+        # A due callback comes before new leads; the queue keeps (and renews) a lead held.
+        if callback_next_for_agent(agent=agent, campaign=campaign) is None:
+            lead_next_for_agent(agent=agent, campaign=campaign)
     elif lead_current_for_agent(agent=agent) is None:
         engine.platform_request_offer(agent=agent, campaign=campaign)
 
@@ -229,12 +294,12 @@ def _then_next_lead(*, agent: Agent, campaign_of: Callable[[], Campaign | None],
         desk_fill(agent=agent, campaign=campaign)
 
 
-def lead_skip_then_next(*, agent: Agent, lead: Lead, reason: str) -> None:
+def lead_skip_then_next(*, agent: Agent, lead: Lead, reason: str, other: str = "") -> None:
     """Skip the lead, then the next one (the desk's Skip)."""
     _then_next_lead(
         agent=agent,
         campaign_of=lambda: desk_campaign(agent=agent),
-        command=lambda: lead_skip(agent=agent, lead=lead, reason=reason),
+        command=lambda: lead_skip(agent=agent, lead=lead, reason=reason, other=other),
     )
 
 
@@ -315,12 +380,9 @@ def agent_set_presence(
 
 
 def _save_presence(agent: Agent, presence: str, reason: str) -> None:
-    agent.presence = presence
-    agent.presence_reason = reason
-    agent.presence_changed_at = timezone.now()
-    agent.save(update_fields=["presence", "presence_reason", "presence_changed_at"])
-    # The preview too: Ready looks for a lead, anything else stops looking.
-    live.desk_changed(agent.pk, live.PRESENCE, live.PREVIEW)
+    engine.presence_write(agent, presence, reason=reason)
+    # The preview too: Ready looks for a lead, anything else stops looking; the day's times.
+    live.desk_changed(agent.pk, live.PRESENCE, live.PREVIEW, live.DAY)
 
 
 def _signed_in(*, agent: Agent, account) -> bool:

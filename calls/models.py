@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -189,6 +190,9 @@ LIVE_STATES = {
     CallState.CUSTOMER_RINGING,
     CallState.CONNECTED,
 }
+
+# A disposed call's notes may be corrected by its agent for this long (a typo, a missed detail).
+NOTES_EDIT_WINDOW = timedelta(minutes=5)
 
 
 class Call(models.Model):

@@ -26,7 +26,8 @@ class CampaignForm(forms.ModelForm):
     dispositions_text = forms.CharField(
         label="Dispositions",
         required=False,
-        help_text="One per line: name | outcome (final, retry, callback, dnc) | retry delay in minutes.",
+        help_text="One per line: name | outcome (final, retry, callback, dnc) | retry delay in minutes "
+        '| "success" when it counts as a conversion (e.g. Sale | final | | success).',
         widget=forms.Textarea(attrs={"rows": 5}),
     )
     days = forms.MultipleChoiceField(
@@ -46,6 +47,7 @@ class CampaignForm(forms.ModelForm):
             "window_end",
             "attempt_cap",
             "retry_delay_minutes",
+            "wrap_up_limit_seconds",
         ]
         widgets = {
             "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -53,6 +53,13 @@ class Campaign(models.Model):
     window_days = models.CharField(max_length=7, default="0123456", help_text="Weekdays allowed, 0 = Monday.")
     attempt_cap = models.PositiveSmallIntegerField(default=3)
     retry_delay_minutes = models.PositiveIntegerField(default=60)
+    wrap_up_limit_seconds = models.PositiveIntegerField(
+        "wrap-up limit (seconds)",
+        null=True,
+        blank=True,
+        help_text="How long an agent should take to dispose a call after it ends. Empty: no limit. "
+        "The desk counts against it and says when it is over; it never disposes by itself.",
+    )
     intake_token = models.CharField(max_length=64, unique=True, default=_intake_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # -- pushing leads to the platform (Ryng Append Campaign); see docs/campaigns.md "Ryng sync" --
@@ -93,6 +100,9 @@ class Disposition(models.Model):
         null=True, blank=True, help_text="Overrides the campaign's."
     )
     position = models.PositiveSmallIntegerField(default=0)
+    # Counts as a conversion on the agent's day (a sale, an appointment): the outcome alone cannot
+    # say, "Interested" and "Not interested" both close the lead.
+    success = models.BooleanField(default=False, help_text="Counts as a conversion.")
 
     class Meta:
         ordering = ["position", "id"]

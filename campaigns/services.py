@@ -49,6 +49,7 @@ class DispositionSpec:
     name: str
     outcome: str = Disposition.Outcome.FINAL
     retry_delay_minutes: int | None = None
+    success: bool = False  # counts as a conversion on the agent's day
 
 
 @transaction.atomic
@@ -73,6 +74,7 @@ def campaign_save(
                 defaults={
                     "outcome": spec.outcome,
                     "retry_delay_minutes": spec.retry_delay_minutes,
+                    "success": spec.success,
                     "position": position,
                 },
             )
@@ -749,7 +751,8 @@ def _push_sync(campaign: Campaign) -> None:
 
 
 def parse_dispositions(text: str) -> list[DispositionSpec]:
-    """``Name | outcome | retry minutes`` one per line (the campaign form's textarea)."""
+    """``Name | outcome | retry minutes | success`` one per line (the campaign form's textarea);
+    "success" marks a disposition that counts as a conversion."""
     specs: list[DispositionSpec] = []
     for number, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
@@ -766,9 +769,12 @@ def parse_dispositions(text: str) -> list[DispositionSpec]:
             if not parts[2].isdigit():
                 raise ServiceError(f"Line {number}: the retry delay is a whole number of minutes.")
             delay = int(parts[2])
+        success = len(parts) > 3 and parts[3].lower() == "success"
+        if len(parts) > 3 and parts[3] and not success:
+            raise ServiceError(f'Line {number}: the fourth part is "success" (a conversion) or nothing.')
         if not name or len(name) > 80:
             raise ServiceError(f"Line {number}: a disposition needs a name of at most 80 characters.")
-        specs.append(DispositionSpec(name=name, outcome=outcome, retry_delay_minutes=delay))
+        specs.append(DispositionSpec(name=name, outcome=outcome, retry_delay_minutes=delay, success=success))
     if len({s.name for s in specs}) != len(specs):
         raise ServiceError("Disposition names must be unique.")
     return specs
@@ -778,7 +784,12 @@ def format_dispositions(campaign: Campaign) -> str:
     lines = []
     for d in campaign.dispositions.all():
         delay = "" if d.retry_delay_minutes is None else str(d.retry_delay_minutes)
-        lines.append(" | ".join(p for p in (d.name, d.outcome, delay) if p))
+        parts = (
+            [d.name, d.outcome, delay, "success"]
+            if d.success
+            else [p for p in (d.name, d.outcome, delay) if p]
+        )
+        lines.append(" | ".join(parts))
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from calls.services.life import (
     FAILURE_REASONS,
     TERMINAL_STATES,
     call_advance,
+    call_correct_notes,
     call_dial,
     call_dispose,
     call_end,
@@ -53,6 +54,7 @@ from calls.services.presence import (
     platform_ask_sign_in,
     platform_ask_stands,
     platform_signed_out,
+    presence_write,
     set_presence,
 )
 from calls.services.reconcile import calls_reconcile
@@ -86,6 +88,7 @@ __all__ = [
     "agent_login",
     "call_advance",
     "call_apply_signal",
+    "call_correct_notes",
     "call_dial",
     "call_dispose",
     "call_end",
@@ -109,6 +112,7 @@ __all__ = [
     "platform_sign_in",
     "platform_sign_out",
     "platform_signed_out",
+    "presence_write",
     "provider_for",
     "session_listening",
     "session_save_state",

@@ -14,26 +14,41 @@ from calls.models import Call
 def call_changed(call: Call) -> None:
     """A call's state moved: the agent's call panel (its buttons) and presence, and the live-calls
     table of the campaign's page. The disposition panel is left alone: notes typed during the
-    call stay where they are."""
-    live.desk_changed(call.agent_id, live.CALL, live.PRESENCE)
+    call stay where they are. The day panel counts calls, connects and talk time."""
+    live.desk_changed(call.agent_id, live.CALL, live.PRESENCE, live.DAY)
     live.campaign_calls_changed(call.campaign_id)
 
 
 def call_left_desk(call: Call) -> None:
-    """A call was disposed: the whole desk moves on (the next lead, an empty disposition)."""
-    live.desk_changed(call.agent_id, live.PREVIEW, live.CALL, live.DISPOSE, live.PRESENCE)
+    """A call was disposed: the whole desk moves on (the next lead, an empty disposition), and
+    the agent's day, callbacks and recent calls count it."""
+    live.desk_changed(
+        call.agent_id,
+        live.PREVIEW,
+        live.CALL,
+        live.DISPOSE,
+        live.PRESENCE,
+        live.DAY,
+        live.CALLBACKS,
+        live.RECENT,
+    )
     live.campaign_calls_changed(call.campaign_id)
 
 
 def presence_changed(agent_id: int) -> None:
-    live.desk_changed(agent_id, live.PRESENCE)
+    live.desk_changed(agent_id, live.PRESENCE, live.DAY)
 
 
 def presence_set_by_platform(agent_id: int, message: str) -> None:
     """The platform changed the agent's state (a supervisor on the platform, the phone): the
     presence, the preview (Ready starts looking for a lead, Not ready stops) and why."""
     live.desk_changed(
-        agent_id, live.PRESENCE, live.PREVIEW, live.ALERT, alert=live.alert(message, level="info")
+        agent_id,
+        live.PRESENCE,
+        live.PREVIEW,
+        live.ALERT,
+        live.DAY,
+        alert=live.alert(message, level="info"),
     )
 
 
@@ -51,3 +66,8 @@ def dial_note(agent_id: int, message: str, code: str = "") -> None:
 def offer_arrived(agent_id: int) -> None:
     """A platform's preview offer became the agent's lead."""
     live.desk_changed(agent_id, live.PREVIEW, live.CALL, live.DISPOSE)
+
+
+def notes_corrected(call: Call) -> None:
+    """The agent corrected a disposed call's notes: their recent calls."""
+    live.desk_changed(call.agent_id, live.RECENT)

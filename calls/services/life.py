@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from agentdesk.models import Agent, Presence
 from calls import compliance, tasks
-from calls.models import LIVE_STATES, RANK, Call, CallState, DialAttempt
+from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, RANK, Call, CallState, DialAttempt
 from calls.services import events
 from calls.services.errors import Refusal
 from calls.services.presence import presence_after_call, set_presence
@@ -219,6 +219,38 @@ def call_save_draft(*, agent: Agent, call: Call, notes: str, disposition: str, c
             "callback_at": callback_at[:DRAFT_FIELD_MAX],
         }
         call.save(update_fields=["draft"])
+    return call
+
+
+def call_correct_notes(*, agent: Agent, call: Call, notes: str) -> Call:
+    """Correct a disposed call's notes, by its agent, within :data:`NOTES_EDIT_WINDOW` of the
+    disposition. The lead's last notes follow when this call was its last disposition. The
+    platform keeps what it was sent with the disposition (no platform takes a correction)."""
+    notes = (notes or "").strip()
+    if len(notes) > DRAFT_NOTES_MAX:
+        raise Refusal(f"Notes are limited to {DRAFT_NOTES_MAX} characters.", code="notes")
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        if call.agent_id != agent.id:
+            raise Refusal("This call is not yours.", code="not_yours")
+        if call.state != CallState.DISPOSED or call.disposed_at is None:
+            raise Refusal("Only a disposed call's notes can be corrected.", code="not_disposed")
+        minutes = int(NOTES_EDIT_WINDOW.total_seconds() // 60)
+        if timezone.now() >= call.disposed_at + NOTES_EDIT_WINDOW:
+            raise Refusal(
+                f"Notes can be corrected for {minutes} minutes after the disposition; "
+                "this call's are final now.",
+                code="notes_final",
+            )
+        previous = call.notes
+        call.notes = notes
+        call.save(update_fields=["notes"])
+        latest = Call.objects.filter(lead_id=call.lead_id, state=CallState.DISPOSED).order_by(
+            "-disposed_at", "-id"
+        )
+        if latest.values_list("pk", flat=True).first() == call.pk:
+            Lead.objects.filter(pk=call.lead_id, last_notes=previous).update(last_notes=notes)
+        events.notes_corrected(call)
     return call
 
 

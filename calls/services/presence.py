@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from agentdesk.models import Agent, Presence
+from agentdesk.models import Agent, Presence, PresenceSpan
 from calls.models import Call, PlatformSession, TelephonyAccount
 from calls.providers import provider_class
 from calls.providers.base import Provider, ProviderError
@@ -22,18 +22,33 @@ from calls.selectors import DESK_STATES
 from calls.services import events
 
 
+def presence_write(agent: Agent, presence: str, *, reason: str | None = None) -> None:
+    """The one writer of an agent's presence (the engine's and the desk's): the agent's row, and
+    the day's log (``PresenceSpan``: the open span is closed, a new one opened), so time in each
+    state adds up. ``reason`` None keeps the current one. Pushes nothing."""
+    now = timezone.now()
+    fields = ["presence", "presence_changed_at"]
+    agent.presence = presence
+    agent.presence_changed_at = now
+    if reason is not None:
+        agent.presence_reason = reason[:80]
+        fields.append("presence_reason")
+    agent.save(update_fields=fields)
+    PresenceSpan.objects.filter(agent=agent, ended_at__isnull=True).update(ended_at=now)
+    PresenceSpan.objects.create(
+        agent=agent,
+        presence=presence,
+        reason=agent.presence_reason if presence == Presence.NOT_READY else "",
+        started_at=now,
+    )
+
+
 def set_presence(agent: Agent, presence: str, *, reason: str | None = None, push: bool = True) -> bool:
     """Change the agent's presence (and reason, when given); pushes the desk after commit unless
     the caller pushes something richer. False when nothing changed."""
     if agent.presence == presence:
         return False
-    fields = ["presence", "presence_changed_at"]
-    agent.presence = presence
-    agent.presence_changed_at = timezone.now()
-    if reason is not None:
-        agent.presence_reason = reason[:80]
-        fields.append("presence_reason")
-    agent.save(update_fields=fields)
+    presence_write(agent, presence, reason=reason)
     if push:
         events.presence_changed(agent.id)
     return True

@@ -69,22 +69,124 @@
     }
   }
 
-  // ---- talk timer ----------------------------------------------------------------------------
+  // ---- timers -------------------------------------------------------------------------------
+  // Every clock ticks here from a server timestamp (no polling): the talk timer, the time in the
+  // current state and today's total for it, wrap-up against the campaign's limit. Callbacks turn
+  // "due" and a recent call's Edit goes away when their time comes.
 
   var skew = 0; // server clock minus browser clock, in seconds
 
+  function clockText(secs) {
+    var h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
+    var ss = (s < 10 ? "0" : "") + s;
+    return h ? h + ":" + (m < 10 ? "0" : "") + m + ":" + ss : m + ":" + ss;
+  }
+
+  function serverNow() { return Date.now() / 1000 + skew; }
+
   function tick() {
+    document.querySelectorAll("[data-server-now]").forEach(function (el) {
+      skew = parseInt(el.dataset.serverNow, 10) - Date.now() / 1000;
+      delete el.dataset.serverNow;
+    });
+    var now = serverNow();
     document.querySelectorAll(".timer[data-connected-at]").forEach(function (el) {
       var since = parseInt(el.dataset.connectedAt, 10);
       if (!since) return;
-      if (el.dataset.serverNow) {
-        skew = parseInt(el.dataset.serverNow, 10) - Date.now() / 1000;
-        delete el.dataset.serverNow;
-      }
-      var secs = Math.max(0, Math.floor(Date.now() / 1000 + skew - since));
-      var m = Math.floor(secs / 60), s = secs % 60;
-      el.textContent = m + ":" + (s < 10 ? "0" : "") + s;
+      var secs = Math.max(0, Math.floor(now - since));
+      el.textContent = clockText(secs);
     });
+    document.querySelectorAll(".clock[data-since]").forEach(function (el) {
+      var since = parseInt(el.dataset.since, 10);
+      if (!since) return;
+      var secs = Math.max(0, Math.floor(now - since)) + (parseInt(el.dataset.base, 10) || 0);
+      el.textContent = clockText(secs);
+      var limit = parseInt(el.dataset.limit, 10);
+      if (limit) {
+        var line = el.closest(".wrapup");
+        if (line) line.classList.toggle("over", secs > limit);
+      }
+    });
+    document.querySelectorAll(".cb[data-due-at]").forEach(function (row) {
+      row.classList.toggle("due", now >= parseInt(row.dataset.dueAt, 10));
+    });
+    document.querySelectorAll("[data-edit-until]").forEach(function (btn) {
+      if (now >= parseInt(btn.dataset.editUntil, 10)) {
+        btn.hidden = true;
+        var row = $("#notes-row-" + btn.dataset.editNotes);
+        if (row) row.hidden = true;
+      }
+    });
+  }
+
+  // ---- a lead arriving while the tab is in the background --------------------------------------
+  // The title changes, a short sound plays (the agent can turn it off: M, kept in localStorage)
+  // and, when the agent allowed it (A), a desktop notification. Back in the tab, the title returns.
+
+  var SOUND_KEY = "agentdesk.desk.sound";
+  var NEW_LEAD_TITLE = "\u25CF New lead \u00B7 AgentDesk";
+  var pageTitle = document.title;
+  var lastLead = null;
+
+  function soundOn() {
+    try { return window.localStorage.getItem(SOUND_KEY) !== "off"; } catch (e) { return true; }
+  }
+
+  function showSound() {
+    var on = soundOn();
+    var btn = $("#btn-sound");
+    if (btn) {
+      btn.firstChild.textContent = on ? "Sound on " : "Sound off ";
+      btn.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    var state = $("#sound-state");
+    if (state) state.textContent = on ? "on" : "off";
+  }
+
+  function toggleSound() {
+    try { window.localStorage.setItem(SOUND_KEY, soundOn() ? "off" : "on"); } catch (e) { /* private mode */ }
+    showSound();
+    return true;
+  }
+
+  function askNotifications() {
+    if (!("Notification" in window)) return false;
+    if (Notification.permission === "default") Notification.requestPermission().then(showNotify);
+    showNotify();
+    return true;
+  }
+
+  function showNotify() {
+    var btn = $("#btn-notify");
+    if (!btn || !("Notification" in window)) { if (btn) btn.hidden = true; return; }
+    btn.firstChild.textContent = Notification.permission === "granted" ? "Notifications on "
+      : Notification.permission === "denied" ? "Notifications blocked " : "Notifications ";
+  }
+
+  function leadArrived() {
+    var preview = $("#desk-preview");
+    var lead = preview ? preview.dataset.leadId || "" : "";
+    var fresh = lead && lastLead !== null && lead !== lastLead;
+    lastLead = lead;
+    if (!fresh || !document.hidden) return;
+    document.title = NEW_LEAD_TITLE;
+    var btn = $("#btn-sound");
+    if (soundOn() && btn && btn.dataset.sound) {
+      var audio = new Audio(btn.dataset.sound);
+      var playing = audio.play();
+      if (playing && playing.catch) playing.catch(function () { /* no sound before a first click */ });
+    }
+    if ("Notification" in window && Notification.permission === "granted") {
+      var name = $("#lead-name"), number = $("#lead-number");
+      new Notification("New lead", {
+        body: [name ? name.textContent : "", number ? number.textContent : ""].join(" ").trim(),
+        tag: "agentdesk-new-lead",
+      });
+    }
+  }
+
+  function onVisible() {
+    if (!document.hidden && document.title === NEW_LEAD_TITLE) document.title = pageTitle;
   }
 
   // ---- panels --------------------------------------------------------------------------------
@@ -101,6 +203,37 @@
     var cb = $("#desk-dispose .callback-row");
     if (cb) cb.classList.toggle("active", !!(picked && picked.dataset.outcome === "callback"));
     tick();
+    leadArrived();
+  }
+
+  // ---- recent calls: correcting notes -----------------------------------------------------------
+
+  function editNotes(id) {
+    var row = $("#notes-row-" + id);
+    if (!row) return false;
+    row.hidden = false;
+    var input = row.querySelector("textarea");
+    if (input) { input.focus(); input.setSelectionRange(input.value.length, input.value.length); }
+    return true;
+  }
+
+  function closeNotes(el) {
+    var row = el.closest(".notes-row");
+    if (row) row.hidden = true;
+    if (document.activeElement && row && row.contains(document.activeElement)) document.activeElement.blur();
+  }
+
+  function editLastNotes() {
+    var btn = document.querySelector("#desk-recent [data-edit-notes]:not([hidden])");
+    return btn ? editNotes(btn.dataset.editNotes) : false;
+  }
+
+  function focusCallbacks() {
+    var btn = document.querySelector("#desk-callbacks .cb-take:not(:disabled)");
+    if (!btn) return false;
+    htmx.process(btn);
+    btn.focus();
+    return true;
   }
 
   function showSkip(show) {
@@ -162,6 +295,11 @@
     var t = e.target;
     var key = e.key;
     if (typing(t)) {
+      if (t.classList && t.classList.contains("notes-input")) {
+        if (key === "Escape") { closeNotes(t); e.preventDefault(); return; }
+        if (key === "Enter" && !e.shiftKey) { e.preventDefault(); submitNow(t.form); return; }
+        return;
+      }
       if (key === "Escape") { t.blur(); e.preventDefault(); return; }
       if (key === "Enter" && !e.shiftKey && (t.id === "dispose-notes" || t.id === "dispose-callback")) {
         e.preventDefault();
@@ -176,7 +314,11 @@
       if (/^[1-9]$/.test(key)) {
         var reasons = document.querySelectorAll("#skip-form input[name=reason]");
         var r = reasons[parseInt(key, 10) - 1];
-        if (r) { r.checked = true; r.focus(); }
+        if (r) {
+          r.checked = true;
+          // "Other" takes a few words: straight into its field (Enter skips from there too).
+          if (r.value === "Other" && $("#skip-other")) $("#skip-other").focus(); else r.focus();
+        }
         e.preventDefault();
       }
       return;
@@ -189,6 +331,10 @@
       case "r": case "R": handled = togglePresence(); break;
       case "n": case "N": if ($("#dispose-notes") && !$("#dispose-notes").disabled) $("#dispose-notes").focus(); else handled = false; break;
       case "c": case "C": if ($("#campaign-select")) $("#campaign-select").focus(); break;
+      case "b": case "B": handled = focusCallbacks(); break;
+      case "h": case "H": handled = editLastNotes(); break;
+      case "m": case "M": handled = toggleSound(); break;
+      case "a": case "A": handled = askNotifications(); break;
       case "?": cheatsheet(); break;
       case "Enter": handled = submitDispose(); break;
       case "Escape": dismissAlert(); break;
@@ -218,6 +364,10 @@
     else if (t.closest("#btn-skip")) showSkip(!skipping());
     else if (t.closest("[data-skip-cancel]")) showSkip(false);
     else if (t.closest("[data-cheatsheet]")) cheatsheet();
+    else if (t.closest("[data-edit-notes]")) editNotes(t.closest("[data-edit-notes]").dataset.editNotes);
+    else if (t.closest("[data-notes-cancel]")) closeNotes(t);
+    else if (t.closest("[data-sound-toggle]")) toggleSound();
+    else if (t.closest("[data-notify-ask]")) askNotifications();
   }
 
   function init() {
@@ -233,6 +383,19 @@
     document.body.addEventListener("change", function (e) {
       if (e.target && e.target.name === "disposition") sync();
     });
+    document.body.addEventListener("input", function (e) {
+      // Words in "Other" pick "Other".
+      if (e.target && e.target.id === "skip-other") {
+        var other = document.querySelector("#skip-form input[name=reason][value=Other]");
+        if (other) other.checked = true;
+      }
+    });
+    document.addEventListener("visibilitychange", onVisible);
+    window.addEventListener("focus", onVisible);
+    var preview = $("#desk-preview");
+    lastLead = preview ? preview.dataset.leadId || "" : "";
+    showSound();
+    showNotify();
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
     setInterval(tick, 1000);
