@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0009_campaign_help_from_adapters'),
+        ('campaigns', '0010_lead_ready_idx'),
     ]
 
     operations = [
