@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -171,15 +171,21 @@ def agent_day(*, agent: Agent, now: datetime | None = None) -> AgentDay:
     return day
 
 
-def _callbacks(agent: Agent):
-    """Leads waiting for a callback this agent booked: the lead's pending callback time is the
-    one the agent's own disposition set (a later booking by someone else makes it theirs)."""
+def callbacks_booked_by(agent: Agent):
+    """Leads waiting for a callback this agent booked: the lead's latest booking is the agent's
+    own disposition (a later booking by someone else makes it theirs). Not read from the lead's
+    ``next_attempt_at``: the queue clears it once the callback is due (docs/desk.md, "The queue")."""
+    latest = (
+        Call.objects.filter(lead=OuterRef("lead"), state=CallState.DISPOSED, callback_at__isnull=False)
+        .order_by("-disposed_at", "-id")
+        .values("id")[:1]
+    )
     return Call.objects.filter(
         agent=agent,
         state=CallState.DISPOSED,
         callback_at__isnull=False,
         lead__status=Lead.Status.CALLBACK,
-        lead__next_attempt_at=F("callback_at"),
+        id=Subquery(latest),
     )
 
 
@@ -196,7 +202,11 @@ def callbacks_for_agent(*, agent: Agent, limit: int = 12, now: datetime | None =
     """The callbacks this agent booked, soonest first, with the lead's zone for showing the due
     time in it."""
     now = now or timezone.now()
-    calls = _callbacks(agent).select_related("lead", "lead__campaign").order_by("callback_at", "id")[:limit]
+    calls = (
+        callbacks_booked_by(agent)
+        .select_related("lead", "lead__campaign")
+        .order_by("callback_at", "id")[:limit]
+    )
     out = []
     for call in calls:
         lead = call.lead
@@ -218,7 +228,7 @@ def callbacks_for_agent(*, agent: Agent, limit: int = 12, now: datetime | None =
 def callback_get_for_agent(*, agent: Agent, lead_id: int) -> Lead:
     """The lead, if it waits for a callback ``agent`` booked. 404 otherwise: another agent's
     callback, a lead called since, or no such lead, are all "not one of your callbacks"."""
-    lead_ids = _callbacks(agent).filter(lead_id=lead_id).values("lead_id")
+    lead_ids = callbacks_booked_by(agent).filter(lead_id=lead_id).values("lead_id")
     lead = Lead.objects.select_related("campaign", "campaign__account").filter(pk__in=lead_ids).first()
     if lead is None:
         raise Http404("Not one of your callbacks.")

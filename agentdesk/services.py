@@ -15,12 +15,17 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from agentdesk import live
 from agentdesk.models import NOT_READY_REASONS, SKIP_OTHER, SKIP_OTHER_MAX, Agent, Presence
-from agentdesk.selectors import callback_get_for_agent, desk_campaign, lead_current_for_agent
+from agentdesk.selectors import (
+    callback_get_for_agent,
+    callbacks_booked_by,
+    desk_campaign,
+    lead_current_for_agent,
+)
 from calls import services as engine
 from calls.models import LIVE_STATES, Call, CallState, PlatformSession
 from calls.providers import provider_class
@@ -127,11 +132,13 @@ def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
     lease guards, on the few rows the campaign has in callback status (lead_queue_idx)."""
     if lead_current_for_agent(agent=agent) is not None:
         return None
-    due = _offerable(agent=agent, campaign=campaign).filter(status=Lead.Status.CALLBACK)
-    booked = due.filter(calls__agent=agent, calls__callback_at=F("next_attempt_at"))
+    now = timezone.now()
+    _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
+    due = _offerable(agent=agent, campaign=campaign, now=now).filter(status=Lead.Status.CALLBACK)
+    booked = due.filter(pk__in=callbacks_booked_by(agent).values("lead_id"))
     for candidates in (booked, due):
         with transaction.atomic():
-            qs = candidates.order_by("next_attempt_at", "id")
+            qs = candidates.order_by("id")
             if settings.IS_POSTGRES:
                 qs = qs.select_for_update(skip_locked=True, of=("self",))
             candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
