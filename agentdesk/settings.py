@@ -252,6 +252,9 @@ FILE_UPLOAD_TEMP_DIR = None
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 # A sheet with more columns is refused: the mapping page has a select per column.
 SHEET_MAX_COLUMNS = env_int("SHEET_MAX_COLUMNS", 200, minimum=2)
+# A workbook up to this size is converted to CSV during the upload request (about 4 s); a bigger
+# one only its first rows there, and whole when its dry run starts (campaigns.workbooks).
+WORKBOOK_INLINE_BYTES = env_int("WORKBOOK_INLINE_BYTES", 8 * 1024 * 1024, minimum=0)
 FILE_UPLOAD_HANDLERS = [
     "campaigns.upload_handlers.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

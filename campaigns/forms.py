@@ -108,7 +108,11 @@ class CampaignForm(forms.ModelForm):
 class UploadForm(forms.Form):
     # An empty file is the service's to refuse, in its words ("This file is empty.").
     sheet = forms.FileField(
-        allow_empty_file=True, help_text="CSV or text export: UTF-8, UTF-16 or Windows-1252; , ; tab or |."
+        allow_empty_file=True,
+        help_text=(
+            "An Excel or LibreOffice workbook (.xlsx, .xls, .ods: its first sheet with data), or a CSV "
+            "or text export: UTF-8, UTF-16 or Windows-1252; , ; tab or |."
+        ),
     )
 
 

@@ -11,7 +11,9 @@ import csv
 import hashlib
 import io
 import logging
+import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time
@@ -28,7 +30,7 @@ from django.utils import timezone
 
 from agentdesk import live
 from calls.providers import append_campaign, get_provider, provider_class
-from campaigns import importer, sheets, tasks
+from campaigns import importer, sheets, tasks, workbooks
 from campaigns.locks import lead_append_lock
 from campaigns.models import Campaign, Disposition, DoNotCall, Lead, SheetUpload
 from campaigns.phone import Normalized, normalize
@@ -116,7 +118,8 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     head = file.read(sheets.HEAD_BYTES)
     file.seek(0)
     try:
-        sheets.check_head(head, size=size, max_bytes=settings.UPLOAD_MAX_BYTES)
+        is_workbook = sheets.check_head(head, size=size, max_bytes=settings.UPLOAD_MAX_BYTES, workbooks=True)
+        workbook_format = workbooks.identify(file) if is_workbook else ""
     except sheets.SheetError as exc:
         raise _refused(campaign, name, size, user, exc) from exc
     digest = hashlib.sha256()
@@ -130,10 +133,17 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
         created_by=user if getattr(user, "is_authenticated", False) else None,
         size_bytes=size,
     )
-    upload.file.save(name, file, save=False)
+    # A workbook is stored under its format's suffix, whatever its name said: the reader goes by it.
+    upload.file.save(f"{Path(name).stem}.{workbook_format}" if workbook_format else name, file, save=False)
+    stored = [upload.file.name]
     try:
         path = Path(upload.file.path)
         upload.size_bytes = path.stat().st_size
+        workbook: dict[str, Any] = {}
+        if workbook_format:
+            workbook = _workbook_to_sheet(upload, workbook_format)
+            stored.append(upload.file.name)
+            path = Path(upload.file.path)
         upload.encoding = sheets.detect_encoding(path)
         upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
         header = sheets.first_row(
@@ -149,13 +159,83 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
             "has_header": has_header,
             "headers": header if has_header else [],
         }
+        if workbook:
+            upload.mapping["workbook"] = workbook
         upload.save()
+        if workbook and not workbook["pending"]:
+            upload.file.storage.delete(stored[0])  # the sheet is the CSV now
     except BaseException as exc:
-        upload.file.delete(save=False)  # the transaction forgets the row; the file must go too
+        for stored_name in stored:  # the transaction forgets the row; the files must go too
+            upload.file.storage.delete(stored_name)
         if isinstance(exc, sheets.SheetError):
             raise _refused(campaign, name, size, user, exc) from exc
         raise
     return upload
+
+
+def _workbook_to_sheet(upload: SheetUpload, workbook_format: str) -> dict[str, Any]:
+    """Point ``upload.file`` at a UTF-8 CSV of the stored workbook's sheet (``campaigns.workbooks``);
+    the workbook's facts for ``upload.mapping["workbook"]``.
+
+    A workbook up to ``WORKBOOK_INLINE_BYTES`` is converted whole here. A bigger one would hold the
+    request too long (about 15 s for a million rows): only its first records are written, enough
+    for the refusals and the mapping, and the dry run converts the rest first
+    (``_workbook_finish``); until then the workbook stays stored beside the CSV (``pending``)."""
+    storage = upload.file.storage
+    source = Path(upload.file.path)
+    csv_name = storage.get_available_name(str(Path(upload.file.name).with_suffix(".csv")))
+    Path(storage.path(csv_name)).parent.mkdir(parents=True, exist_ok=True)
+    pending = upload.size_bytes > settings.WORKBOOK_INLINE_BYTES
+    converted = workbooks.convert(
+        source,
+        Path(storage.path(csv_name)),
+        max_columns=settings.SHEET_MAX_COLUMNS,
+        rows=sheets.SCAN_RECORDS if pending else None,
+    )
+    assert converted is not None  # nothing cancels an upload's conversion
+    workbook_name, upload.file.name = upload.file.name, csv_name
+    return {
+        "format": workbook_format,
+        "sheet": converted.sheet,
+        "rows": converted.height,
+        "pending": pending,
+        "file": workbook_name if pending else "",
+    }
+
+
+def _workbook_finish(upload: SheetUpload, progress, cancelled) -> bool:
+    """Before a dry run: convert a big workbook whole (its CSV held only the first records), with
+    progress; False when cancelled. Two dry runs may both convert (a newer mapping): each writes
+    its own file and the first to finish replaces the sheet, under the upload's lock."""
+    workbook = (upload.mapping or {}).get("workbook") or {}
+    if not workbook.get("pending"):
+        return True
+    storage = upload.file.storage
+    target = Path(upload.file.path)
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        converted = workbooks.convert(
+            Path(storage.path(workbook["file"])),
+            partial,
+            max_columns=settings.SHEET_MAX_COLUMNS,
+            progress=progress,
+            cancelled=cancelled,
+        )
+        if converted is None:
+            return False
+        with transaction.atomic():
+            current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+            done = not (current.mapping.get("workbook") or {}).get("pending")
+            if not done:
+                os.replace(partial, target)
+                current.mapping["workbook"] = {**workbook, "pending": False, "file": ""}
+                current.save(update_fields=["mapping"])
+        if not done:
+            storage.delete(workbook["file"])
+        upload.mapping = {**upload.mapping, "workbook": {**workbook, "pending": False, "file": ""}}
+        return True
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _refused(campaign: Campaign, name: str, size: int, user: Any, exc: sheets.SheetError) -> ServiceError:
@@ -358,10 +438,11 @@ def upload_dry_run_run(*, upload_id: int) -> SheetUpload | None:
         return None  # cancelled or superseded before the worker got to it
     run = _dry_run_number(upload)
     progress, cancelled = _progress_reporter(upload, SheetUpload.Status.VALIDATING)
+    stop = lambda: cancelled() or _superseded(upload_id, run)  # noqa: E731
     try:
-        outcome = importer.dry_run(
-            upload, progress=progress, cancelled=lambda: cancelled() or _superseded(upload_id, run)
-        )
+        if not _workbook_finish(upload, progress, stop):
+            raise importer.Cancelled
+        outcome = importer.dry_run(upload, progress=progress, cancelled=stop)
     except importer.Cancelled:
         if _superseded(upload_id, run):
             log.info(

@@ -12,6 +12,9 @@ Sheets come from CRMs and spreadsheets, so this module reads what Excel and frie
 Nothing here reads a whole file into memory: detection looks at a bounded sample (plus one
 streaming UTF-8 check over the file) and :func:`iter_rows` yields rows one at a time.
 
+Workbooks (.xlsx, .xls, .ods) are turned into a CSV by :mod:`campaigns.workbooks` before any of
+this reads them: :func:`check_head` lets a zip or OLE2 file through when asked to.
+
 Hostile or mistaken files are refused in words (:class:`SheetError`): :func:`check_head` before a
 file is stored (empty, over the size limit, binary by its first bytes, whatever its name says),
 :func:`first_row` once it is (no rows, a header and nothing else, a cell over
@@ -52,10 +55,11 @@ class SheetError(ValueError):
 _WORKBOOK_ADVICE = "save it as CSV (in Excel: File, Save As, CSV UTF-8) and upload the .csv file"
 _OTHER_ADVICE = "upload the lead list exported as CSV or text"
 # First bytes of files people upload by mistake: (magic, what it is, what to do instead).
+_ZIP, _OLE2 = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MAGIC = (
-    (b"PK\x03\x04", "a zip/Excel workbook file (.xlsx, .ods or .zip)", _WORKBOOK_ADVICE),
+    (_ZIP, "a zip/Excel workbook file (.xlsx, .ods or .zip)", _WORKBOOK_ADVICE),
     (b"PK\x05\x06", "an empty zip file", _OTHER_ADVICE),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)", _WORKBOOK_ADVICE),
+    (_OLE2, "an old Excel workbook (.xls)", _WORKBOOK_ADVICE),
     (b"%PDF-", "a PDF document", _OTHER_ADVICE),
     (b"\x89PNG\r\n\x1a\n", "a PNG image", _OTHER_ADVICE),
     (b"\xff\xd8\xff", "a JPEG image", _OTHER_ADVICE),
@@ -119,15 +123,21 @@ def binary_kind(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-def check_head(head: bytes, *, size: int, max_bytes: int) -> None:
-    """Refuse, before it is stored, a file that is empty, too big or not text (:class:`SheetError`)."""
+def check_head(head: bytes, *, size: int, max_bytes: int, workbooks: bool = False) -> bool:
+    """Refuse, before it is stored, a file that is empty, too big or not text (:class:`SheetError`).
+
+    With ``workbooks``, a zip or OLE2 file passes (True: the caller asks
+    ``campaigns.workbooks.identify`` what it holds); else it is refused as any binary file."""
     if size == 0:
         raise SheetError("This file is empty.")
     if size > max_bytes:
         raise SheetError(size_refusal(size, max_bytes))
+    if workbooks and head.startswith((_ZIP, _OLE2)):
+        return True
     if found := binary_kind(head):
         kind, advice = found
         raise SheetError(f"This is {kind}, not a CSV sheet: {advice}.")
+    return False
 
 
 def first_row(path: Path, encoding: str, delimiter: str, *, max_columns: int) -> list[str]:
@@ -146,11 +156,15 @@ def first_row(path: Path, encoding: str, delimiter: str, *, max_columns: int) ->
         raise SheetError("This sheet has a header row but no leads: there is nothing under it to import.")
     width = max(len(row) for row in records)
     if width > max_columns:
-        raise SheetError(
-            f"This sheet has {width:,} columns; the limit is {max_columns:,}. "
-            "Remove the columns you do not need (keep the phone number) and upload it again."
-        )
+        raise SheetError(width_refusal(width, max_columns))
     return records[0]
+
+
+def width_refusal(width: int, max_columns: int) -> str:
+    return (
+        f"This sheet has {width:,} columns; the limit is {max_columns:,}. "
+        "Remove the columns you do not need (keep the phone number) and upload it again."
+    )
 
 
 def csv_error_message(exc: csv.Error, *, line: int | None = None) -> str:
