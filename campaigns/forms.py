@@ -45,6 +45,7 @@ class CampaignForm(forms.ModelForm):
             "window_end",
             "attempt_cap",
             "retry_delay_minutes",
+            "target_contact_rate",
         ]
         widgets = {
             "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -49,6 +49,7 @@ class DispositionSpec:
     name: str
     outcome: str = Disposition.Outcome.FINAL
     retry_delay_minutes: int | None = None
+    is_conversion: bool = False
 
 
 @transaction.atomic
@@ -73,6 +74,7 @@ def campaign_save(
                 defaults={
                     "outcome": spec.outcome,
                     "retry_delay_minutes": spec.retry_delay_minutes,
+                    "is_conversion": spec.is_conversion,
                     "position": position,
                 },
             )
@@ -711,7 +713,9 @@ def _push_sync(campaign: Campaign) -> None:
 
 
 def parse_dispositions(text: str) -> list[DispositionSpec]:
-    """``Name | outcome | retry minutes`` one per line (the campaign form's textarea)."""
+    """``Name | outcome | retry minutes | conversion`` one per line (the campaign form's
+    textarea); the last two are optional, ``conversion`` marks a disposition the wallboard
+    counts as a conversion."""
     specs: list[DispositionSpec] = []
     for number, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
@@ -728,9 +732,16 @@ def parse_dispositions(text: str) -> list[DispositionSpec]:
             if not parts[2].isdigit():
                 raise ServiceError(f"Line {number}: the retry delay is a whole number of minutes.")
             delay = int(parts[2])
+        flag = parts[3].lower() if len(parts) > 3 else ""
+        if flag not in ("", "conversion"):
+            raise ServiceError(f"Line {number}: the fourth part is either empty or “conversion”.")
         if not name or len(name) > 80:
             raise ServiceError(f"Line {number}: a disposition needs a name of at most 80 characters.")
-        specs.append(DispositionSpec(name=name, outcome=outcome, retry_delay_minutes=delay))
+        specs.append(
+            DispositionSpec(
+                name=name, outcome=outcome, retry_delay_minutes=delay, is_conversion=flag == "conversion"
+            )
+        )
     if len({s.name for s in specs}) != len(specs):
         raise ServiceError("Disposition names must be unique.")
     return specs
@@ -740,7 +751,10 @@ def format_dispositions(campaign: Campaign) -> str:
     lines = []
     for d in campaign.dispositions.all():
         delay = "" if d.retry_delay_minutes is None else str(d.retry_delay_minutes)
-        lines.append(" | ".join(p for p in (d.name, d.outcome, delay) if p))
+        parts = [d.name, d.outcome, delay, "conversion" if d.is_conversion else ""]
+        while not parts[-1]:
+            parts.pop()
+        lines.append(" | ".join(parts))
     return "\n".join(lines)
 
 
