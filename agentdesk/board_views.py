@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from agentdesk import services, signin, wallboard
-from agentdesk.board import BOARD_TEMPLATE, board_rows
+from agentdesk.board import BOARD_TEMPLATE, board_rows, board_totals
 from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
 
@@ -12,7 +12,8 @@ from agentdesk.roles import supervisor_required
 @supervisor_required
 def agent_board(request):
     template = f"{BOARD_TEMPLATE}#board" if request.htmx else BOARD_TEMPLATE
-    return render(request, template, {"rows": board_rows(), "lockouts": signin.lockouts_for_supervisor()})
+    context = {"rows": board_rows(), "totals": board_totals(), "lockouts": signin.lockouts_for_supervisor()}
+    return render(request, template, context)
 
 
 @supervisor_required

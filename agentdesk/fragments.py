@@ -78,8 +78,9 @@ def desk_event(agent_id: int, event: dict[str, Any]) -> str:
 
 
 def board_agent(event: dict[str, Any]) -> str:
+    """The agent's row, then the totals row it changes."""
     rows = board.board_rows([event["agent"]])
-    return board.render_row(rows[0], oob=True) if rows else ""
+    return board.render_row(rows[0], oob=True) + "\n" + board.render_totals() if rows else ""
 
 
 def campaign_calls(event: dict[str, Any]) -> str:
