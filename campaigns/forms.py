@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from django import forms
 
-from agentdesk.models import Agent
+from agentdesk.models import AGENTS_GROUP, Agent
 from calls.models import TelephonyAccount
 from campaigns import services
-from campaigns.models import Campaign
+from campaigns.models import AgentMapping, Campaign
 
 WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
 
 
+# 24-hour clock, as the desk shows times (a browser's <input type="time"> follows its locale's
+# 12-hour clock in the US).
+HHMM = {"pattern": "([01][0-9]|2[0-3]):[0-5][0-9]", "placeholder": "HH:MM", "inputmode": "numeric", "size": 5}
+
+
 class CampaignForm(forms.ModelForm):
+    # Agents only: a supervisor is not offered as someone who takes calls.
     agents = forms.ModelMultipleChoiceField(
-        queryset=Agent.objects.select_related("user"), required=False, widget=forms.CheckboxSelectMultiple
+        queryset=Agent.objects.select_related("user").filter(user__groups__name=AGENTS_GROUP),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     custom_fields_text = forms.CharField(
         label="Custom field names",
@@ -48,14 +56,40 @@ class CampaignForm(forms.ModelForm):
             "target_contact_rate",
         ]
         widgets = {
-            "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "window_start": forms.TimeInput(attrs=HHMM, format="%H:%M"),
+            "window_end": forms.TimeInput(attrs=HHMM, format="%H:%M"),
+            "agent_mapping": forms.RadioSelect,
         }
+        help_texts = {
+            "agent_mapping": "All agents: any agent may take any lead. A list of agents: only the agents "
+            "ticked below. Per lead: the sheet's or the intake's agents column says who.",
+        }
+
+    # The layout: what the campaign is and who works it | when and how it is called.
+    LEFT = [
+        "name",
+        "account",
+        "platform_campaign_id",
+        "agent_mapping",
+        "agents",
+        "push_format",
+        "default_region",
+    ]
+
+    def left_fields(self):
+        return [self[name] for name in self.LEFT]
+
+    def right_fields(self):
+        return [field for field in self if field.name not in self.LEFT]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = TelephonyAccount.objects.filter(is_active=True)
         campaign = self.instance
+        # A new campaign's mapping is the supervisor's choice, not a default they may not notice.
+        self.fields["agent_mapping"].choices = AgentMapping.choices
+        if not campaign.pk:
+            self.initial["agent_mapping"] = None
         if campaign.pk:
             self.initial.setdefault("agents", list(campaign.agents.all()))
             self.initial.setdefault("dispositions_text", services.format_dispositions(campaign))
@@ -86,8 +120,12 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("agent_mapping") == "global" and not data.get("agents"):
+        if data.get("agent_mapping") == AgentMapping.GLOBAL and not data.get("agents"):
             self.add_error("agents", "A list-of-agents mapping needs at least one agent.")
+        if data.get("agent_mapping") == AgentMapping.ALL_AGENTS and data.get("agents"):
+            self.add_error(
+                "agent_mapping", "All agents takes no list: choose “A list of agents”, or untick the agents."
+            )
         return data
 
     def save_campaign(self) -> Campaign:

@@ -95,6 +95,14 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
     return campaign
 
 
+@transaction.atomic
+def campaign_rotate_token(*, campaign: Campaign) -> Campaign:
+    """A new intake token; the old one stops working at once (a CRM must be given the new one)."""
+    campaign.intake_token = Campaign._meta.get_field("intake_token").get_default()
+    campaign.save(update_fields=["intake_token"])
+    return campaign
+
+
 def _push_campaign_row(campaign: Campaign) -> None:
     live.campaign_counts_changed(campaign.pk)
 
@@ -110,6 +118,9 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
     limits) is refused and its stored copy deleted. Either way no row and no file is left."""
+    adapter = provider_class(campaign.platform)
+    if adapter.offers_leads:
+        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
     file.seek(0)

@@ -64,7 +64,9 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "live_calls": calls_on_desks(campaign=campaign),
         "uploads": selectors.uploads_for(campaign),
         "upload_form": UploadForm(),
-        "intake_url": request.build_absolute_uri(reverse("supervisor:intake", args=[campaign.pk])),
+        "intake_url": _intake_url(request, campaign),
+        # Platforms whose leads come from their own campaigns take no sheet (the adapter says).
+        "takes_sheets": not campaign.account.provider_class.offers_leads,
     }
     return render(request, "supervisor/campaign_detail.html", context)
 
@@ -84,6 +86,35 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
     ):
         back = reverse("supervisor:campaign", args=[campaign.pk])
     return redirect(back)
+
+
+@require_GET
+@supervisor_required
+def campaign_token(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The intake token, shown only when a supervisor asks (Reveal): it is not in the page."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    return _token_answer(request, campaign)
+
+
+@require_POST
+@supervisor_required
+def campaign_token_rotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = services.campaign_rotate_token(campaign=selectors.campaign_get(campaign_id=campaign_id))
+    if not request.htmx:
+        messages.success(request, "A new intake token is in place; the old one no longer works.")
+        return redirect("supervisor:campaign", campaign_id=campaign.pk)
+    return _token_answer(request, campaign, rotated=True)
+
+
+def _token_answer(request: HttpRequest, campaign: Campaign, *, rotated: bool = False) -> HttpResponse:
+    context = {"campaign": campaign, "intake_url": _intake_url(request, campaign), "revealed": True}
+    response = render(request, "supervisor/campaign_detail.html#intake", {**context, "rotated": rotated})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _intake_url(request: HttpRequest, campaign: Campaign) -> str:
+    return request.build_absolute_uri(reverse("supervisor:intake", args=[campaign.pk]))
 
 
 @require_POST
