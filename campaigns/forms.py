@@ -7,7 +7,8 @@ from django import forms
 from agentdesk.models import AGENTS_GROUP, Agent
 from calls.models import TelephonyAccount
 from campaigns import services
-from campaigns.models import AgentMapping, Campaign
+from campaigns.models import AgentMapping, Campaign, Lead
+from campaigns.selectors import ExportFilter
 
 WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
 
@@ -156,3 +157,42 @@ class DncAddForm(forms.Form):
 class DncUploadForm(forms.Form):
     sheet = forms.FileField(label="Numbers (CSV)", allow_empty_file=True)  # the service says "empty"
     reason = forms.CharField(max_length=200, required=False)
+
+
+class ExportFilterForm(forms.Form):
+    """The results export's filters, from the download link's GET parameters (all optional)."""
+
+    date_from = forms.DateField(
+        label="Last called from", required=False, widget=forms.DateInput({"type": "date"})
+    )
+    date_to = forms.DateField(label="to", required=False, widget=forms.DateInput({"type": "date"}))
+    disposition = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Lead.Status.choices])
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.select_related("user").filter(user__groups__name=AGENTS_GROUP),
+        required=False,
+        empty_label="Any agent",
+    )
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(campaign.dispositions.values_list("name", flat=True))
+        self.fields["disposition"].choices = [("", "Any disposition"), *((n, n) for n in names)]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The range ends before it starts.")
+        return data
+
+    def export_filter(self) -> ExportFilter:
+        data = self.cleaned_data
+        agent = data.get("agent")
+        return ExportFilter(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            disposition=data.get("disposition") or "",
+            status=data.get("status") or "",
+            agent_id=agent.pk if agent else None,
+        )

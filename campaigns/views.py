@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
 from campaigns import export, importer, selectors, services, sheets, upload_handlers
-from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, UploadForm
+from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, ExportFilterForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
 
@@ -64,6 +64,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "live_calls": calls_on_desks(campaign=campaign),
         "uploads": selectors.uploads_for(campaign),
         "upload_form": UploadForm(),
+        "export_form": ExportFilterForm(campaign=campaign),
         "intake_url": _intake_url(request, campaign),
         # Platforms whose leads come from their own campaigns take no sheet (the adapter says).
         "takes_sheets": not campaign.account.provider_class.offers_leads,
@@ -131,9 +132,21 @@ def campaign_sync(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @require_GET
 @supervisor_required
-def campaign_export(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
+def campaign_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The results CSV, filtered by the GET parameters of ``ExportFilterForm`` (400 in words
+    when one is not valid)."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    response = StreamingHttpResponse(export.rows(campaign), content_type="text/csv; charset=utf-8")
+    form = ExportFilterForm(request.GET, campaign=campaign)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(
+            f"The export filter is not valid ({problems}).",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = StreamingHttpResponse(
+        export.rows(campaign, form.export_filter()), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
     return response
 
