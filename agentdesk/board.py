@@ -14,8 +14,9 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from agentdesk.models import AGENTS_GROUP, Agent
+from agentdesk.models import AGENTS_GROUP, Agent, Presence
 from calls.models import LIVE_STATES, Call, CallState
+from campaigns.models import Lead
 
 BOARD_TEMPLATE = "board/agents.html"
 
@@ -67,5 +68,44 @@ def board_rows(agent_ids: list[int] | None = None) -> list[BoardRow]:
     return [BoardRow(a, live_calls.get(a.id), a.calls_today, a.connected_today, a.leased) for a in agents]
 
 
+@dataclass(frozen=True)
+class BoardTotals:
+    agents: int
+    by_presence: dict[str, int]
+    calls_today: int
+    connected_today: int
+    leased: int
+
+    @property
+    def presence_summary(self) -> list[tuple[str, int]]:
+        """(label, count) for each presence someone is in, in the presences' order."""
+        return [
+            (label, self.by_presence[value])
+            for value, label in Presence.choices
+            if self.by_presence.get(value)
+        ]
+
+
+def board_totals() -> BoardTotals:
+    """The board's totals row, counted like the rows (three queries, not one per agent)."""
+    agents = Agent.objects.filter(user__groups__name=AGENTS_GROUP)
+    by_presence = dict(agents.values_list("presence").annotate(n=Count("id")).order_by())
+    calls = Call.objects.filter(agent__in=agents, created_at__gte=_start_of_day()).aggregate(
+        calls=Count("id"), connected=Count("id", filter=Q(connected_at__isnull=False))
+    )
+    leased = Lead.objects.filter(lease_owner__in=agents, lease_expires_at__gt=timezone.now()).count()
+    return BoardTotals(
+        agents=sum(by_presence.values()),
+        by_presence=by_presence,
+        calls_today=calls["calls"],
+        connected_today=calls["connected"],
+        leased=leased,
+    )
+
+
 def render_row(row: BoardRow, *, oob: bool) -> str:
     return render_to_string(f"{BOARD_TEMPLATE}#agent-row", {"row": row, "oob": oob})
+
+
+def render_totals() -> str:
+    return render_to_string(f"{BOARD_TEMPLATE}#totals", {"totals": board_totals(), "oob": True})

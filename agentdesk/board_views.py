@@ -3,8 +3,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from agentdesk import services, signin
-from agentdesk.board import BOARD_TEMPLATE, board_rows
+from agentdesk import services, signin, wallboard
+from agentdesk.board import BOARD_TEMPLATE, board_rows, board_totals
 from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
 
@@ -12,7 +12,14 @@ from agentdesk.roles import supervisor_required
 @supervisor_required
 def agent_board(request):
     template = f"{BOARD_TEMPLATE}#board" if request.htmx else BOARD_TEMPLATE
-    return render(request, template, {"rows": board_rows(), "lockouts": signin.lockouts_for_supervisor()})
+    context = {"rows": board_rows(), "totals": board_totals(), "lockouts": signin.lockouts_for_supervisor()}
+    return render(request, template, context)
+
+
+@supervisor_required
+def wallboard_page(request):
+    """The floor on a TV: every figure group, then live over the supervisors' socket."""
+    return render(request, wallboard.TEMPLATE, wallboard.context())
 
 
 @require_POST

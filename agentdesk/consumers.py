@@ -86,12 +86,21 @@ class DeskConsumer(_PushConsumer):
 
 
 class SupervisorConsumer(_PushConsumer):
+    """Every supervisor page. ``?view=wallboard`` (the wallboard) renders the same events as the
+    wallboard's figure groups instead of the other pages' rows, and also follows every
+    campaign's calls (group ``wallboard``)."""
+
+    wallboard = False
+
     async def connect(self):
         user = self.scope.get("user")
         if not user or not user.is_authenticated or not await sync_to_async(is_supervisor)(user):
             await self.close(code=4403)
             return
         groups = [live.SUPERVISORS]
+        if _query(self.scope, "view") == "wallboard":
+            self.wallboard = True
+            groups.append(live.WALLBOARD)
         # A campaign page (?campaign=<id>) also follows that campaign's calls.
         campaign = _query(self.scope, "campaign")
         if campaign.isdigit():
@@ -100,7 +109,8 @@ class SupervisorConsumer(_PushConsumer):
         await self.accept()
 
     async def _render(self, event):
-        await self.send_html(await sync_to_async(fragments.supervisor_event)(event))
+        render = fragments.wallboard_event if self.wallboard else fragments.supervisor_event
+        await self.send_html(await sync_to_async(render)(event))
 
     board_agent = _render
     campaign_calls = _render

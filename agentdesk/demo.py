@@ -33,7 +33,7 @@ DISPOSITIONS = [
     ("Wrong number", Disposition.Outcome.FINAL, None),
     ("Do not call", Disposition.Outcome.DNC, None),
 ]
-CONVERSIONS = {"Interested"}  # what counts as a success on an agent's day
+CONVERSIONS = {"Interested"}  # what counts as a conversion (the agent's day, the wallboard)
 
 # (name, national number, city, plan) spread over US time zones.
 _FIRST = ["Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Isla", "Lucas", "Nora", "Owen"]
@@ -159,7 +159,7 @@ def seed_demo(*, emulator_url: str | None = None) -> DemoSummary:
                     "outcome": outcome,
                     "retry_delay_minutes": delay,
                     "position": position,
-                    "success": label in CONVERSIONS,
+                    "is_conversion": label in CONVERSIONS,
                 },
             )
         campaigns.append(campaign)

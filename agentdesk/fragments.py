@@ -12,7 +12,7 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
-from agentdesk import board, live
+from agentdesk import board, live, wallboard
 from agentdesk.models import Agent
 from agentdesk.selectors import desk_state
 from calls.selectors import calls_on_desks
@@ -78,8 +78,9 @@ def desk_event(agent_id: int, event: dict[str, Any]) -> str:
 
 
 def board_agent(event: dict[str, Any]) -> str:
+    """The agent's row, then the totals row it changes."""
     rows = board.board_rows([event["agent"]])
-    return board.render_row(rows[0], oob=True) if rows else ""
+    return board.render_row(rows[0], oob=True) + "\n" + board.render_totals() if rows else ""
 
 
 def campaign_calls(event: dict[str, Any]) -> str:
@@ -124,3 +125,20 @@ SUPERVISOR_RENDERERS = {
 
 def supervisor_event(event: dict[str, Any]) -> str:
     return SUPERVISOR_RENDERERS[event["type"]](event)
+
+
+# -- the wallboard: which figure groups an event touches (agentdesk.wallboard) -----------------------
+
+WALLBOARD_GROUPS = {
+    live.BOARD_AGENT: (wallboard.AGENTS,),
+    # The calls panel and sparkline, and the campaigns table (all campaigns: a campaign's first
+    # call today adds its row).
+    live.CAMPAIGN_CALLS: (wallboard.CALLS, wallboard.CAMPAIGNS),
+    live.CAMPAIGN_COUNTS: (wallboard.CAMPAIGNS,),
+}
+
+
+def wallboard_event(event: dict[str, Any]) -> str:
+    """An event for a wallboard socket: the figure groups it touches, or nothing."""
+    groups = WALLBOARD_GROUPS.get(event["type"])
+    return wallboard.render(*groups) if groups else ""

@@ -29,6 +29,8 @@ log = logging.getLogger("agentdesk.live")
 # -- groups ---------------------------------------------------------------------------------------
 
 SUPERVISORS = "supervisors"
+# Wallboards (``/ws/supervisor/?view=wallboard``): every campaign's calls, not one campaign's.
+WALLBOARD = "wallboard"
 
 
 def agent_group(agent_id: int) -> str:
@@ -49,7 +51,7 @@ def campaign_group(campaign_id: int) -> str:
 
 DESK_CHANGED = "desk.changed"  # agent.<id> / desk-tab.<id>.<tab>: {"panels": [...], "alert": ...}
 BOARD_AGENT = "board.agent"  # supervisors: {"agent": id}, one row of the agents board
-CAMPAIGN_CALLS = "campaign.calls"  # campaign.<id>: {"campaign": id}, the campaign's live calls
+CAMPAIGN_CALLS = "campaign.calls"  # campaign.<id> and wallboard: {"campaign": id}, its calls
 CAMPAIGN_COUNTS = "campaign.counts"  # supervisors: {"campaign": id}, a campaign's lead counts
 CAMPAIGN_SYNC = "campaign.sync"  # supervisors: {"campaign": id}, pushing leads to the platform
 UPLOAD_PROGRESS = "upload.progress"  # supervisors: {"upload": id}, a sheet's dry run / import
@@ -139,7 +141,9 @@ def board_agent_changed(agent_id: int) -> None:
 
 
 def campaign_calls_changed(campaign_id: int) -> None:
-    emit(campaign_group(campaign_id), {"type": CAMPAIGN_CALLS, "campaign": campaign_id})
+    event = {"type": CAMPAIGN_CALLS, "campaign": campaign_id}
+    emit(campaign_group(campaign_id), event)
+    emit(WALLBOARD, event)
 
 
 def campaign_counts_changed(campaign_id: int) -> None:

@@ -144,7 +144,7 @@ def _talk_seconds(connected_at, ended_at, talk_seconds) -> int:
 
 def agent_day(*, agent: Agent, now: datetime | None = None) -> AgentDay:
     """The agent's day so far: calls placed (skips are not calls), connects, talk time,
-    conversions (dispositions marked ``success``) and the time spent in each presence, from the
+    conversions (dispositions marked ``is_conversion``) and the time spent in each presence, from the
     presence log (``PresenceSpan``). Two queries."""
     now = now or timezone.now()
     since = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -152,7 +152,7 @@ def agent_day(*, agent: Agent, now: datetime | None = None) -> AgentDay:
     rows = (
         Call.objects.filter(agent=agent, created_at__gte=since)
         .exclude(state=CallState.SKIPPED)
-        .values_list("connected_at", "ended_at", "talk_seconds", "disposition__success")
+        .values_list("connected_at", "ended_at", "talk_seconds", "disposition__is_conversion")
     )
     for connected_at, ended_at, talk, success in rows:
         day.calls += 1

@@ -13,6 +13,7 @@ urlpatterns = [
     path("desk/", include("agentdesk.desk_urls")),
     path("supervisor/agents/", board_views.agent_board, name="agent-board"),
     path("supervisor/agents/<int:agent_id>/reclaim/", board_views.agent_reclaim, name="agent-reclaim"),
+    path("supervisor/wallboard/", board_views.wallboard_page, name="wallboard"),
     path("supervisor/agents/unlock/", board_views.signin_unlock, name="signin-unlock"),
     path("supervisor/", include("campaigns.urls")),
     path("calls/", include("calls.urls")),

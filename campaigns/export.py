@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from campaigns import csvsafe
 from campaigns.models import Campaign
-from campaigns.selectors import export_leads
+from campaigns.selectors import ExportFilter, export_leads
 
 HEADER = [
     "lead_id",
@@ -35,14 +35,14 @@ class _Echo:
         return value
 
 
-def rows(campaign: Campaign) -> Iterator[str]:
+def rows(campaign: Campaign, only: ExportFilter | None = None) -> Iterator[str]:
     """The export, one CSV line at a time (for ``StreamingHttpResponse``): the fixed columns, then
     one column per campaign custom field, then ``other_fields`` (JSON) for keys the campaign does
     not name (intake rows can bring their own)."""
     names = list(campaign.custom_field_names or [])
     writer = csvsafe.writer(_Echo())
     yield writer.writerow([*HEADER, *names, "other_fields"])
-    for item in export_leads(campaign=campaign):
+    for item in export_leads(campaign=campaign, only=only):
         custom = dict(item["custom_fields"] or {})
         other = {k: v for k, v in custom.items() if k not in names}
         yield writer.writerow(

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from django import forms
 
-from agentdesk.models import Agent
+from agentdesk.models import AGENTS_GROUP, Agent
 from calls.models import TelephonyAccount
 from campaigns import formfields, services
-from campaigns.models import Campaign
+from campaigns.models import AgentMapping, Campaign, Lead
+from campaigns.selectors import ExportFilter
 
 WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
 
 
+# 24-hour clock, as the desk shows times (a browser's <input type="time"> follows its locale's
+# 12-hour clock in the US).
+HHMM = {"pattern": "([01][0-9]|2[0-3]):[0-5][0-9]", "placeholder": "HH:MM", "inputmode": "numeric", "size": 5}
+
+
 class CampaignForm(forms.ModelForm):
     account = formfields.ModelChoiceField(queryset=TelephonyAccount.objects.filter(is_active=True))
+    # Agents only: a supervisor is not offered as someone who takes calls.
     agents = formfields.ModelMultipleChoiceField(
-        queryset=Agent.objects.select_related("user"), required=False, widget=forms.CheckboxSelectMultiple
+        queryset=Agent.objects.select_related("user").filter(user__groups__name=AGENTS_GROUP),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     custom_fields_text = forms.CharField(
         label="Custom field names",
@@ -27,7 +36,7 @@ class CampaignForm(forms.ModelForm):
         label="Dispositions",
         required=False,
         help_text="One per line: name | outcome (final, retry, callback, dnc) | retry delay in minutes "
-        '| "success" when it counts as a conversion (e.g. Sale | final | | success).',
+        '| "conversion" when it counts as one (e.g. Sale | final | | conversion).',
         widget=forms.Textarea(attrs={"rows": 5}),
     )
     days = forms.MultipleChoiceField(
@@ -48,16 +57,43 @@ class CampaignForm(forms.ModelForm):
             "attempt_cap",
             "retry_delay_minutes",
             "wrap_up_limit_seconds",
+            "target_contact_rate",
         ]
         widgets = {
-            "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "window_start": forms.TimeInput(attrs=HHMM, format="%H:%M"),
+            "window_end": forms.TimeInput(attrs=HHMM, format="%H:%M"),
+            "agent_mapping": forms.RadioSelect,
         }
+        help_texts = {
+            "agent_mapping": "All agents: any agent may take any lead. A list of agents: only the agents "
+            "ticked below. Per lead: the sheet's or the intake's agents column says who.",
+        }
+
+    # The layout: what the campaign is and who works it | when and how it is called.
+    LEFT = [
+        "name",
+        "account",
+        "platform_campaign_id",
+        "agent_mapping",
+        "agents",
+        "push_format",
+        "default_region",
+    ]
+
+    def left_fields(self):
+        return [self[name] for name in self.LEFT]
+
+    def right_fields(self):
+        return [field for field in self if field.name not in self.LEFT]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = TelephonyAccount.objects.filter(is_active=True)
         campaign = self.instance
+        # A new campaign's mapping is the supervisor's choice, not a default they may not notice.
+        self.fields["agent_mapping"].choices = AgentMapping.choices
+        if not campaign.pk:
+            self.initial["agent_mapping"] = None
         if campaign.pk:
             self.initial.setdefault("agents", list(campaign.agents.all()))
             self.initial.setdefault("dispositions_text", services.format_dispositions(campaign))
@@ -88,8 +124,12 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("agent_mapping") == "global" and not data.get("agents"):
+        if data.get("agent_mapping") == AgentMapping.GLOBAL and not data.get("agents"):
             self.add_error("agents", "A list-of-agents mapping needs at least one agent.")
+        if data.get("agent_mapping") == AgentMapping.ALL_AGENTS and data.get("agents"):
+            self.add_error(
+                "agent_mapping", "All agents takes no list: choose “A list of agents”, or untick the agents."
+            )
         return data
 
     def save_campaign(self) -> Campaign:
@@ -124,3 +164,42 @@ class DncAddForm(forms.Form):
 class DncUploadForm(forms.Form):
     sheet = forms.FileField(label="Numbers (CSV)", allow_empty_file=True)  # the service says "empty"
     reason = forms.CharField(max_length=200, required=False)
+
+
+class ExportFilterForm(forms.Form):
+    """The results export's filters, from the download link's GET parameters (all optional)."""
+
+    date_from = forms.DateField(
+        label="Last called from", required=False, widget=forms.DateInput({"type": "date"})
+    )
+    date_to = forms.DateField(label="to", required=False, widget=forms.DateInput({"type": "date"}))
+    disposition = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Lead.Status.choices])
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.select_related("user").filter(user__groups__name=AGENTS_GROUP),
+        required=False,
+        empty_label="Any agent",
+    )
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(campaign.dispositions.values_list("name", flat=True))
+        self.fields["disposition"].choices = [("", "Any disposition"), *((n, n) for n in names)]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The range ends before it starts.")
+        return data
+
+    def export_filter(self) -> ExportFilter:
+        data = self.cleaned_data
+        agent = data.get("agent")
+        return ExportFilter(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            disposition=data.get("disposition") or "",
+            status=data.get("status") or "",
+            agent_id=agent.pk if agent else None,
+        )

@@ -6,6 +6,7 @@ import secrets
 from datetime import time
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -61,6 +62,16 @@ class Campaign(models.Model):
         "The desk counts against it and says when it is over; it never disposes by itself.",
     )
     intake_token = models.CharField(max_length=64, unique=True, default=_intake_token, editable=False)
+    # Service level the supervisor aims at, shown met or missed on the wallboard. Nullable with no
+    # default: SQLite then adds the column in place instead of rebuilding campaigns_campaign,
+    # which would drop its campaign_has_leads trigger (migration 0005).
+    target_contact_rate = models.PositiveSmallIntegerField(
+        "target contact rate (%)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Connected calls out of calls placed, today. Empty: no target.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # -- pushing leads to the platform (Ryng Append Campaign); see docs/campaigns.md "Ryng sync" --
     push_format = models.CharField(
@@ -100,9 +111,8 @@ class Disposition(models.Model):
         null=True, blank=True, help_text="Overrides the campaign's."
     )
     position = models.PositiveSmallIntegerField(default=0)
-    # Counts as a conversion on the agent's day (a sale, an appointment): the outcome alone cannot
-    # say, "Interested" and "Not interested" both close the lead.
-    success = models.BooleanField(default=False, help_text="Counts as a conversion.")
+    # A call disposed with it counts as a conversion (a sale, an appointment) on the wallboard.
+    is_conversion = models.BooleanField("counts as a conversion", default=False)
 
     class Meta:
         ordering = ["position", "id"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,12 +70,39 @@ def is_dnc(number: str) -> bool:
 # -- export ---------------------------------------------------------------------------------------------
 
 
-def export_leads(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
-    """Every lead with its latest call's talk time, recording and agent (one query, streamed)."""
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which leads the results export keeps (``campaigns.forms.ExportFilterForm``); empty = all.
+    Dates are the local days (``TIME_ZONE``) of the lead's last call, both ends included; the
+    agent is the agent of the lead's latest call (the export's ``agent`` column)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    disposition: str = ""
+    status: str = ""
+    agent_id: int | None = None
+
+
+def export_leads(*, campaign: Campaign, only: ExportFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Every lead (or those ``only`` keeps) with its latest call's talk time, recording and agent
+    (one query, streamed)."""
+    only = only or ExportFilter()
     latest = Call.objects.filter(lead=OuterRef("pk")).order_by("-created_at", "-id")
+    leads = Lead.objects.filter(campaign=campaign)
+    if only.date_from:
+        leads = leads.filter(last_called_at__date__gte=only.date_from)
+    if only.date_to:
+        leads = leads.filter(last_called_at__date__lte=only.date_to)
+    if only.disposition:
+        leads = leads.filter(last_disposition=only.disposition)
+    if only.status:
+        leads = leads.filter(status=only.status)
+    if only.agent_id:
+        leads = leads.alias(latest_agent=Subquery(latest.values("agent_id")[:1])).filter(
+            latest_agent=only.agent_id
+        )
     rows = (
-        Lead.objects.filter(campaign=campaign)
-        .order_by("id")
+        leads.order_by("id")
         .annotate(
             talk_seconds=Subquery(latest.values("talk_seconds")[:1]),
             recording_url=Subquery(latest.values("recording_url")[:1]),

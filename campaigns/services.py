@@ -51,7 +51,7 @@ class DispositionSpec:
     name: str
     outcome: str = Disposition.Outcome.FINAL
     retry_delay_minutes: int | None = None
-    success: bool = False  # counts as a conversion on the agent's day
+    is_conversion: bool = False
 
 
 @transaction.atomic
@@ -76,7 +76,7 @@ def campaign_save(
                 defaults={
                     "outcome": spec.outcome,
                     "retry_delay_minutes": spec.retry_delay_minutes,
-                    "success": spec.success,
+                    "is_conversion": spec.is_conversion,
                     "position": position,
                 },
             )
@@ -97,6 +97,14 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
     return campaign
 
 
+@transaction.atomic
+def campaign_rotate_token(*, campaign: Campaign) -> Campaign:
+    """A new intake token; the old one stops working at once (a CRM must be given the new one)."""
+    campaign.intake_token = Campaign._meta.get_field("intake_token").get_default()
+    campaign.save(update_fields=["intake_token"])
+    return campaign
+
+
 def _push_campaign_row(campaign: Campaign) -> None:
     live.campaign_counts_changed(campaign.pk)
 
@@ -112,6 +120,9 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
     limits) is refused and its stored copy deleted. Either way no row and no file is left."""
+    adapter = provider_class(campaign.platform)
+    if adapter.offers_leads:
+        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
     file.seek(0)
@@ -832,8 +843,9 @@ def _push_sync(campaign: Campaign) -> None:
 
 
 def parse_dispositions(text: str) -> list[DispositionSpec]:
-    """``Name | outcome | retry minutes | success`` one per line (the campaign form's textarea);
-    "success" marks a disposition that counts as a conversion."""
+    """``Name | outcome | retry minutes | conversion`` one per line (the campaign form's
+    textarea); the last two are optional, ``conversion`` marks a disposition the wallboard
+    counts as a conversion."""
     specs: list[DispositionSpec] = []
     for number, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
@@ -850,12 +862,20 @@ def parse_dispositions(text: str) -> list[DispositionSpec]:
             if not parts[2].isdigit():
                 raise ServiceError(f"Line {number}: the retry delay is a whole number of minutes.")
             delay = int(parts[2])
-        success = len(parts) > 3 and parts[3].lower() == "success"
-        if len(parts) > 3 and parts[3] and not success:
-            raise ServiceError(f'Line {number}: the fourth part is "success" (a conversion) or nothing.')
+        flag = parts[3].lower() if len(parts) > 3 else ""
+        # "success" is the same word (the desk's day called it so first).
+        if flag not in ("", "conversion", "success"):
+            raise ServiceError(f"Line {number}: the fourth part is either empty or “conversion”.")
         if not name or len(name) > 80:
             raise ServiceError(f"Line {number}: a disposition needs a name of at most 80 characters.")
-        specs.append(DispositionSpec(name=name, outcome=outcome, retry_delay_minutes=delay, success=success))
+        specs.append(
+            DispositionSpec(
+                name=name,
+                outcome=outcome,
+                retry_delay_minutes=delay,
+                is_conversion=flag in ("conversion", "success"),
+            )
+        )
     if len({s.name for s in specs}) != len(specs):
         raise ServiceError("Disposition names must be unique.")
     return specs
@@ -865,11 +885,9 @@ def format_dispositions(campaign: Campaign) -> str:
     lines = []
     for d in campaign.dispositions.all():
         delay = "" if d.retry_delay_minutes is None else str(d.retry_delay_minutes)
-        parts = (
-            [d.name, d.outcome, delay, "success"]
-            if d.success
-            else [p for p in (d.name, d.outcome, delay) if p]
-        )
+        parts = [d.name, d.outcome, delay, "conversion" if d.is_conversion else ""]
+        while not parts[-1]:
+            parts.pop()
         lines.append(" | ".join(parts))
     return "\n".join(lines)
 

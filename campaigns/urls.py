@@ -12,6 +12,10 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
     path("campaigns/<int:campaign_id>/edit/", views.campaign_edit, name="campaign_edit"),
     path("campaigns/<int:campaign_id>/status/", views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:campaign_id>/token/", views.campaign_token, name="campaign_token"),
+    path(
+        "campaigns/<int:campaign_id>/token/rotate/", views.campaign_token_rotate, name="campaign_token_rotate"
+    ),
     path("campaigns/<int:campaign_id>/sync/", views.campaign_sync, name="campaign_sync"),
     path("campaigns/<int:campaign_id>/export.csv", views.campaign_export, name="campaign_export"),
     path("campaigns/<int:campaign_id>/breakdown/", views.campaign_breakdown, name="campaign_breakdown"),

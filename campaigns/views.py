@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
 from campaigns import blockers, export, importer, selectors, services, sheets, upload_handlers
-from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, UploadForm
+from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, ExportFilterForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
 
@@ -73,7 +73,10 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "live_calls": calls_on_desks(campaign=campaign),
         "uploads": selectors.uploads_for(campaign),
         "upload_form": UploadForm(),
-        "intake_url": request.build_absolute_uri(reverse("supervisor:intake", args=[campaign.pk])),
+        "export_form": ExportFilterForm(campaign=campaign),
+        "intake_url": _intake_url(request, campaign),
+        # Platforms whose leads come from their own campaigns take no sheet (the adapter says).
+        "takes_sheets": not campaign.account.provider_class.offers_leads,
     }
     return render(request, "supervisor/campaign_detail.html", context)
 
@@ -96,6 +99,35 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return HttpResponseRedirect(back)
 
 
+@require_GET
+@supervisor_required
+def campaign_token(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The intake token, shown only when a supervisor asks (Reveal): it is not in the page."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    return _token_answer(request, campaign)
+
+
+@require_POST
+@supervisor_required
+def campaign_token_rotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = services.campaign_rotate_token(campaign=selectors.campaign_get(campaign_id=campaign_id))
+    if not request.htmx:
+        messages.success(request, "A new intake token is in place; the old one no longer works.")
+        return redirect("supervisor:campaign", campaign_id=campaign.pk)
+    return _token_answer(request, campaign, rotated=True)
+
+
+def _token_answer(request: HttpRequest, campaign: Campaign, *, rotated: bool = False) -> HttpResponse:
+    context = {"campaign": campaign, "intake_url": _intake_url(request, campaign), "revealed": True}
+    response = render(request, "supervisor/campaign_detail.html#intake", {**context, "rotated": rotated})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _intake_url(request: HttpRequest, campaign: Campaign) -> str:
+    return request.build_absolute_uri(reverse("supervisor:intake", args=[campaign.pk]))
+
+
 @require_POST
 @supervisor_required
 def campaign_sync(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -110,9 +142,21 @@ def campaign_sync(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @require_GET
 @supervisor_required
-def campaign_export(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
+def campaign_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The results CSV, filtered by the GET parameters of ``ExportFilterForm`` (400 in words
+    when one is not valid)."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    response = StreamingHttpResponse(export.rows(campaign), content_type="text/csv; charset=utf-8")
+    form = ExportFilterForm(request.GET, campaign=campaign)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(
+            f"The export filter is not valid ({problems}).",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = StreamingHttpResponse(
+        export.rows(campaign, form.export_filter()), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
     return response
 
@@ -361,5 +405,9 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
 def campaign_breakdown(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Why leads are not dialable now (``campaigns.blockers``): a fragment of the campaign page."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    context = {"campaign": campaign, "breakdown": blockers.campaign_breakdown(campaign), "now": timezone.now()}
+    context = {
+        "campaign": campaign,
+        "breakdown": blockers.campaign_breakdown(campaign),
+        "now": timezone.now(),
+    }
     return render(request, "supervisor/_breakdown.html", context)

@@ -158,3 +158,59 @@ def test_reclaim_is_404_for_someone_not_on_the_board(client, supervisor):
     client.force_login(supervisor)
     sam = Agent.objects.create(user=supervisor)
     assert client.post(f"/supervisor/agents/{sam.pk}/reclaim/").status_code == 404
+
+
+def test_since_is_a_ticking_duration_and_the_totals_add_up(client, supervisor):
+    import re
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import Call, CallState
+    from campaigns.models import Lead
+    from tests.factories import make_call, make_campaign, make_leads
+
+    ada, bea = make_agent("ada"), make_agent("bea")
+    Agent.objects.filter(pk=ada.pk).update(
+        presence=Presence.READY, presence_changed_at=timezone.now() - timedelta(minutes=3, seconds=5)
+    )
+    Agent.objects.filter(pk=bea.pk).update(presence=Presence.ON_CALL, presence_changed_at=timezone.now())
+    leads = make_leads(make_campaign(name="Totals"), 4)
+    make_call(ada, leads[0], CallState.ENDED)
+    make_call(bea, leads[1], CallState.CONNECTED)
+    Call.objects.filter(lead=leads[1]).update(connected_at=timezone.now())
+    Lead.objects.filter(pk__in=[leads[2].pk, leads[3].pk]).update(
+        lease_owner=ada, lease_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    client.force_login(supervisor)
+    page = client.get("/supervisor/agents/").content.decode()
+    row = re.search(rf'<tr id="agent-row-{ada.pk}".*?</tr>', page, re.S).group(0)
+    assert re.search(r'<time class="ticker" datetime="[^"]+" data-elapsed="18[56]">3:0[56]</time>', row)
+    footer = re.search(r'<tr id="board-totals">.*?</tr>', page, re.S).group(0)
+    rows = board_rows()
+    assert re.search(r'data-total="calls">(\d+)<', footer).group(1) == str(sum(r.calls_today for r in rows))
+    assert re.search(r'data-total="connected">(\d+)<', footer).group(1) == "1"
+    assert (
+        re.search(r'data-total="leased">(\d+)<', footer).group(1) == str(sum(r.leased for r in rows)) == "2"
+    )
+    assert "2 agents" in footer and "1 Ready" in footer and "1 On call" in footer
+    # Release still asks first.
+    assert 'hx-confirm="Give the leads ada holds back to the queue?' in page
+
+
+def test_a_pushed_row_brings_the_totals_with_it(supervisor):
+    from agentdesk import fragments, live
+
+    agent = make_agent("dee")
+    frame = fragments.supervisor_event({"type": live.BOARD_AGENT, "agent": agent.pk})
+    assert frame.index(f'id="agent-row-{agent.pk}"') < frame.index('id="board-totals" hx-swap-oob="true"')
+
+
+def test_pause_is_a_button_not_a_link(client, supervisor):
+    from tests.factories import make_campaign
+
+    campaign = make_campaign(name="Buttons")
+    client.force_login(supervisor)
+    for url in ("/supervisor/", f"/supervisor/campaigns/{campaign.pk}/"):
+        page = client.get(url).content.decode()
+        assert '<button name="status" value="paused" class="small">Pause</button>' in page, url

@@ -55,7 +55,7 @@ def test_every_presence_change_is_logged_through_one_writer(agent_client, agent,
 
 
 def test_the_day_adds_up_calls_connects_talk_conversions_and_time_in_each_state(agent, campaign, leads):
-    Disposition.objects.filter(campaign=campaign, name="Interested").update(success=True)
+    Disposition.objects.filter(campaign=campaign, name="Interested").update(is_conversion=True)
     _disposed(agent, leads[0], "Interested")  # connected 90 s, a conversion
     _disposed(agent, leads[1], "No answer")  # connected 90 s, no conversion
     make_call(agent, leads[2], CallState.FAILED)  # a call, never connected
@@ -282,7 +282,7 @@ def test_the_campaign_form_edits_the_wrap_up_limit(campaign):
     form.save_campaign()
     campaign.refresh_from_db()
     assert campaign.wrap_up_limit_seconds == 90
-    assert [(d.name, d.success) for d in campaign.dispositions.all()] == [("Sale", True), ("No", False)]
+    assert [(d.name, d.is_conversion) for d in campaign.dispositions.all()] == [("Sale", True), ("No", False)]
     data["wrap_up_limit_seconds"] = ""
     form = CampaignForm(data, instance=campaign)
     assert form.is_valid(), form.errors

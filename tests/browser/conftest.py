@@ -142,3 +142,14 @@ def _no_htmx_errors(request):
     watch_console(page.context, problems)
     yield
     assert not problems, problems
+
+
+def supervisor_page(context, base_url: str, path: str):
+    """A page of ``context`` signed in as the demo supervisor, at ``path``."""
+    page = context.new_page()
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", "supervisor")
+    page.fill("#id_password", "demo")
+    page.click("button[type=submit]")
+    page.goto(f"{base_url}{path}")
+    return page

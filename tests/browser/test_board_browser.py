@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agentdesk.models import Agent
-from tests.browser.conftest import watch_console
+from tests.browser.conftest import supervisor_page, watch_console
 from tests.browser.test_desk_browser import pick_and_go_ready, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -16,13 +16,8 @@ def test_the_board_follows_an_agent_live(page: Page, browser, desk):
     supervisor = browser.new_context(viewport={"width": 1366, "height": 820})
     problems: list[str] = []
     watch_console(supervisor, problems)
-    board = supervisor.new_page()
     try:
-        board.goto(f"{desk.base_url}/login/")
-        board.fill("#id_username", "supervisor")
-        board.fill("#id_password", "demo")
-        board.click("button[type=submit]")
-        board.goto(f"{desk.base_url}/supervisor/agents/")
+        board = supervisor_page(supervisor, desk.base_url, "/supervisor/agents/")
         agent1 = Agent.objects.get(user__username="agent1")
         row = board.locator(f"#agent-row-{agent1.pk}")
         expect(row).to_contain_text("Offline")

@@ -15,9 +15,4 @@ class Migration(migrations.Migration):
             name='wrap_up_limit_seconds',
             field=models.PositiveIntegerField(blank=True, help_text='How long an agent should take to dispose a call after it ends. Empty: no limit. The desk counts against it and says when it is over; it never disposes by itself.', null=True, verbose_name='wrap-up limit (seconds)'),
         ),
-        migrations.AddField(
-            model_name='disposition',
-            name='success',
-            field=models.BooleanField(default=False, help_text='Counts as a conversion.'),
-        ),
     ]
