@@ -619,10 +619,11 @@ class NextLead:
     def explain(self) -> dict[str, str]:
         """Plans of both queries, to explain the ratio."""
         from django.db import connection, transaction
+        from django.utils import timezone
 
         from agentdesk.services import _offerable
 
-        qs = _offerable(agent=self.agent, campaign=self.campaign).select_for_update(
+        qs = _offerable(agent=self.agent, campaign=self.campaign, now=timezone.now()).select_for_update(
             skip_locked=True, of=("self",)
         )
         with transaction.atomic():
@@ -722,7 +723,10 @@ def main() -> None:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+        # The worker imports this module as bench.live_bench, and it imports bench/benchdb.py.
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")])
+        ),
     }
     os.environ.update(env)
     import django
