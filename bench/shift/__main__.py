@@ -157,6 +157,7 @@ def shift(args: argparse.Namespace, stack: Stack) -> int:
         time.sleep(0.5)  # a floor signs in over a moment, not in one instant
     chaos.start()
     sampled: list[str] = []
+    previous: set[str] = set()
     kill: dict = {}
     killer: threading.Thread | None = None
     started = time.monotonic()
@@ -166,9 +167,15 @@ def shift(args: argparse.Namespace, stack: Stack) -> int:
             say("killing the dial worker's main process (SIGKILL)")
             killer = threading.Thread(target=lambda: kill.update(stack.kill_dial_worker()), daemon=True)
             killer.start()
-        sampled += sample_closed_while_live(
-            since, stack.emulator_url, agents, closed_while_live, platform_live_calls
+        # A disposition's platform request (Ryng: the call ends with it) follows its commit by a
+        # moment: only a call found closed-while-live in two samples in a row counts.
+        found = set(
+            sample_closed_while_live(
+                since, stack.emulator_url, agents, closed_while_live, platform_live_calls
+            )
         )
+        sampled += sorted(found & previous)
+        previous = found
         time.sleep(min(5, max(1, real_seconds / 20)))
     if killer is not None:
         killer.join(120)
