@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench vendor clean help
+.PHONY: run test lint format bench shift vendor clean help
 
 help:
 	@echo "make run    start AgentDesk with the emulators (prints the URL and demo logins)"
 	@echo "make test   lint and run the whole test suite"
 	@echo "make bench  run the benchmarks (PostgreSQL), see BENCHMARKS.md"
+	@echo "make shift  simulate a shift of 30 agents on its own stack and check its invariants (docs/shift.md)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
@@ -37,6 +38,11 @@ bench: $(STAMP)
 	$(PY) bench/import_bench.py $(BENCH_ARGS)
 	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
 	$(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS)
+
+# A simulated shift on a stack of its own (var/shift, free ports); SHIFT_ARGS e.g.
+# "--agents 30 --minutes 480 --time-scale 0.05" for an 8-hour shift (docs/shift.md).
+shift: $(STAMP)
+	$(PY) -m bench.shift $(SHIFT_ARGS)
 
 # Re-vendor the front-end files from the npm registry (pinned in frontend/package.json).
 vendor:

@@ -129,6 +129,15 @@ def _agent_presence_for(call: Call) -> None:
         set_presence(agent, Presence.WRAP_UP)
 
 
+def dial_never_sent(attempt: DialAttempt | None) -> bool:
+    """True when no request for this dial can have placed a call: none was sent, or the last one
+    was cleanly refused (``PENDING`` with the refusal's code: a retry may follow). A request in
+    flight or in doubt (tries, no code; ``AMBIGUOUS``) may have placed one."""
+    if attempt is None or attempt.tries == 0:
+        return True
+    return attempt.status == DialAttempt.Status.PENDING and attempt.error_code not in ("", "no_lookup")
+
+
 def call_fail(*, call: Call, reason: str, message: str = "", code: str = "") -> bool:
     """Fail the call with a reason the agent reads (no-op if it already ended)."""
     with transaction.atomic():
@@ -190,7 +199,11 @@ def call_end(*, agent: Agent, call: Call) -> Call:
         if call.state not in LIVE_STATES:
             raise Refusal("This call has already ended.", code="not_live")
         attempt = DialAttempt.objects.filter(call=call).first()
-        if call.state == CallState.DIAL_REQUESTED and (attempt is None or attempt.tries == 0):
+        if call.state == CallState.DIAL_REQUESTED and dial_never_sent(attempt):
+            # Nothing is up on the platform (no request, or every one cleanly refused, a retry
+            # waiting): end here. The retry then finds the call over and sends nothing; before,
+            # end_call waited for a platform call id that never came, and the reconciler re-dialed
+            # the call the agent had ended (make shift: a worker killed during a retry's wait).
             call_advance(call=call, state=CallState.ENDED)
             return call
         on_commit(lambda: tasks.end_call.delay(call.pk))

@@ -30,7 +30,7 @@ from calls import tasks
 from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt
 from calls.providers import provider_class
 from calls.providers.base import ProviderError
-from calls.services.life import call_advance, call_fail, on_commit
+from calls.services.life import call_advance, call_fail, dial_never_sent, on_commit
 from calls.services.placing import attempt_update, dial_placed, dial_request
 from calls.services.sessions import agent_login, provider_for, session_save_state
 
@@ -73,20 +73,13 @@ def calls_reconcile(*, stale_after: timedelta | None = None, max_call: timedelta
     return acted
 
 
-def _never_sent(attempt: DialAttempt | None) -> bool:
-    """True when no request for this dial can have reached the platform."""
-    if attempt is None or attempt.tries == 0:
-        return True
-    return attempt.status == DialAttempt.Status.PENDING and attempt.error_code not in ("", "no_lookup")
-
-
 def _decide(
     call: Call, attempt: DialAttempt | None, now: datetime, stale_after: timedelta, max_call: timedelta
 ) -> Decision:
     quiet = _minutes(now - call.state_changed_at)
     if (
         call.state == CallState.DIAL_REQUESTED
-        and _never_sent(attempt)
+        and dial_never_sent(attempt)
         and call.created_at > now - 2 * stale_after
     ):
         Call.objects.filter(pk=call.pk).update(state_changed_at=now)

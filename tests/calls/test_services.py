@@ -190,6 +190,32 @@ def test_end_before_the_dial_went_out_ends_locally(ryng_lead, alice):
     assert services.call_place(call_id=call.pk).status == "skipped"
 
 
+def test_end_while_a_refused_dial_waits_for_its_retry_ends_it_and_the_retry_sends_nothing(
+    ryng_lead, alice, emulator
+):
+    """make shift found it: a clean refusal (500) left the dial waiting for its retry; the agent's
+    End then waited for a platform call id that could never come, and the reconciler re-dialed
+    the call the agent had ended."""
+    # Ryng's own "Failed to start call." (a clean refusal; a bare 500 would leave it in doubt).
+    emulator.control("POST", "outcomes", {"number": ryng_lead.number, "result": "error"})
+    call = services.call_dial(agent=alice, lead=ryng_lead)
+    assert services.call_place(call_id=call.pk).status == "retry"
+    assert DialAttempt.objects.get(call=call).status == DialAttempt.Status.PENDING
+    services.call_end(agent=alice, call=call)
+    call.refresh_from_db()
+    assert call.state == CallState.ENDED
+    assert services.call_place(call_id=call.pk).status == "skipped"  # the retry
+    assert len(emulator.requests(platform="ryng", path="/rest-api/v1/preview/call")) == 1
+
+
+def test_end_while_a_dial_is_in_doubt_asks_the_platform(ryng_lead, alice, emulator):
+    call = services.call_dial(agent=alice, lead=ryng_lead)
+    DialAttempt.objects.create(call=call, key=f"dial:{call.key}", tries=1)  # sent, no answer yet
+    services.call_end(agent=alice, call=call)
+    call.refresh_from_db()
+    assert call.state == CallState.DIAL_REQUESTED  # end_call (after commit) decides, not us
+
+
 def test_place_call_dials_once_and_a_rerun_does_not_dial_again(ryng_lead, alice, emulator):
     call = services.call_dial(agent=alice, lead=ryng_lead)
     assert services.call_place(call_id=call.pk).status == "placed"

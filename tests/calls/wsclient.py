@@ -21,8 +21,9 @@ class WSClient:
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")  # ?tab=...
         headers = [
-            f"GET {parts.path or '/'} HTTP/1.1",
+            f"GET {target} HTTP/1.1",
             f"Host: {parts.hostname}:{parts.port}",
             "Upgrade: websocket",
             "Connection: Upgrade",
