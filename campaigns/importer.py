@@ -235,6 +235,9 @@ class _Reporter:
             self.writer.writerow(self.HEADER)
 
     def add(self, issue: tuple[int, str, str, str, str]) -> None:
+        # A NUL in a cell is shown as the symbol for one: PostgreSQL's JSON refuses the character
+        # itself (the report is stored on the upload), and a reader sees that it was there.
+        issue = tuple(part.replace("\x00", "\u2400") if isinstance(part, str) else part for part in issue)
         kind = issue[4]
         if kind == INVALID:
             self.outcome.invalid += 1

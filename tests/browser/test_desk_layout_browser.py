@@ -1,0 +1,44 @@
+"""The desk holds still: switching to a platform with sessions (its "signed in" pill appears)
+never moves the presence buttons, and the two columns end on one line, on a laptop screen and a
+wide one, with a lead previewed and during a call's disposition."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_desk_browser import pick_and_go_ready, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def box(page: Page, selector: str) -> dict:
+    page.locator(selector).wait_for(state="visible")
+    found = page.locator(selector).bounding_box()
+    assert found is not None, selector
+    return found
+
+
+def columns_end_together(page: Page) -> None:
+    left = box(page, "#desk-preview")
+    right = box(page, "#desk-dispose")
+    assert abs((left["y"] + left["height"]) - (right["y"] + right["height"])) <= 1.5, (left, right)
+
+
+@pytest.mark.parametrize("width", [1366, 1920])
+def test_the_presence_buttons_and_the_columns_hold_still(page: Page, desk, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, desk.base_url)
+    before = box(page, "#btn-ready")
+    pick_and_go_ready(page, desk.campaigns["ryng"])
+    columns_end_together(page)
+    assert box(page, "#btn-ready")["x"] == before["x"]
+
+    # Not ready, then a Huawei campaign: signing in there shows its session pill.
+    page.click("#btn-not-ready")
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "not_ready")
+    page.select_option("#campaign-select", str(desk.campaigns["huawei"].pk))
+    page.click("#btn-ready")
+    expect(page.locator("#platform-session")).to_contain_text("signed in", timeout=30_000)
+    assert box(page, "#btn-ready")["x"] == before["x"], "the pill moved the presence buttons"
+    columns_end_together(page)
