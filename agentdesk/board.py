@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from agentdesk.models import AGENTS_GROUP, Agent, Presence
+from agentdesk.models import AGENTS_GROUP, NOT_READY_REASONS, Agent, Presence
 from calls.models import LIVE_STATES, Call, CallState
 from campaigns.models import Lead
 
@@ -29,9 +29,18 @@ class BoardRow:
     connected_today: int
     leased: int
 
+    # The reasons a supervisor picks from when setting the agent Not ready (the desk's own list).
+    not_ready_reasons = NOT_READY_REASONS
+
     @property
     def since(self) -> datetime | None:
         return self.agent.presence_changed_at
+
+    @property
+    def signed_in(self) -> bool:
+        """Not ready and Sign out are offered: the agent is on the desk and not on a call (the
+        call's life owns the presence then; the services refuse it too)."""
+        return self.agent.presence in (Presence.READY, Presence.NOT_READY, Presence.WRAP_UP)
 
 
 def _start_of_day() -> datetime:

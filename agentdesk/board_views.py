@@ -1,12 +1,20 @@
 from django.contrib import messages
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from agentdesk import services, signin, wallboard
 from agentdesk.board import BOARD_TEMPLATE, board_rows, board_totals
+from agentdesk.forms import AuditFilterForm
 from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
+from agentdesk.selectors import audit_entries
+from calls.providers.base import ProviderError
+from calls.services import Refusal
+
+AUDIT_TEMPLATE = "board/audit.html"
+AUDIT_PAGE_SIZE = 50
 
 
 @supervisor_required
@@ -22,16 +30,71 @@ def wallboard_page(request):
     return render(request, wallboard.TEMPLATE, wallboard.context())
 
 
+def _board_agent(agent_id: int) -> Agent:
+    agent = get_object_or_404(Agent.objects.select_related("user"), pk=agent_id)
+    if not board_rows([agent.pk]):
+        raise Http404("Not an agent on the board.")
+    return agent
+
+
+def _row(request, agent: Agent, error: str = ""):
+    """The agent's re-rendered row, with what went wrong in plain words."""
+    context = {"row": board_rows([agent.pk])[0], "error": error}
+    return render(request, f"{BOARD_TEMPLATE}#agent-row", context)
+
+
+def _intervene(request, agent: Agent, action) -> HttpResponse:
+    try:
+        action()
+    except Refusal as exc:
+        return _row(request, agent, exc.message)
+    except ProviderError as exc:
+        code = f" (code {exc.code})" if exc.code else ""
+        return _row(request, agent, f"The telephony platform refused: {exc.message}{code}")
+    return _row(request, agent)
+
+
 @require_POST
 @supervisor_required
 def agent_reclaim(request, agent_id: int):
     """Give the leads an agent holds back to the queue; answers the agent's re-rendered row."""
-    agent = get_object_or_404(Agent, pk=agent_id)
-    rows = board_rows([agent.pk])
-    if not rows:
-        raise Http404("Not an agent on the board.")
-    services.lease_reclaim(agent=agent)
-    return render(request, f"{BOARD_TEMPLATE}#agent-row", {"row": board_rows([agent.pk])[0]})
+    agent = _board_agent(agent_id)
+    return _intervene(request, agent, lambda: services.lease_reclaim(agent=agent, by=request.user))
+
+
+@require_POST
+@supervisor_required
+def agent_not_ready(request, agent_id: int):
+    """Set an agent Not ready with a reason (on the platform too); answers the agent's row."""
+    agent = _board_agent(agent_id)
+    reason = request.POST.get("reason", "")
+    return _intervene(
+        request, agent, lambda: services.agent_force_not_ready(agent=agent, by=request.user, reason=reason)
+    )
+
+
+@require_POST
+@supervisor_required
+def agent_sign_out(request, agent_id: int):
+    """Sign an agent out (leads released, platform sessions signed out); answers the agent's row."""
+    agent = _board_agent(agent_id)
+    return _intervene(request, agent, lambda: services.agent_force_sign_out(agent=agent, by=request.user))
+
+
+@require_GET
+@supervisor_required
+def audit_log(request):
+    """Every intervention, newest first, filtered by agent, campaign or action."""
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = audit_entries(
+        agent=filters.get("agent"), campaign=filters.get("campaign"), action=filters.get("action") or ""
+    )
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    return render(request, AUDIT_TEMPLATE, context)
 
 
 @require_POST

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.utils import timezone
 
+from agentdesk.models import AGENTS_GROUP, Agent, AuditEntry
 from agentdesk.selectors import lead_clock
 from calls.models import Call
 from campaigns import formfields
-from campaigns.models import Disposition, Lead
+from campaigns.models import Campaign, Disposition, Lead
 from campaigns.selectors import calling_window_status
 
 NOTES_MAX = 4000
@@ -79,3 +80,18 @@ class DisposeForm(forms.Form):
     def first_errors(self) -> dict[str, str]:
         """One message a field, as the desk shows them."""
         return {name: errors[0] for name, errors in self.errors.items()}
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters (GET). A value that is not a choice is an error, and the page
+    lists everything rather than guess."""
+
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.filter(user__groups__name=AGENTS_GROUP).select_related("user"),
+        required=False,
+        empty_label="Every agent",
+    )
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.order_by("name"), required=False, empty_label="Every campaign"
+    )
+    action = forms.ChoiceField(choices=[("", "Every action"), *AuditEntry.Action.choices], required=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 AGENTS_GROUP = "agents"
 SUPERVISORS_GROUP = "supervisors"
@@ -67,3 +70,71 @@ class PresenceSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} {self.presence} from {self.started_at:%H:%M}"
+
+
+class AuditEntry(models.Model):
+    """One supervisor intervention: who, when, what, on which agent or campaign. Written by the
+    services that act (through :func:`audit_record`), never by views, so every way in is recorded.
+    The names are copied too: an entry keeps saying who did what after a user or campaign goes."""
+
+    class Action(models.TextChoices):
+        RELEASE_LEADS = "release_leads", "Released leads"
+        NOT_READY = "not_ready", "Set Not ready"
+        SIGN_OUT = "sign_out", "Signed out"
+        CAMPAIGN_PAUSE = "campaign_pause", "Paused campaign"
+        CAMPAIGN_RESUME = "campaign_resume", "Resumed campaign"
+        TOKEN_ROTATE = "token_rotate", "Rotated intake token"
+
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    by_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # Indexed by the (target, newest first) indexes below, not alone.
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    # What happened, in plain words, as the audit page shows it ("alice: Not ready, Coaching").
+    summary = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="audit_newest_idx"),
+            models.Index(fields=["agent", "-at"], name="audit_agent_idx"),
+            models.Index(fields=["campaign", "-at"], name="audit_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.by_name}: {self.summary}"
+
+
+def person_name(user) -> str:
+    """How a supervisor is named to an agent and on the audit page."""
+    return user.get_full_name() or user.get_username()
+
+
+def audit_record(
+    *, by, action: str, summary: str, agent: Agent | None = None, campaign=None, **details: Any
+) -> AuditEntry:
+    """Record an intervention (in the caller's transaction: undone with it). ``details`` must be
+    JSON-friendly; never put a secret in it (a rotated token is recorded as rotated, no more)."""
+    return AuditEntry.objects.create(
+        by=by,
+        by_name=person_name(by),
+        action=action,
+        agent=agent,
+        campaign=campaign,
+        summary=summary[:200],
+        details=details,
+    )

@@ -17,7 +17,15 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
-from agentdesk.models import NOT_READY_REASONS, SKIP_OTHER_MAX, SKIP_REASONS, Agent, Presence, PresenceSpan
+from agentdesk.models import (
+    NOT_READY_REASONS,
+    SKIP_OTHER_MAX,
+    SKIP_REASONS,
+    Agent,
+    AuditEntry,
+    Presence,
+    PresenceSpan,
+)
 from calls.compliance import dial_checks
 from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, PlatformSession
 from calls.providers import provider_class
@@ -337,3 +345,16 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
             (timezone.now() - agent.presence_changed_at).total_seconds() if agent.presence_changed_at else 0
         ),
     }
+
+
+def audit_entries(*, agent: Agent | None = None, campaign: Campaign | None = None, action: str = ""):
+    """The audit trail, newest first, narrowed to one agent, campaign or action when given (each
+    walks one of ``AuditEntry``'s indexes)."""
+    entries = AuditEntry.objects.select_related("agent__user", "campaign")
+    if agent is not None:
+        entries = entries.filter(agent=agent)
+    if campaign is not None:
+        entries = entries.filter(campaign=campaign)
+    if action:
+        entries = entries.filter(action=action)
+    return entries.order_by("-at", "-id")

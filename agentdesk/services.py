@@ -19,7 +19,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agentdesk import live
-from agentdesk.models import NOT_READY_REASONS, SKIP_OTHER, SKIP_OTHER_MAX, Agent, Presence
+from agentdesk.models import (
+    NOT_READY_REASONS,
+    SKIP_OTHER,
+    SKIP_OTHER_MAX,
+    Agent,
+    AuditEntry,
+    Presence,
+    audit_record,
+    person_name,
+)
 from agentdesk.selectors import (
     callback_get_for_agent,
     callbacks_booked_by,
@@ -201,12 +210,19 @@ def lease_release(*, agent: Agent) -> int:
 
 
 @transaction.atomic
-def lease_reclaim(*, agent: Agent) -> int:
-    """A supervisor gives the leads an agent holds back to the queue (a desk left open on a
-    break, a stuck tab) without waiting for the lease to run out. Never a lead with a live call,
-    and never a platform's own offer (the platform keeps those with the agent). The agent's
-    desk is told at once."""
+def lease_reclaim(*, agent: Agent, by) -> int:
+    """A supervisor (``by``) gives the leads an agent holds back to the queue (a desk left open
+    on a break, a stuck tab) without waiting for the lease to run out. Never a lead with a live
+    call, and never a platform's own offer (the platform keeps those with the agent). The agent's
+    desk is told at once; the audit trail records it."""
     released = _free(Lead.objects.filter(lease_owner=agent).exclude(source=Lead.Source.PLATFORM))
+    audit_record(
+        by=by,
+        action=AuditEntry.Action.RELEASE_LEADS,
+        agent=agent,
+        summary=f"{agent.username}: {released} lead{'' if released == 1 else 's'} back to the queue",
+        released=released,
+    )
     # On a call the desk is left alone: its card is the call's lead, which stays.
     if released and not live_call_exists(agent=agent):
         message = "A supervisor gave your lead back to the queue."
@@ -433,3 +449,68 @@ def agent_signed_out(*, agent: Agent) -> None:
         _platform_sign_out(agent=agent, account=session.account)
     if agent.presence != Presence.OFFLINE:
         _save_presence(agent, Presence.OFFLINE, "")
+
+
+# -- a supervisor's interventions (each recorded: AuditEntry) ----------------------------------------
+
+
+def _intervention_refused(agent: Agent) -> None:
+    if live_call_exists(agent=agent):
+        raise Refusal(f"{agent.username} is on a call: try again when it ends.", code="busy")
+
+
+def agent_force_not_ready(*, agent: Agent, by, reason: str) -> None:
+    """A supervisor (``by``) sets an agent Not ready with a reason from the list: on the platform
+    too where agents have a state there (``agent_set_presence``, which leaves the presence alone
+    if the platform refuses). Refused for an agent on a call (the call's life owns the presence)
+    or offline (Not ready would sign them in). The desk says who and why; the audit records it."""
+    if reason not in NOT_READY_REASONS:
+        raise Refusal("Pick a Not-ready reason from the list.", code="reason")
+    agent.refresh_from_db()
+    _intervention_refused(agent)
+    if agent.presence == Presence.OFFLINE:
+        raise Refusal(f"{agent.username} is offline.", code="offline")
+    agent_set_presence(agent=agent, presence=Presence.NOT_READY, reason=reason)
+    with transaction.atomic():
+        audit_record(
+            by=by,
+            action=AuditEntry.Action.NOT_READY,
+            agent=agent,
+            campaign=agent.desk_campaign,
+            summary=f"{agent.username}: Not ready, {reason}",
+            reason=reason,
+        )
+        message = f"A supervisor ({person_name(by)}) set you Not ready: {reason}."
+        live.desk_changed(agent.pk, live.PRESENCE, live.ALERT, alert=live.alert(message, level="info"))
+
+
+def agent_force_sign_out(*, agent: Agent, by) -> None:
+    """A supervisor (``by``) signs an agent out: their leads go back to the queue, every platform
+    session is signed out (``agent_signed_out``, as when the agent signs out), and they are
+    Offline. Their browser stays signed in to the product: the desk shows Offline and Ready signs
+    them in again. Refused during a call (platforms refuse a sign-out mid-call). A platform that
+    refuses the sign-out is told to the desk by ``agent_signed_out`` and recorded here."""
+    agent.refresh_from_db()
+    _intervention_refused(agent)
+    released = lease_release(agent=agent)
+    agent_signed_out(agent=agent)
+    still = list(
+        PlatformSession.objects.filter(agent=agent, status=PlatformSession.Status.SIGNED_IN).values_list(
+            "account__name", flat=True
+        )
+    )
+    with transaction.atomic():
+        summary = f"{agent.username}: signed out, {released} lead{'' if released == 1 else 's'} released"
+        if still:
+            summary += f"; still signed in on {', '.join(still)}"
+        audit_record(
+            by=by,
+            action=AuditEntry.Action.SIGN_OUT,
+            agent=agent,
+            campaign=agent.desk_campaign,
+            summary=summary,
+            released=released,
+            platform_sessions_left=still,
+        )
+        message = f"A supervisor ({person_name(by)}) signed you out."
+        live.desk_changed(agent.pk, live.MAIN, alert=live.alert(message, level="info"))

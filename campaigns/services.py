@@ -29,6 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agentdesk import live
+from agentdesk.models import Agent, AuditEntry, audit_record, person_name
 from calls.providers import append_campaign, get_provider, provider_class
 from campaigns import importer, sheets, tasks, workbooks
 from campaigns.locks import lead_append_lock
@@ -87,21 +88,44 @@ def campaign_save(
 
 
 @transaction.atomic
-def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
-    """Pause or resume. A paused campaign offers no leads (the desk's queue filters on status)."""
+def campaign_set_status(*, campaign: Campaign, status: str, by: Any) -> Campaign:
+    """A supervisor (``by``) pauses or resumes. A paused campaign offers no leads (the desk's queue
+    filters on status). Recorded in the audit trail, and the desks working the campaign are told."""
     if status not in Campaign.Status.values:
         raise ServiceError(f"Unknown campaign status {status!r}.")
+    if status == campaign.status:
+        return campaign  # a second click on a stale page: nothing happened, nothing to record
     campaign.status = status
     campaign.save(update_fields=["status"])
+    paused = status == Campaign.Status.PAUSED
+    audit_record(
+        by=by,
+        action=AuditEntry.Action.CAMPAIGN_PAUSE if paused else AuditEntry.Action.CAMPAIGN_RESUME,
+        campaign=campaign,
+        summary=f"{campaign.name}: {'paused' if paused else 'resumed'}",
+    )
+    if paused:
+        message = f"A supervisor ({person_name(by)}) paused {campaign.name}: no new leads for now."
+    else:
+        message = f"A supervisor ({person_name(by)}) resumed {campaign.name}."
+    for agent_id in Agent.objects.filter(desk_campaign=campaign).values_list("pk", flat=True):
+        live.desk_changed(agent_id, live.ALERT, alert=live.alert(message, level="info"))
     _push_campaign_row(campaign)
     return campaign
 
 
 @transaction.atomic
-def campaign_rotate_token(*, campaign: Campaign) -> Campaign:
-    """A new intake token; the old one stops working at once (a CRM must be given the new one)."""
+def campaign_rotate_token(*, campaign: Campaign, by: Any) -> Campaign:
+    """A new intake token; the old one stops working at once (a CRM must be given the new one).
+    Recorded in the audit trail (that it was rotated, never the token)."""
     campaign.intake_token = Campaign._meta.get_field("intake_token").get_default()
     campaign.save(update_fields=["intake_token"])
+    audit_record(
+        by=by,
+        action=AuditEntry.Action.TOKEN_ROTATE,
+        campaign=campaign,
+        summary=f"{campaign.name}: new intake token, the old one stopped working",
+    )
     return campaign
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
@@ -86,7 +87,9 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     try:
-        services.campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
+        services.campaign_set_status(
+            campaign=campaign, status=request.POST.get("status", ""), by=request.user
+        )
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     # Back where the button was (the dashboard or the campaign): a path on this site, never
@@ -96,6 +99,8 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         back = reverse("supervisor:campaign", args=[campaign.pk])
+    if request.htmx:  # the confirmed button (hx-confirm): the browser goes back itself
+        return HttpResponseClientRedirect(back)
     return HttpResponseRedirect(back)
 
 
@@ -110,7 +115,9 @@ def campaign_token(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_POST
 @supervisor_required
 def campaign_token_rotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = services.campaign_rotate_token(campaign=selectors.campaign_get(campaign_id=campaign_id))
+    campaign = services.campaign_rotate_token(
+        campaign=selectors.campaign_get(campaign_id=campaign_id), by=request.user
+    )
     if not request.htmx:
         messages.success(request, "A new intake token is in place; the old one no longer works.")
         return redirect("supervisor:campaign", campaign_id=campaign.pk)

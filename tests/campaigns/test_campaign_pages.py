@@ -144,7 +144,7 @@ def test_a_sheet_upload_is_offered_where_the_platform_takes_our_leads(supervisor
     assert 'id="sheet-form"' in page and 'id="no-sheets"' not in page
 
 
-def test_rotating_is_a_service(campaign):
+def test_rotating_is_a_service(campaign, supervisor):
     before = campaign.intake_token
-    services.campaign_rotate_token(campaign=campaign)
+    services.campaign_rotate_token(campaign=campaign, by=supervisor.user)
     assert Campaign.objects.get(pk=campaign.pk).intake_token not in ("", before)
