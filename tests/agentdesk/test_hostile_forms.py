@@ -12,11 +12,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentdesk.models import Agent
 from calls.models import CallState
 from campaigns.models import SheetUpload
 from tests.agentdesk.conftest import login
 from tests.campaigns.conftest import sheet_bytes, upload_sheet
-from tests.factories import make_call, make_campaign, make_leads
+from tests.factories import make_call, make_campaign, make_leads, make_user_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,7 @@ def test_every_supervisor_form_answers_anything_without_a_500(supervisor, data):
     upload = SheetUpload.objects.filter(campaign=campaign).first() or upload_sheet(
         campaign, sheet_bytes([["phone", "name"], ["+12125550100", "Ann"]])
     )
+    worker = Agent.objects.filter(user__username="fuzzed").first() or make_user_agent("fuzzed", 3)
     client = Client()
     client.force_login(supervisor.user)
     base = f"/supervisor/campaigns/{campaign.pk}"
@@ -112,9 +114,18 @@ def test_every_supervisor_form_answers_anything_without_a_500(supervisor, data):
         ("/supervisor/dnc/", ["number", "reason"]),
         ("/supervisor/dnc/remove/", ["number"]),
         ("/supervisor/agents/unlock/", ["kind", "value"]),
+        (f"/supervisor/agents/{worker.pk}/not-ready/", ["reason"]),
+        (f"/supervisor/agents/{worker.pk}/sign-out/", []),
+        (f"{base}/export.csv", []),
     ):
         fields = data.draw(form(keys or ["x"]), label=path)
         answer = client.post(path, fields)
         assert answer.status_code < 500, (path, fields, answer.status_code)
     query = data.draw(st.text(max_size=30), label="q")
     assert client.get("/supervisor/dnc/", {"q": query}).status_code == 200
+    for path, keys in (
+        ("/supervisor/audit/", ["agent", "campaign", "action", "page"]),
+        (f"{base}/export.csv", ["date_from", "date_to", "disposition", "status", "agent"]),
+    ):
+        params = data.draw(form(keys), label=path)
+        assert client.get(path, params).status_code < 500, (path, params)
