@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from calls.models import PlatformIdentity
@@ -92,6 +92,7 @@ class Outcome:
     duplicates_campaign: int = 0
     dnc: int = 0
     imported: int = 0
+    updates: int = 0  # rows whose number is a lead the import updates (mode "update")
     sample: list[dict[str, object]] = field(default_factory=list)
     stage: dict[str, object] | None = None  # the dry run's staged rows (PostgreSQL), see dry_run
 
@@ -104,12 +105,15 @@ class Outcome:
             "duplicates_campaign": self.duplicates_campaign,
             "dnc": self.dnc,
             "imported": self.imported,
+            "updates": self.updates,
             "sample": self.sample,
             **({"stage": self.stage} if self.stage else {}),
         }
 
 
-ProgressFn = Callable[[float, int], None]
+# progress(fraction, rows), or progress(fraction, rows, step) when the pass says in words what
+# it is doing (a long single statement: "Writing 195,715 leads…").
+ProgressFn = Callable[..., None]
 CancelledFn = Callable[[], bool]
 
 
@@ -247,6 +251,7 @@ class _Reporter:
             self.outcome.duplicates_campaign += 1
         elif kind == DNC:
             self.outcome.dnc += 1
+        issue = (*issue[:3], rowcheck.sentence(issue[3]), kind)
         if len(self.outcome.sample) < REPORT_SAMPLE:
             self.outcome.sample.append(dict(zip(self.HEADER, issue, strict=True)))
         if self.writer:
@@ -263,7 +268,9 @@ class _Ticker:
         self.cancelled = cancelled
         self.last = 0.0
 
-    def tick(self, fraction: float, rows: int, *, force: bool = False) -> None:
+    def tick(self, fraction: float, rows: int, *, force: bool = False, step: str | None = None) -> None:
+        """Report progress (at most every ``PROGRESS_EVERY`` s unless ``force``); ``step`` says
+        in words what comes next, when the bar would otherwise sit still."""
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_EVERY:
             return
@@ -271,7 +278,10 @@ class _Ticker:
         if self.cancelled and self.cancelled():
             raise Cancelled
         if self.progress:
-            self.progress(fraction, rows)
+            if step is None:
+                self.progress(fraction, rows)
+            else:
+                self.progress(fraction, rows, step)
 
 
 def report_path(upload: SheetUpload) -> Path:
@@ -284,9 +294,22 @@ class _Dedupe:
     """Duplicate detection in file order: within the sheet (one ``int`` per distinct number) and
     against the campaign's existing numbers. Feeds the reporter and the counts."""
 
-    def __init__(self, plan: Plan, existing: set[int], reporter: _Reporter, outcome: Outcome):
+    def __init__(
+        self,
+        plan: Plan,
+        existing: set[int],
+        reporter: _Reporter,
+        outcome: Outcome,
+        *,
+        busy: set[int] | None = None,
+    ):
         self.column = plan.header(plan.number_col)
         self.existing = existing
+        # Mode "update": a number already in the campaign updates its lead unless that lead is
+        # being worked (``busy``); ``updating`` keeps those rows' lines (a staged dry run moves
+        # them to the update table).
+        self.busy = busy
+        self.updating = array("i")
         self.seen: set[int] = set()
         self.dropped = array("i")  # lines of the duplicates: pruned from a staged dry run's rows
         self.reporter = reporter
@@ -313,9 +336,18 @@ class _Dedupe:
                 )
                 dropped.append(lines[index])
             elif key in existing:
-                reporter.add(
-                    (lines[index], self.column, raws[index], "already in this campaign", DUPLICATE_CAMPAIGN)
-                )
+                if self.busy is not None:
+                    seen.add(key)  # a later row updates nothing more: "earlier in this sheet"
+                if self.busy is not None and key not in self.busy:
+                    outcome.updates += 1
+                    self.updating.append(lines[index])
+                else:
+                    reason = (
+                        "already in this campaign"
+                        if self.busy is None
+                        else "already in this campaign and on a call"
+                    )
+                    reporter.add((lines[index], self.column, raws[index], reason, DUPLICATE_CAMPAIGN))
                 dropped.append(lines[index])
             else:
                 seen.add(key)
@@ -344,9 +376,12 @@ def dry_run(
         .values_list("number", flat=True)
         .iterator()
     )
+    busy = None
+    if upload.updates:
+        busy = {int(n[1:]) for n in _busy_leads(upload.campaign).values_list("number", flat=True).iterator()}
     ticker = _Ticker(progress, cancelled)
     reporter = _Reporter(report_path(upload), outcome)
-    dedupe = _Dedupe(plan, existing, reporter, outcome)
+    dedupe = _Dedupe(plan, existing, reporter, outcome, busy=busy)
     dnc = dnc_keys()
     if postgres:
         drop_stage(upload)
@@ -364,6 +399,7 @@ def dry_run(
                 staged = _staged_dry_run(
                     upload, plan, has_header, path, size, dnc, dedupe, ticker, stage, sweep
                 )
+            updates = _split_updates(upload, stage, dedupe.updating)
             staged -= _prune(stage, dedupe.dropped)
             if own:
                 partitions.index(
@@ -377,6 +413,7 @@ def dry_run(
                 "fingerprint": fingerprint(upload, plan),
                 "leads_seen_to": leads_seen_to,
                 "built": own,
+                **({"updates": updates, "update_rows": len(dedupe.updating)} if updates else {}),
             }
         else:
             stream = sheets.RowStream(path, upload.encoding, upload.delimiter)
@@ -397,6 +434,58 @@ def dry_run(
     finally:
         reporter.close()
     return outcome
+
+
+def _busy_leads(campaign: Campaign):
+    """The campaign's leads an import must not update: on a call or held by an agent (a lease,
+    even a lapsed one: the agent may still be looking at it). :data:`BUSY_SQL` says the same."""
+    return campaign.leads.exclude(source=Lead.Source.PLATFORM).filter(
+        models.Q(status=Lead.Status.IN_PROGRESS) | models.Q(lease_owner__isnull=False)
+    )
+
+
+BUSY_SQL = "({l}.status = 'in_progress' OR {l}.lease_owner_id IS NOT NULL)"  # {l}: the lead table's alias
+
+
+def _split_updates(upload: SheetUpload, stage: _PostgresStage, lines: array) -> str | None:
+    """Mode "update", PostgreSQL: move the rows that update a lead (``lines``) out of the stage
+    into ``<stage>_u`` (number, name, custom fields), so the stage holds only what the import
+    adds. The table's name, or None when there is nothing to update."""
+    if not lines:
+        return None
+    table = update_table(upload)
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(
+            f"CREATE UNLOGGED TABLE {table} AS SELECT s.id, s.number, s.name, s.custom_fields"  # noqa: S608
+            f" FROM {stage.table} s JOIN unnest(%s::bigint[]) AS d(id) ON s.id = d.id",
+            [[stage.id_base + line for line in lines]],
+        )
+    return table
+
+
+def update_leads(cur, campaign: Campaign, source: str, *, first: str = "") -> int:
+    """Apply mode "update": each lead of ``campaign`` whose number a row of ``source`` (a table
+    or subquery aliased ``u`` with ``number, name, custom_fields``) holds, and that nobody is
+    working (:data:`BUSY_SQL`), takes the row's name when it is not empty and its custom fields
+    over its own (a field the row leaves empty keeps its value). Status, attempts, history,
+    agents and the lead's upload stay. Set-based (``UPDATE ... FROM``) on both databases.
+    Returns how many leads were updated."""
+    postgres = connection.vendor == "postgresql"
+    # SQLite's UPDATE cannot alias its target: there the lead is the table's own name.
+    target, l = ("campaigns_lead l", "l") if postgres else ("campaigns_lead", "campaigns_lead")  # noqa: E741
+    merge = (
+        f"{l}.custom_fields || u.custom_fields"
+        if postgres
+        else f"json_patch({l}.custom_fields, u.custom_fields)"
+    )
+    cur.execute(
+        f"UPDATE {target} SET name = CASE WHEN u.name <> '' THEN u.name ELSE {l}.name END,"  # noqa: S608
+        f" custom_fields = {merge} FROM {source} WHERE {l}.campaign_id = %s AND {l}.number = u.number"
+        f" AND {l}.source <> 'platform' AND NOT {BUSY_SQL.format(l=l)}",
+        [campaign.pk],
+    )
+    return cur.rowcount
 
 
 def _last_lead_id() -> int:
@@ -696,6 +785,13 @@ class _PostgresStage:
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables)}")
 
+    def first_rows(self) -> str:
+        """The stage's first row of each number, as ``u`` for :func:`update_leads`."""
+        return (
+            f"(SELECT DISTINCT ON (number) number, name, custom_fields FROM {self.table}"  # noqa: S608
+            " ORDER BY number, id) u"
+        )
+
 
 def _block_ranges(cur, tables: list[str], pieces: int) -> tuple[list[tuple[str, int, int | None, int]], int]:
     """About ``pieces`` consecutive block ranges ``(table, first, end or None, blocks)`` over
@@ -771,6 +867,12 @@ class _SqliteStage(_PostgresStage):
     def writer(self) -> Iterator[Callable[[str | list[tuple]], None]]:
         yield self.write
 
+    def first_rows(self) -> str:
+        return (
+            f"(SELECT number, name, custom_fields FROM {self.table}"  # noqa: S608
+            f" WHERE line IN (SELECT min(line) FROM {self.table} GROUP BY number)) u"
+        )
+
     def insert(self, campaign: Campaign, upload: SheetUpload | None, source: str) -> int:
         columns, exprs, params = _lead_columns(campaign, upload, source)
         with connection.cursor() as cur:
@@ -797,10 +899,16 @@ def stage_table(upload: SheetUpload) -> str:
     return f"campaigns_stage_{upload.pk}"
 
 
-def stage_tables(upload: SheetUpload) -> tuple[str, str]:
-    """Every name a stage of the upload may have: the table, and the second table that
-    versions before ``STAGE_FORMAT`` 3 gave the tail of the sheet (dropped with it)."""
-    return stage_table(upload), f"{stage_table(upload)}_b"
+def update_table(upload: SheetUpload) -> str:
+    """The rows of a staged dry run that update leads (mode "update"), see :func:`_split_updates`."""
+    return f"{stage_table(upload)}_u"
+
+
+def stage_tables(upload: SheetUpload) -> tuple[str, str, str]:
+    """Every name a stage of the upload may have: the table, the second table that versions
+    before ``STAGE_FORMAT`` 3 gave the tail of the sheet, and the update rows' table (dropped
+    with it)."""
+    return stage_table(upload), f"{stage_table(upload)}_b", update_table(upload)
 
 
 def drop_stage(upload: SheetUpload) -> None:
@@ -816,7 +924,7 @@ def sweep_stages() -> None:
     with connection.cursor() as cur:
         cur.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename ~ '^campaigns_stage_[0-9]+(_b)?$'"
+            "AND tablename ~ '^campaigns_stage_[0-9]+(_b|_u)?$'"
         )
         tables = [row[0] for row in cur.fetchall()]
     if not tables:
@@ -870,6 +978,15 @@ def _reusable_stage(upload: SheetUpload, plan: Plan) -> list[str] | None:
         cur.execute(" + ".join(f"(SELECT count(*) FROM {t})" for t in tables).join(["SELECT ", ""]))  # noqa: S608
         if cur.fetchone()[0] != info.get("rows"):
             return None
+        if info.get("updates"):  # mode "update": its rows too (UNLOGGED as well)
+            if info["updates"] != update_table(upload):
+                return None
+            cur.execute("SELECT to_regclass(%s)", [info["updates"]])
+            if cur.fetchone()[0] is None:
+                return None
+            cur.execute(f"SELECT count(*) FROM {info['updates']}")  # noqa: S608
+            if cur.fetchone()[0] != info.get("update_rows"):
+                return None
     return tables
 
 
@@ -1151,10 +1268,15 @@ def commit(
                 write(result.rows)
                 sweep()
                 ticker.tick(0.95 * stream.bytes_read / size, outcome.total)
-        ticker.tick(0.95, outcome.total, force=True)
+        # The insert is one statement (SQLite: several seconds for 200,000 rows): say so.
+        ticker.tick(0.95, outcome.total, force=True, step=_writing(outcome.valid, upload.updates))
         with transaction.atomic():
             if before_insert:
                 before_insert()
+            if upload.updates:
+                lead_append_lock(upload.campaign_id)
+                with connection.cursor() as cur:
+                    outcome.updates = update_leads(cur, upload.campaign, stage.first_rows())
             outcome.imported = stage.insert(upload.campaign, upload, Lead.Source.SHEET)
     finally:
         stage.drop()
@@ -1176,7 +1298,9 @@ def _insert_staged(
         invalid=upload.invalid_rows,
         dnc=upload.dnc_rows,
     )
-    ticker.tick(0.5, outcome.total, force=True)  # the last point a cancel is cheap
+    updates = info.get("updates") if upload.updates else None
+    # The last point a cancel is cheap.
+    ticker.tick(0.5, outcome.total, force=True, step=_writing(outcome.valid, bool(updates)))
 
     def inserting(done: float) -> None:
         # Between two pieces of the insert: a cancel (left in the cache, the upload row being
@@ -1191,6 +1315,12 @@ def _insert_staged(
     with transaction.atomic():
         if before_insert:
             before_insert()
+        if updates:
+            lead_append_lock(upload.campaign_id)
+            with connection.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s)", [updates])
+                if cur.fetchone()[0] is not None:
+                    outcome.updates = update_leads(cur, upload.campaign, f"{updates} u")
         outcome.imported = stage.insert(
             upload.campaign,
             upload,
@@ -1201,5 +1331,96 @@ def _insert_staged(
             progress=inserting,
         )
     stage.drop()
+    drop_stage(upload)  # and the update rows' table
     outcome.duplicates = outcome.valid - outcome.imported
     return outcome
+
+
+def _writing(rows: int, updates: bool) -> str:
+    if updates:
+        return f"Updating leads and writing {rows:,} rows…"
+    return f"Writing {rows:,} leads…"
+
+
+# -- undo: take back the leads an import added ------------------------------------------------------
+
+UNDO_BATCH = 5_000  # lead ids per DELETE; each batch commits on its own, with progress between
+UNDO_SAMPLE = 200  # kept leads listed on the page
+UNDO_RETRIES = 3
+
+
+@dataclass
+class UndoOutcome:
+    removed: int = 0
+    kept: int = 0
+    kept_sample: list[dict[str, object]] = field(default_factory=list)
+
+
+# A lead nobody has touched: never attempted, never called, not held by an agent, no call row.
+# Waiting ("pending") or put on the do-not-call list since the import ("dnc": nobody called it;
+# the number stays on the list). SQLite's lead_has_calls trigger deletes a deleted lead's calls
+# instead of refusing, so the NOT EXISTS is what keeps history there.
+_UNTOUCHED_SQL = (
+    "status IN ('pending', 'dnc') AND attempts = 0 AND last_called_at IS NULL"
+    " AND lease_owner_id IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM calls_call c WHERE c.lead_id = campaigns_lead.id)"
+)
+
+
+def undo(upload: SheetUpload, *, progress: ProgressFn | None = None) -> UndoOutcome:
+    """Delete the leads ``upload`` added that nobody has touched; keep (and list) the others.
+
+    Nothing finds leads by upload through an index (``Lead.upload`` has none, on purpose:
+    models.py), so one pass over the campaign's leads (on PostgreSQL its own partition, or
+    its share of the DEFAULT one) finds the id range the upload's leads span (they were inserted
+    together: reserved ids follow the sheet); then each ``UNDO_BATCH`` ids of it go with a
+    ``DELETE`` that the primary key serves, in its own transaction. Safe to run again after a
+    crash: it starts over on what is left. A lead an agent takes meanwhile is re-checked by the
+    ``DELETE`` itself on PostgreSQL (a row changed under it is evaluated again); a call that
+    commits for one in the same instant makes the ``lead_has_calls`` trigger refuse the batch,
+    which is then tried again (and then leaves that lead)."""
+    outcome = UndoOutcome()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT min(id), max(id), count(*) FROM campaigns_lead WHERE campaign_id = %s AND upload_id = %s",
+            [upload.campaign_id, upload.pk],
+        )
+        low, high, total = cur.fetchone()
+    if not total:
+        return outcome
+    span = high - low + 1
+    for start in range(low, high + 1, UNDO_BATCH):
+        end = min(high, start + UNDO_BATCH - 1)
+        outcome.removed += _undo_batch(upload, start, end)
+        if progress:
+            progress((end - low + 1) / span, outcome.removed)
+    kept = Lead.objects.filter(campaign_id=upload.campaign_id, upload_id=upload.pk)
+    outcome.kept = kept.count()
+    outcome.kept_sample = [
+        {
+            "number": lead.number,
+            "name": lead.name,
+            "status": lead.get_status_display(),
+            "attempts": lead.attempts,
+        }
+        for lead in kept.order_by("id")[:UNDO_SAMPLE]
+    ]
+    return outcome
+
+
+def _undo_batch(upload: SheetUpload, start: int, end: int) -> int:
+    for attempt in range(UNDO_RETRIES):
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(
+                    "DELETE FROM campaigns_lead WHERE campaign_id = %s AND upload_id = %s"  # noqa: S608
+                    f" AND id BETWEEN %s AND %s AND {_UNTOUCHED_SQL}",
+                    [upload.campaign_id, upload.pk, start, end],
+                )
+                return cur.rowcount
+        except IntegrityError:
+            # lead_has_calls: a call for one of these leads committed while the DELETE ran.
+            log.info("undo of upload %s: a call started in ids %s-%s; trying again", upload.pk, start, end)
+            if attempt == UNDO_RETRIES - 1:
+                raise
+    return 0

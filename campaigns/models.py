@@ -250,6 +250,17 @@ class SheetUpload(models.Model):
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        UNDOING = "undoing", "Undoing the import"
+        UNDONE = "undone", "Import undone"
+
+    class Mode(models.TextChoices):
+        """What the import does with a row whose number is already a lead of the campaign
+        (``mapping["mode"]``, chosen on the mapping page)."""
+
+        ADD = "add", "Add new leads only"
+        UPDATE = "update", "Add new and update existing"
+
+    DELIMITER_NAMES = {"\t": "Tab", ",": "Comma", ";": "Semicolon", "|": "Pipe"}
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="uploads")
     file = models.FileField(upload_to="sheets/%Y/%m/")
@@ -271,6 +282,8 @@ class SheetUpload(models.Model):
     size_bytes = models.BigIntegerField(default=0)
     # Dry run or import progress through the file, 0..1 (rows are unknown until the first pass ends).
     progress = models.FloatField(default=0.0)
+    # What a pass is doing when the bar alone says too little ("Writing 195,715 leads…").
+    step = models.CharField(max_length=120, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -280,3 +293,16 @@ class SheetUpload(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+    @property
+    def delimiter_name(self) -> str:
+        """The delimiter in words: a tab printed as itself is blank on the page."""
+        return self.DELIMITER_NAMES.get(self.delimiter, self.delimiter)
+
+    @property
+    def mode(self) -> str:
+        return (self.mapping or {}).get("mode") or self.Mode.ADD
+
+    @property
+    def updates(self) -> bool:
+        return self.mode == self.Mode.UPDATE

@@ -31,6 +31,40 @@ _AGENT_SPLIT = re.compile(r"[,;|\s]+")
 
 INVALID, DUPLICATE, DUPLICATE_CAMPAIGN, DNC = "invalid", "duplicate", "duplicate_campaign", "dnc"
 
+# The checks' short reasons (also the intake API's, which answers a program) as the sentences a
+# supervisor reads in the dry run's report: what is wrong and what to do about it. The ``kind``
+# beside each stays the machine-readable code.
+SENTENCES = {
+    "empty": "The phone number cell is empty.",
+    "the row has no number column": "This row ends before the phone number column: it has too few cells.",
+    "wrong number of digits": "The phone number has too many or too few digits for its country.",
+    "not a valid number": "The phone number is not one that exists: check for a typing mistake.",
+    "unknown country code": "The phone number starts with a country code that does not exist.",
+    "not a phone number": "The phone number cell does not hold a phone number.",
+    "too short": "The phone number is too short to be dialed.",
+    "too long": "The phone number is too long to be dialed.",
+    "has an extension; preview dialing cannot reach extensions": (
+        "The phone number has an extension, which preview dialing cannot reach: give the main number."
+    ),
+    f"longer than {MAX_RAW} characters": f"The phone number cell is longer than {MAX_RAW} characters.",
+    f"longer than {MAX_NAME} characters": f"The name is longer than {MAX_NAME} characters: shorten it.",
+    "too many agents": f"The agents cell names more agents than fit in {MAX_AGENTS:,} characters.",
+    "on the do-not-call list": "This number is on the do-not-call list: it will not be called.",
+    "appears earlier in this sheet": "This number is on an earlier line of this sheet: only the first is kept.",
+    "already in this campaign": "This number is already a lead of this campaign: the row is left out.",
+    "already in this campaign and on a call": (
+        "This number is a lead of this campaign that an agent is working now: it is left as it is."
+    ),
+}
+
+
+def sentence(reason: str) -> str:
+    """A check's reason as a sentence for the report (an unknown reason, capitalised)."""
+    known = SENTENCES.get(reason)
+    if known:
+        return known
+    return (reason[:1].upper() + reason[1:]).rstrip(".") + "." if reason else reason
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -313,12 +313,26 @@ def mapping_choices(campaign: Campaign, header: str) -> list[tuple[str, str]]:
     return choices
 
 
+# An upload in these states has its leads (or had them): its mapping and dry run are settled.
+_PAST_IMPORT = (
+    SheetUpload.Status.IMPORTING,
+    SheetUpload.Status.DONE,
+    SheetUpload.Status.UNDOING,
+    SheetUpload.Status.UNDONE,
+)
+
+
 @transaction.atomic
-def upload_set_mapping(*, upload: SheetUpload, columns: Sequence[str], has_header: bool) -> SheetUpload:
-    """Record the supervisor's mapping. Exactly one number column; others at most once."""
+def upload_set_mapping(
+    *, upload: SheetUpload, columns: Sequence[str], has_header: bool, mode: str = SheetUpload.Mode.ADD
+) -> SheetUpload:
+    """Record the supervisor's mapping and import mode (``SheetUpload.Mode``: add new leads
+    only, or add new and update existing). Exactly one number column; others at most once."""
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
-    if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
+    if upload.status in _PAST_IMPORT:
         raise ServiceError("This sheet is already imported; upload it again to change the mapping.")
+    if mode not in SheetUpload.Mode.values:
+        raise ServiceError("Choose whether the import adds new leads only or also updates existing ones.")
     cleaned = [c or sheets.IGNORE for c in columns]
     if cleaned.count(sheets.NUMBER) != 1:
         raise ServiceError("Choose exactly one column as the phone number.")
@@ -331,7 +345,10 @@ def upload_set_mapping(*, upload: SheetUpload, columns: Sequence[str], has_heade
     mapping = dict(upload.mapping or {})
     header = sheets.preview(Path(upload.file.path), upload.encoding, upload.delimiter, rows=1)
     mapping.update(
-        columns=cleaned, has_header=has_header, headers=(header[0] if header and has_header else [])
+        columns=cleaned,
+        has_header=has_header,
+        headers=(header[0] if header and has_header else []),
+        mode=str(mode),
     )
     upload.mapping = mapping
     upload.status = SheetUpload.Status.UPLOADED
@@ -342,7 +359,7 @@ def upload_set_mapping(*, upload: SheetUpload, columns: Sequence[str], has_heade
 @transaction.atomic
 def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
-    if upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE):
+    if upload.status in _PAST_IMPORT:
         raise ServiceError("This sheet is already being imported.")
     importer.plan_for(upload)  # a mapping without a number column fails here, not in the worker
     # Each dry run has its number: a run still going when a new mapping starts another one is
@@ -408,8 +425,13 @@ def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
             upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     else:
         upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
-    if upload.status in (SheetUpload.Status.DONE, SheetUpload.Status.CANCELLED):
-        return upload
+    if upload.status in (
+        SheetUpload.Status.DONE,
+        SheetUpload.Status.CANCELLED,
+        SheetUpload.Status.UNDOING,
+        SheetUpload.Status.UNDONE,
+    ):
+        return upload  # nothing to stop (an undo is not cancelled: it only ever removes)
     _set_status(upload, SheetUpload.Status.CANCELLED)
     _push_progress(upload)
     return upload
@@ -425,9 +447,10 @@ def _set_status(upload: SheetUpload, status: str, **fields: Any) -> None:
         if status in (SheetUpload.Status.VALIDATING, SheetUpload.Status.IMPORTING)
         else upload.processed_rows
     )
+    upload.step = ""
     for key, value in fields.items():
         setattr(upload, key, value)
-    upload.save(update_fields=["status", "progress", "processed_rows", *fields])
+    upload.save(update_fields=["status", "progress", "processed_rows", "step", *fields])
 
 
 def _push_progress(upload: SheetUpload) -> None:
@@ -437,12 +460,13 @@ def _push_progress(upload: SheetUpload) -> None:
 def _progress_reporter(upload: SheetUpload, phase: str):
     """Progress callbacks for the importer: save and push now (each UPDATE autocommits)."""
 
-    def progress(fraction: float, rows: int) -> None:
+    def progress(fraction: float, rows: int, step: str | None = None) -> None:
         upload.progress = round(min(1.0, fraction), 4)
         upload.processed_rows = rows
-        SheetUpload.objects.filter(pk=upload.pk, status=phase).update(
-            progress=upload.progress, processed_rows=rows
-        )
+        fields: dict[str, Any] = {"progress": upload.progress, "processed_rows": rows}
+        if step is not None:
+            upload.step = fields["step"] = step[:120]
+        SheetUpload.objects.filter(pk=upload.pk, status=phase).update(**fields)
         live.upload_progressed(upload.pk, now=True)
 
     def cancelled() -> bool:
@@ -528,6 +552,7 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
     report = dict(upload.report or {})
     report.pop("stage", None)  # the staged rows are inserted and dropped
     report["imported"] = outcome.imported
+    report["updated"] = outcome.updates
     finished = _finish(
         upload,
         SheetUpload.Status.DONE,
@@ -537,8 +562,56 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
         report=report,
     )
     _push_campaign_row(upload.campaign)
+    # Updated names and fields are not pushed again: the push sends a lead once (pushed_at).
     if outcome.imported and _pushes_leads(upload.campaign):
         campaign_sync_start(campaign=upload.campaign)
+    return finished
+
+
+@transaction.atomic
+def upload_start_undo(*, upload: SheetUpload) -> SheetUpload:
+    """Queue the undo of a finished import (``upload_undo_run``): its leads nobody has touched
+    go, the others stay and are listed. Only a done import can be undone, once."""
+    upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
+    if upload.status == SheetUpload.Status.UNDONE:
+        raise ServiceError("This import is already undone.")
+    if upload.status == SheetUpload.Status.UNDOING:
+        raise ServiceError("This import is being undone already.")
+    if upload.status != SheetUpload.Status.DONE:
+        raise ServiceError("Only a finished import can be undone.")
+    _set_status(upload, SheetUpload.Status.UNDOING, error="")
+    transaction.on_commit(lambda: tasks.upload_undo.delay(upload.pk))
+    _push_progress(upload)
+    return upload
+
+
+def upload_undo_run(*, upload_id: int) -> SheetUpload | None:
+    """The undo (the Celery task's body, ``imports`` queue): delete the leads this upload added
+    that were never called, never leased and have no call (``importer.undo``), in batches with
+    progress; keep every other one and list them. Ends "undone" with the counts in
+    ``report["undo"]``. Safe to run again: it continues on what is left. When it fails the
+    upload is "done" again, with the error, and can be undone again."""
+    upload = SheetUpload.objects.select_related("campaign").get(pk=upload_id)
+    if upload.status != SheetUpload.Status.UNDOING:
+        return None
+    progress, _ = _progress_reporter(upload, SheetUpload.Status.UNDOING)
+    try:
+        outcome = importer.undo(upload, progress=progress)
+    except Exception as exc:
+        log.exception("undo of upload %s failed", upload_id)
+        finished = _finish(
+            upload,
+            SheetUpload.Status.DONE,
+            error=f"The undo stopped before the end ({str(exc)[:1500]}). Undo again to finish it.",
+        )
+        _push_campaign_row(upload.campaign)
+        return finished
+    report = dict(upload.report or {})
+    # The import's leads less those kept: right also when an earlier, failed undo removed some.
+    removed = max(outcome.removed, upload.imported_rows - outcome.kept)
+    report["undo"] = {"removed": removed, "kept": outcome.kept, "kept_sample": outcome.kept_sample}
+    finished = _finish(upload, SheetUpload.Status.UNDONE, progress=1.0, report=report, error="")
+    _push_campaign_row(upload.campaign)
     return finished
 
 
@@ -557,6 +630,7 @@ def _finish(upload: SheetUpload, status: str, run: int | None = None, **fields: 
         SheetUpload.Status.CANCELLED,
     ):
         return current
+    current.step = ""
     for key, value in fields.items():
         setattr(current, key, value)
     current.status = status

@@ -24,6 +24,11 @@ def upload_import(upload_id: int) -> None:
     services.upload_import_run(upload_id=upload_id)
 
 
+@shared_task(acks_late=True)
+def upload_undo(upload_id: int) -> None:
+    services.upload_undo_run(upload_id=upload_id)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=SYNC_RETRIES)
 def campaign_sync(self, campaign_id: int) -> None:
     """Push unpushed leads to Ryng. Transient failures retry with exponential backoff (10 s, 20 s,

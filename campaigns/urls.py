@@ -25,6 +25,7 @@ urlpatterns = [
     path(upload + "mapping/", views.upload_mapping, name="upload_mapping"),
     path(upload + "import/", views.upload_import, name="upload_import"),
     path(upload + "cancel/", views.upload_cancel, name="upload_cancel"),
+    path(upload + "undo/", views.upload_undo, name="upload_undo"),
     path(upload + "issues.csv", views.upload_issues, name="upload_issues"),
     path("dnc/", views.dnc, name="dnc"),
     path("dnc/upload/", views.dnc_upload, name="dnc_upload"),

@@ -218,7 +218,14 @@ def _upload_context(upload: SheetUpload) -> dict:
             }
             for i in range(width)
         ],
-        "locked": upload.status in (SheetUpload.Status.IMPORTING, SheetUpload.Status.DONE),
+        "locked": upload.status
+        in (
+            SheetUpload.Status.IMPORTING,
+            SheetUpload.Status.DONE,
+            SheetUpload.Status.UNDOING,
+            SheetUpload.Status.UNDONE,
+        ),
+        "modes": SheetUpload.Mode.choices,
     }
 
 
@@ -251,7 +258,10 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
     columns = [request.POST.get(f"col_{i}", "") for i in range(min(int(width), settings.SHEET_MAX_COLUMNS))]
     try:
         upload = services.upload_set_mapping(
-            upload=upload, columns=columns, has_header=request.POST.get("has_header") == "on"
+            upload=upload,
+            columns=columns,
+            has_header=request.POST.get("has_header") == "on",
+            mode=request.POST.get("mode") or SheetUpload.Mode.ADD,
         )
         services.upload_start_dry_run(upload=upload)
     except (services.ServiceError, ValueError) as exc:
@@ -262,10 +272,16 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
 @require_POST
 @supervisor_required
 def upload_import(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    return _upload_start(request, campaign_id, upload_id, services.upload_start_import)
+
+
+def _upload_start(request: HttpRequest, campaign_id: int, upload_id: int, start) -> HttpResponse:
+    """Start a pass on the upload (``start(upload=...)``, a service that queues a task): the
+    progress partial for htmx, else the page; a refusal in words either way."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
     try:
-        upload = services.upload_start_import(upload=upload)
+        upload = start(upload=upload)
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     if request.htmx:
@@ -281,6 +297,13 @@ def upload_cancel(request: HttpRequest, campaign_id: int, upload_id: int) -> Htt
     if request.htmx:
         return render(request, "supervisor/upload.html#progress", {"upload": upload})
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_POST
+@supervisor_required
+def upload_undo(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    """Start undoing a finished import (the page asks first)."""
+    return _upload_start(request, campaign_id, upload_id, services.upload_start_undo)
 
 
 @require_GET

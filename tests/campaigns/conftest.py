@@ -35,7 +35,7 @@ def _no_broker(request, monkeypatch):
         return
     from campaigns import tasks
 
-    for task in (tasks.upload_dry_run, tasks.upload_import, tasks.campaign_sync):
+    for task in (tasks.upload_dry_run, tasks.upload_import, tasks.upload_undo, tasks.campaign_sync):
         monkeypatch.setattr(task, "delay", lambda *args, **kwargs: None)
 
 

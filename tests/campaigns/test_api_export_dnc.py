@@ -296,7 +296,7 @@ def test_upload_page_flow(supervisor_client, campaign, django_capture_on_commit_
     assert callbacks  # the dry run is enqueued on commit
     tasks.upload_dry_run.apply(args=[upload.pk])
     page = supervisor_client.get(reverse("supervisor:upload", args=[campaign.pk, upload.pk]))
-    assert b'id="dry-run-report"' in page.content and b"wrong number of digits" in page.content
+    assert b'id="dry-run-report"' in page.content and b"too many or too few digits" in page.content
     issues = supervisor_client.get(reverse("supervisor:upload_issues", args=[campaign.pk, upload.pk]))
     assert b"line,column,value,reason,kind" in b"".join(issues.streaming_content)
     with django_capture_on_commit_callbacks(execute=False):

@@ -92,10 +92,13 @@ def test_malformed_rows_are_reported_and_no_valid_row_is_lost(campaign):
     assert upload.status == SheetUpload.Status.VALIDATED
     assert (upload.total_rows, upload.valid_rows, upload.invalid_rows, upload.dnc_rows) == (9, 3, 4, 1)
     issues = {i["line"]: i for i in upload.report["sample"]}
-    assert issues[3]["reason"] == "empty" and issues[3]["column"] == "Phone"
-    assert issues[4]["reason"] == "wrong number of digits" or issues[4]["reason"] == "too short"
+    assert issues[3]["reason"] == "The phone number cell is empty." and issues[3]["column"] == "Phone"
+    assert issues[4]["reason"] in (
+        "The phone number has too many or too few digits for its country.",
+        "The phone number is too short to be dialed.",
+    )
     assert issues[5]["column"] == "Phone" and issues[5]["value"] == "call me"
-    assert issues[7]["reason"] == "the row has no number column"
+    assert issues[7]["reason"] == "This row ends before the phone number column: it has too few cells."
     assert issues[8]["kind"] == "dnc"
     assert issues[9]["kind"] == "duplicate"
     # The downloadable report has every issue with its line, column and reason.

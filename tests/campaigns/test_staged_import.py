@@ -246,7 +246,9 @@ def test_the_staged_insert_moves_the_progress_bar_and_keeps_sheet_order(campaign
     assert upload.report["stage"]["built"] is False
     services.upload_start_import(upload=upload)
     seen: list[float] = []
-    outcome = importer.commit(SheetUpload.objects.get(pk=upload.pk), progress=lambda f, rows: seen.append(f))
+    outcome = importer.commit(
+        SheetUpload.objects.get(pk=upload.pk), progress=lambda f, rows, step=None: seen.append(f)
+    )
     assert outcome.imported == 3000 - 60
     inserting = [f for f in seen if f > 0.5]
     assert len(inserting) >= 3 and inserting == sorted(inserting) and inserting[-1] == 1.0, seen
@@ -277,8 +279,8 @@ def test_a_cancel_during_the_insert_answers_at_once_and_rolls_the_import_back(
     def reporter(upload_, phase):
         progress, cancelled = real_reporter(upload_, phase)
 
-        def progress_and_cancel(fraction, rows):
-            progress(fraction, rows)
+        def progress_and_cancel(fraction, rows, step=None):
+            progress(fraction, rows, step)
             if fraction > 0.5 and "upload" not in answered:
                 # The import's transaction holds the upload row: the cancel must not wait for it.
                 supervisor = threading.Thread(target=cancel_from_another_connection)

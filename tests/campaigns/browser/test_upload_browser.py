@@ -75,7 +75,7 @@ def test_upload_fix_mapping_dry_run_and_live_import(
     progress = page.locator(f"#upload-progress-{upload.pk}")
     expect(progress.locator(".report-valid")).to_have_text(str(ROWS - 1), timeout=60_000)
     expect(progress.locator(".report-invalid")).to_have_text("1")
-    expect(progress).to_contain_text("wrong number of digits")
+    expect(progress).to_contain_text("too many or too few digits")
     expect(progress.locator("#issues-link")).to_be_visible()
 
     doc = page.evaluate(WATCH, f"upload-progress-{upload.pk}")
