@@ -65,7 +65,9 @@ def platform_callback(request: HttpRequest, platform: str, secret: str, kind: st
             request.META.get("REMOTE_ADDR", "?"),
         )
         raise Http404
-    raw = request.body.decode("utf-8", "replace")
+    # A NUL (raw or as a JSON escape) becomes the symbol for one: PostgreSQL stores neither in text
+    # or JSON, and the body is kept whatever it holds.
+    raw = request.body.decode("utf-8", "replace").replace("\x00", "\u2400").replace("\\u0000", "\\u2400")
     call_hint = request.GET.get("call", "")
     signals = get_provider(account.config()).parse(raw)
     applied = 0

@@ -13,10 +13,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def box(page: Page, selector: str) -> dict:
-    page.locator(selector).wait_for(state="visible")
-    found = page.locator(selector).bounding_box()
-    assert found is not None, selector
-    return found
+    """The element's box, once it holds still in the page (a pushed frame may replace it between
+    two reads: read again)."""
+    for _ in range(50):
+        page.locator(selector).wait_for(state="visible")
+        found = page.locator(selector).bounding_box()
+        if found is not None:
+            return found
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{selector} never held still")
 
 
 def columns_end_together(page: Page) -> None:

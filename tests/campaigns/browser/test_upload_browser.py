@@ -62,7 +62,7 @@ def test_upload_fix_mapping_dry_run_and_live_import(
     page.set_input_files("#id_sheet", str(sheet))
     page.click("#sheet-form button[type=submit]")
     expect(page.locator("#mapping-form")).to_be_visible()
-    expect(page.locator("#sheet-delimiter")).to_have_text(";")
+    expect(page.locator("#sheet-delimiter")).to_have_text("Semicolon")
     upload = SheetUpload.objects.get(campaign=campaign)
 
     # Fix the mapping: the number and name columns were not recognised.
@@ -73,7 +73,7 @@ def test_upload_fix_mapping_dry_run_and_live_import(
 
     # The dry-run report arrives over the WebSocket.
     progress = page.locator(f"#upload-progress-{upload.pk}")
-    expect(progress.locator(".report-valid")).to_have_text(str(ROWS - 1), timeout=60_000)
+    expect(progress.locator(".report-valid")).to_have_text(f"{ROWS - 1:,}", timeout=60_000)
     expect(progress.locator(".report-invalid")).to_have_text("1")
     expect(progress).to_contain_text("too many or too few digits")
     expect(progress.locator("#issues-link")).to_be_visible()
@@ -81,7 +81,7 @@ def test_upload_fix_mapping_dry_run_and_live_import(
     doc = page.evaluate(WATCH, f"upload-progress-{upload.pk}")
     page.click("#import-button")
     expect(progress.locator(".upload-status")).to_have_text("Imported", timeout=90_000)
-    expect(progress.locator(".report-imported")).to_have_text(str(ROWS - 1))
+    expect(progress.locator(".report-imported")).to_have_text(f"{ROWS - 1:,}")
     seen = page.evaluate("window.__seen")
     assert page.evaluate("window.__doc") == doc  # no reload: every change came in place
     bars = [s["bar"] for s in seen if s["status"] == "importing" and s["bar"] is not None]
