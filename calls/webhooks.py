@@ -30,6 +30,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from agentdesk import nul
 from calls import services
 from calls.models import CallEvent, TelephonyAccount
 from calls.providers import ADAPTERS, get_provider, provider_class
@@ -65,9 +66,8 @@ def platform_callback(request: HttpRequest, platform: str, secret: str, kind: st
             request.META.get("REMOTE_ADDR", "?"),
         )
         raise Http404
-    # A NUL (raw or as a JSON escape) becomes the symbol for one: PostgreSQL stores neither in text
-    # or JSON, and the body is kept whatever it holds.
-    raw = request.body.decode("utf-8", "replace").replace("\x00", "\u2400").replace("\\u0000", "\\u2400")
+    # The body is kept whatever it holds; a NUL in it becomes the symbol for one (agentdesk.nul).
+    raw = nul.shown(request.body.decode("utf-8", "replace"))
     call_hint = request.GET.get("call", "")
     signals = get_provider(account.config()).parse(raw)
     applied = 0

@@ -54,6 +54,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
+from agentdesk import nul
 from calls.models import PlatformIdentity
 from campaigns import csvsafe, partitions, rowcheck, sheets
 from campaigns.locks import lead_append_lock
@@ -241,7 +242,7 @@ class _Reporter:
     def add(self, issue: tuple[int, str, str, str, str]) -> None:
         # A NUL in a cell is shown as the symbol for one: PostgreSQL's JSON refuses the character
         # itself (the report is stored on the upload), and a reader sees that it was there.
-        issue = tuple(part.replace("\x00", "\u2400") if isinstance(part, str) else part for part in issue)
+        issue = tuple(nul.shown(part) if isinstance(part, str) else part for part in issue)
         kind = issue[4]
         if kind == INVALID:
             self.outcome.invalid += 1

@@ -256,7 +256,7 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
         messages.error(request, "The mapping form was incomplete; map the columns again.")
         return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
     columns = [
-        request.POST.get(f"col_{i}", "").replace("\x00", "")
+        request.POST.get(f"col_{i}", "")
         for i in range(min(int(width), settings.SHEET_MAX_COLUMNS))
     ]
     try:
@@ -370,7 +370,7 @@ def dnc_upload(request: HttpRequest) -> HttpResponse:
 @require_POST
 @supervisor_required
 def dnc_remove(request: HttpRequest) -> HttpResponse:
-    services.dnc_remove(number=request.POST.get("number", "").replace("\x00", ""))
+    services.dnc_remove(number=request.POST.get("number", ""))
     return redirect("supervisor:dnc")
 
 
