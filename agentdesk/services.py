@@ -100,13 +100,8 @@ def leads_promote_due() -> int:
 
 
 def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
-    """Lease the next lead of ``campaign`` to ``agent`` (or return the one already held).
-
-    Never the same lead to two agents: on PostgreSQL the candidate row is locked with
-    ``SELECT ... FOR UPDATE SKIP LOCKED``, so a concurrent request takes the next row instead of
-    waiting; on SQLite the IMMEDIATE transaction mode (settings) serialises writers at BEGIN.
-    The lease condition is re-checked in the UPDATE itself as a last guard.
-    """
+    """Lease the next lead of ``campaign`` to ``agent`` (or return the one already held); never
+    the same lead to two agents (:func:`_take_first`)."""
     with transaction.atomic():
         held = lead_current_for_agent(agent=agent)
         if held is not None:
@@ -114,31 +109,16 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
             return held
         now = timezone.now()
         _promote_due(campaign=campaign, now=now)
-        qs = _offerable(agent=agent, campaign=campaign, now=now)
-        if settings.IS_POSTGRES:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        # Lock exactly one row: locking more would hide rows from concurrent askers for nothing.
-        candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
-        if candidate_id is None:
-            return None
-        taken = (
-            Lead.objects.filter(pk=candidate_id)
-            .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()))
-            .update(lease_owner=agent, lease_expires_at=_lease_until())
-        )
-        if taken:
-            live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE)
-            return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
-    return None
+        return _take_first(agent=agent, candidates=_offerable(agent=agent, campaign=campaign, now=now))
 
 
 def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
     """Lease a due callback of ``campaign`` before any new lead: the ones this agent booked
-    first, then anyone's, soonest due first. None when the agent holds a lead already (the
+    first, then anyone's, in id order. None when the agent holds a lead already (the
     queue renews it) or no callback is due.
 
-    Kept apart from :func:`lead_next_for_agent` (the queue's own order and indexes): the same
-    lease guards, on the few rows the campaign has in callback status (lead_queue_idx)."""
+    The same lease as :func:`lead_next_for_agent` (:func:`_take_first`), on the few rows the
+    campaign has in callback status (lead_queue_idx)."""
     if lead_current_for_agent(agent=agent) is not None:
         return None
     now = timezone.now()
@@ -147,14 +127,27 @@ def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
     booked = due.filter(pk__in=callbacks_booked_by(agent).values("lead_id"))
     for candidates in (booked, due):
         with transaction.atomic():
-            qs = candidates.order_by("id")
-            if settings.IS_POSTGRES:
-                qs = qs.select_for_update(skip_locked=True, of=("self",))
-            candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
-            if candidate_id is not None and _lease(agent=agent, lead_id=candidate_id):
-                live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, live.CALLBACKS)
-                return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
+            if (lead := _take_first(agent=agent, candidates=candidates, panels=(live.CALLBACKS,))) is not None:
+                return lead
     return None
+
+
+def _take_first(*, agent: Agent, candidates, panels: tuple[str, ...] = ()) -> Lead | None:
+    """Lease the first of ``candidates`` (id order) to ``agent``, inside the caller's transaction.
+
+    Never the same lead to two agents: on PostgreSQL the candidate row is locked with
+    ``SELECT ... FOR UPDATE SKIP LOCKED``, so a concurrent request takes the next row instead of
+    waiting (locking exactly one row: more would hide rows from concurrent askers for nothing);
+    on SQLite the IMMEDIATE transaction mode (settings) serialises writers at BEGIN. The lease
+    condition is re-checked in the UPDATE itself (:func:`_lease`) as a last guard."""
+    qs = candidates.order_by("id")
+    if settings.IS_POSTGRES:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
+    if candidate_id is None or not _lease(agent=agent, lead_id=candidate_id):
+        return None
+    live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, *panels)
+    return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
 
 
 def _lease(*, agent: Agent, lead_id: int) -> bool:
