@@ -31,7 +31,7 @@ from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, Platfo
 from calls.providers import provider_class
 from calls.selectors import calls_for_lead, live_call_for_agent
 from campaigns.models import AgentMapping, Campaign, Lead
-from campaigns.selectors import calling_window_status, lead_local_time
+from campaigns.selectors import calling_window_status, lead_local_time, next_window_opening
 
 
 def lead_get_for_agent(*, agent: Agent, lead_id: int) -> Lead:
@@ -323,6 +323,11 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "dial_blocked": checks.first_refusal if checks is not None and not checks.ok else None,
         "dispositions": _once(lambda: list(campaign.dispositions.all())) if campaign is not None else [],
         "waiting_for_platform": campaign is not None and provider_class(campaign.platform).offers_leads,
+        # With no lead to offer: when the window opens for ready leads outside it (a lead in
+        # Sydney sleeps while New York works), read only when the empty preview is rendered.
+        "window_opens": _once(lambda: next_window_opening(campaign, timezone.now()))
+        if campaign is not None and lead is None
+        else None,
         "campaigns": campaigns,
         "is_ready": agent.presence == Presence.READY,
         # The disposition form starts from the call's saved draft (a reload, a second tab).

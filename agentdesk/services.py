@@ -40,6 +40,7 @@ from calls.models import LIVE_STATES, Call, CallState, PlatformSession
 from calls.providers import provider_class
 from calls.providers.base import ProviderError
 from calls.services import Refusal
+from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign, Disposition, Lead
 
 # Lead statuses an agent may be offered (a callback once its time has come).
@@ -68,6 +69,31 @@ def _offerable(*, agent: Agent, campaign: Campaign, now: datetime):
         .filter(attempts__lt=campaign.attempt_cap)
         .order_by("id")
     )
+
+
+def _open_zones(*, campaign: Campaign, now: datetime) -> list[str]:
+    """The zones of the campaign's ready leads where its calling window is open now."""
+    return [
+        name
+        for name in campaign_selectors.ready_zones(campaign)
+        if campaign_selectors.window_open_in(campaign, campaign_selectors.lead_zone_of(name), now)
+    ]
+
+
+def _open_zone_queues(*, agent: Agent, campaign: Campaign, now: datetime) -> list:
+    """The offerable leads, one queue per zone whose calling window is open now, the zone with
+    the lowest first id first: the desk never offers a lead the dial would refuse for the hour
+    (a lead in Sydney is offered while New York sleeps), and each queue is one walk of
+    lead_ready_idx (campaign, timezone, id) from its start, never over the closed zones' leads.
+
+    The stored zone is the number's strictest (campaigns.phone); a number whose area code spans
+    zones is still checked in every one at dial time."""
+    offerable = _offerable(agent=agent, campaign=campaign, now=now)
+    queues = [offerable.filter(timezone=name) for name in _open_zones(campaign=campaign, now=now)]
+    if len(queues) < 2:
+        return queues
+    firsts = [(next(iter(queue.values_list("id", flat=True)[:1]), None), queue) for queue in queues]
+    return [queue for first, queue in sorted((f for f in firsts if f[0] is not None), key=lambda f: f[0])]
 
 
 def _promote_due(*, campaign: Campaign, now: datetime) -> int:
@@ -109,7 +135,10 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
             return held
         now = timezone.now()
         _promote_due(campaign=campaign, now=now)
-        return _take_first(agent=agent, candidates=_offerable(agent=agent, campaign=campaign, now=now))
+        for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now):
+            if (lead := _take_first(agent=agent, candidates=queue)) is not None:
+                return lead
+    return None
 
 
 def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
@@ -123,11 +152,16 @@ def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
         return None
     now = timezone.now()
     _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
-    due = _offerable(agent=agent, campaign=campaign, now=now).filter(status=Lead.Status.CALLBACK)
+    zones = _open_zones(campaign=campaign, now=now)
+    due = _offerable(agent=agent, campaign=campaign, now=now).filter(
+        status=Lead.Status.CALLBACK, timezone__in=zones
+    )
     booked = due.filter(pk__in=callbacks_booked_by(agent).values("lead_id"))
     for candidates in (booked, due):
         with transaction.atomic():
-            if (lead := _take_first(agent=agent, candidates=candidates, panels=(live.CALLBACKS,))) is not None:
+            if (
+                lead := _take_first(agent=agent, candidates=candidates, panels=(live.CALLBACKS,))
+            ) is not None:
                 return lead
     return None
 

@@ -21,15 +21,14 @@ signed in are then decided once per group in Python, not once per lead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from agentdesk.models import Agent, Presence
 from campaigns.models import Campaign, Lead
-from campaigns.selectors import window_contains, zone_named
+from campaigns.selectors import lead_zone_of, window_open_in, window_opens_in
 
 PAUSED = "paused"
 CAPPED = "capped"
@@ -68,26 +67,6 @@ class Breakdown:
 
     def count(self, key: str) -> int:
         return next((row.count for row in self.rows if row.key == key), 0)
-
-
-def _window_opens(campaign: Campaign, zone: ZoneInfo, now: datetime) -> datetime | None:
-    """The next moment the campaign's window opens in ``zone`` (within a week), or None."""
-    local = now.astimezone(zone)
-    for day in range(8):
-        date = (local + timedelta(days=day)).date()
-        if str(date.weekday()) not in (campaign.window_days or ""):
-            continue
-        opens = datetime.combine(date, campaign.window_start, tzinfo=zone)
-        if opens > now:
-            return opens
-    return None
-
-
-def _open_now(campaign: Campaign, zone: ZoneInfo, now: datetime) -> bool:
-    local = now.astimezone(zone)
-    return str(local.weekday()) in (campaign.window_days or "") and window_contains(
-        local.time(), campaign.window_start, campaign.window_end
-    )
 
 
 def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Breakdown:
@@ -135,10 +114,10 @@ def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Break
         add(LEASED, group["leased"], group["leased_until"])
         add(CALLBACK_LATER, group["callback_later"], group["callback_at"])
         add(RETRY_LATER, group["retry_later"], group["retry_at"])
-        zone = zone_named(group["timezone"] or "") or ZoneInfo("UTC")
+        zone = lead_zone_of(group["timezone"])
         assigned = {name for name in (group["assigned_agents"] or "").split(",") if name}
-        if not _open_now(campaign, zone, now):
-            add(OUTSIDE_WINDOW, group["ready"], _window_opens(campaign, zone, now))
+        if not window_open_in(campaign, zone, now):
+            add(OUTSIDE_WINDOW, group["ready"], window_opens_in(campaign, zone, now))
         elif assigned and not assigned & signed_in:
             add(AGENTS_AWAY, group["ready"])
         else:

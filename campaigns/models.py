@@ -215,8 +215,10 @@ class Lead(models.Model):
             # or is waiting to call again. A waiting lead (next_attempt_at set) joins it when its
             # time passes (agentdesk.services._promote_due; docs/desk.md, "The queue";
             # bench/queue_bench.py). Platform-born leads are leased by the engine, never here.
+            # By zone (then id): the desk takes the zones whose calling window is open now,
+            # each one walk from its start (agentdesk.services._open_zone_queues).
             models.Index(
-                fields=["campaign", "id"],
+                fields=["campaign", "timezone", "id"],
                 condition=Q(status__in=["pending", "callback"], next_attempt_at__isnull=True)
                 & ~Q(source="platform"),
                 name="lead_ready_idx",

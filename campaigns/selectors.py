@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -158,6 +159,82 @@ def lead_zones(lead: Lead) -> list[ZoneInfo]:
 def lead_local_time(lead: Lead, at: datetime | None = None) -> datetime:
     """The lead's local time now (or at ``at``), in its stored zone."""
     return (at or timezone.now()).astimezone(lead_zones(lead)[0])
+
+
+def window_open_in(campaign: Campaign, zone: ZoneInfo, at: datetime) -> bool:
+    """Is ``at`` inside the campaign's calling window (days and hours) in ``zone``?"""
+    local = at.astimezone(zone)
+    return str(local.weekday()) in (campaign.window_days or "") and window_contains(
+        local.time(), campaign.window_start, campaign.window_end
+    )
+
+
+def window_opens_in(campaign: Campaign, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The next moment the campaign's window opens in ``zone`` (within a week), or None."""
+    local = now.astimezone(zone)
+    for day in range(8):
+        date = (local + timedelta(days=day)).date()
+        if str(date.weekday()) not in (campaign.window_days or ""):
+            continue
+        opens = datetime.combine(date, campaign.window_start, tzinfo=zone)
+        if opens > now:
+            return opens
+    return None
+
+
+def next_window_opening(campaign: Campaign, now: datetime) -> datetime | None:
+    """When the calling window next opens for a ready lead of the campaign that waits for it
+    (None if none waits): what the desk says while every ready lead is outside its window."""
+    opens = [
+        window_opens_in(campaign, zone, now)
+        for zone in map(lead_zone_of, ready_zones(campaign))
+        if not window_open_in(campaign, zone, now)
+    ]
+    return min((at for at in opens if at is not None), default=None)
+
+
+def lead_zone_of(name: str) -> ZoneInfo:
+    """The zone a stored ``Lead.timezone`` names; UTC for none (as :func:`lead_zones`)."""
+    return zone_named(name) or ZoneInfo("UTC")
+
+
+# The ready leads' zones, one index probe each (a loose scan of lead_ready_idx's zone column):
+# a campaign has a handful of zones and a million leads.
+_READY_ZONES_SQL = """
+WITH RECURSIVE zone(name) AS (
+    (SELECT timezone FROM campaigns_lead WHERE {ready} ORDER BY timezone LIMIT 1)
+    UNION ALL
+    SELECT (SELECT timezone FROM campaigns_lead WHERE {ready} AND timezone > zone.name
+            ORDER BY timezone LIMIT 1)
+    FROM zone WHERE zone.name IS NOT NULL
+)
+SELECT name FROM zone WHERE name IS NOT NULL
+"""
+_READY = (
+    "campaign_id = %s AND status IN ('pending', 'callback') AND next_attempt_at IS NULL"
+    " AND NOT (source = 'platform')"
+)
+
+
+def ready_zones(campaign: Campaign) -> list[str]:
+    """The distinct ``timezone`` values of the campaign's ready leads (lead_ready_idx), "" for
+    leads of no known zone. On PostgreSQL a loose index scan (one probe a zone); SQLite, the
+    embedded default, reads the index's zone column whole."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(_READY_ZONES_SQL.format(ready=_READY), [campaign.pk, campaign.pk])
+            return [name for (name,) in cur.fetchall()]
+    return list(
+        Lead.objects.filter(
+            campaign=campaign,
+            status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK],
+            next_attempt_at__isnull=True,
+        )
+        .exclude(source=Lead.Source.PLATFORM)
+        .order_by("timezone")
+        .values_list("timezone", flat=True)
+        .distinct()
+    )
 
 
 def window_contains(local: time, start: time, end: time) -> bool:

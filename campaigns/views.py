@@ -255,10 +255,7 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
     if not width.isdigit():
         messages.error(request, "The mapping form was incomplete; map the columns again.")
         return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
-    columns = [
-        request.POST.get(f"col_{i}", "")
-        for i in range(min(int(width), settings.SHEET_MAX_COLUMNS))
-    ]
+    columns = [request.POST.get(f"col_{i}", "") for i in range(min(int(width), settings.SHEET_MAX_COLUMNS))]
     try:
         upload = services.upload_set_mapping(
             upload=upload,

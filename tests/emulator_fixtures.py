@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from agentdesk.devstack import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # One platform minute lasts 0.6 s in tests; long polls hold 1 s so loops stay quick. Huawei's GUID
@@ -93,7 +95,12 @@ class EmulatorProcess:
 def emulator_process() -> Iterator[EmulatorProcess]:
     port = free_port()
     env = {**os.environ, **TEST_EMULATOR_ENV}
-    process = subprocess.Popen([sys.executable, "-m", "emulators", "--port", str(port)], cwd=ROOT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulators", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=die_with_parent,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_emulator/health")

@@ -28,6 +28,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test import TransactionTestCase
 
+from agentdesk.devstack import die_with_parent
 from tests.emulator_fixtures import EmulatorProcess, free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +132,15 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A pytest killed (a timeout, ^C twice) takes its daphne, workers and streams with it:
+            # an orphan keeps its test database open and the next run cannot drop it.
+            preexec_fn=die_with_parent,
         )
         return self
 

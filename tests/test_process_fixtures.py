@@ -36,6 +36,9 @@ def deadlock_a_flush(flush) -> BaseException | None:
             connection.close()
 
     with psycopg.connect(process_fixtures.test_database_url()) as other:
+        # The flush must be the one PostgreSQL aborts: whichever waiter checks for the deadlock
+        # first loses, and on a busy machine that could be this connection; it checks last.
+        other.execute("SET deadlock_timeout = '30s'")
         other.execute(f"LOCK TABLE {last} IN ACCESS SHARE MODE")
         thread = threading.Thread(target=run)
         thread.start()

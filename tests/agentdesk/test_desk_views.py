@@ -152,15 +152,20 @@ def test_dial_disabled_with_the_reason_for_dnc(agent_client, agent, campaign, le
     assert not Call.objects.filter(lead=leads[0]).exists()
 
 
-def test_dial_disabled_outside_the_window(agent_client, agent):
+def test_dial_disabled_when_the_window_closes_on_a_held_lead(agent_client, agent):
+    """The queue offers only leads inside their window; one already on the desk when the window
+    closes stays, with the dial disabled and the reason shown."""
+    closing = make_campaign(name="Closing now")
+    make_leads(closing, 1)
+    _ready(agent_client, closing)
     now_ny = timezone.now().astimezone(ZoneInfo("America/New_York"))
     start = (now_ny + timedelta(hours=2)).time().replace(second=0, microsecond=0)
     end = (now_ny + timedelta(hours=3)).time().replace(second=0, microsecond=0)
     if end < start:
         start, end = time(0, 0), (now_ny - timedelta(hours=1)).time()
-    closed = make_campaign(name="Closed now", window=(start, end))
-    make_leads(closed, 1)
-    body = _ready(agent_client, closed).content.decode()
+    closing.window_start, closing.window_end = start, end
+    closing.save()
+    body = agent_client.get("/desk/state/").content.decode()
     assert "Outside calling window" in body and 'id="dial-blocked"' in body
 
 
@@ -437,3 +442,19 @@ def test_the_history_shows_earlier_calls_in_the_leads_time(agent_client, agent):
     Call.objects.filter(pk=earlier.pk).update(created_at=at)
     body = _ready(agent_client, campaign).content.decode()
     assert "Mar 2 10:30" in body and "Mar 1 23:30" not in body
+
+
+def test_leads_outside_their_window_are_not_offered_and_the_desk_says_when(agent_client, agent, campaign):
+    """A server in UTC, leads in New York and Sydney, a window that closed an hour ago in both:
+    no lead on the desk (the dial would refuse it), and the wait in words, in both zones."""
+    Lead.objects.create(campaign=campaign, number="+12125550101", name="Ann NY", timezone="America/New_York")
+    Lead.objects.create(campaign=campaign, number="+61291234567", name="Bo Syd", timezone="Australia/Sydney")
+    local = timezone.now().astimezone(ZoneInfo("America/New_York"))
+    campaign.window_start = (local - timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    campaign.window_end = (local - timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    campaign.save()
+    body = _ready(agent_client, campaign).content.decode()
+    assert not Lead.objects.filter(lease_owner=agent).exists()
+    assert "Ann NY" not in body and "Bo Syd" not in body
+    assert "Leads are waiting for their calling window" in body
+    assert f"{campaign.window_start:%H:%M} in " in body

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agentdesk import services
+from campaigns import selectors as campaign_selectors
 from campaigns.models import Lead
 
 # A worked campaign: most leads wait on a retry delay, ahead (lower ids) of the few fresh ones.
@@ -141,3 +143,83 @@ def test_the_lease_reads_the_ready_leads_only(agent, campaign):
     removed = sum(n.get("Rows Removed by Filter", 0) for n in nodes)
     scanned = sum(n.get("Actual Rows", 0) * n.get("Actual Loops", 1) for n in nodes if "Index Name" in n)
     assert removed < 100 and scanned < 100, f"{removed} rows removed by filter, {scanned} read:\n{shown}"
+
+
+# -- calling windows by zone: a server in UTC, leads in New York, Sydney and Los Angeles ---------
+
+ZONES = ("America/New_York", "Australia/Sydney", "America/Los_Angeles", "America/New_York")
+
+
+def _window_around(campaign, zone: str, before: timedelta, after: timedelta) -> None:
+    """The campaign's window, set to open ``before`` the present moment in ``zone`` and close
+    ``after`` it (a window may cross midnight)."""
+    local = timezone.now().astimezone(ZoneInfo(zone))
+    campaign.window_start = (local - before).time().replace(second=0, microsecond=0)
+    campaign.window_end = (local + after).time().replace(second=0, microsecond=0)
+    campaign.window_days = "0123456"
+    campaign.save()
+
+
+def _zoned_leads(campaign) -> list[int]:
+    Lead.objects.bulk_create(
+        Lead(campaign=campaign, number=f"+1212555{n:04d}", name=f"{zone} {n}", timezone=zone)
+        for n, zone in enumerate(ZONES)
+    )
+    return list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True))
+
+
+def _take_all(agent, campaign) -> list[int]:
+    taken = []
+    while (lead := _next(agent, campaign)) is not None:
+        taken.append(lead.pk)
+        Lead.objects.filter(pk=lead.pk).update(
+            status=Lead.Status.DONE, lease_owner=None, lease_expires_at=None
+        )
+    return taken
+
+
+def test_only_leads_inside_their_calling_window_are_offered(agent, campaign):
+    # Open for an hour around now in Los Angeles: New York (3 h ahead) and Sydney (17-19 h
+    # ahead) are outside it, though their leads have the lower ids.
+    _window_around(campaign, "America/Los_Angeles", timedelta(minutes=30), timedelta(minutes=30))
+    ny, sydney, la, ny2 = _zoned_leads(campaign)
+    assert _take_all(agent, campaign) == [la]
+    assert set(Lead.objects.filter(status=Lead.Status.PENDING).values_list("id", flat=True)) == {
+        ny,
+        sydney,
+        ny2,
+    }
+
+
+def test_open_zones_are_taken_together_in_id_order(agent, campaign):
+    # Open from half an hour ago in Los Angeles to half an hour ahead in New York: both coasts.
+    _window_around(campaign, "America/Los_Angeles", timedelta(minutes=30), timedelta(hours=3, minutes=30))
+    ny, _sydney, la, ny2 = _zoned_leads(campaign)
+    assert _take_all(agent, campaign) == [ny, la, ny2]
+
+
+def test_a_due_callback_waits_for_its_window_too(agent, campaign):
+    _window_around(campaign, "America/Los_Angeles", timedelta(minutes=30), timedelta(minutes=30))
+    ny, _sydney, la, _ny2 = _zoned_leads(campaign)
+    Lead.objects.filter(pk__in=[ny, la]).update(status=Lead.Status.CALLBACK, attempts=1)
+    lead = services.callback_next_for_agent(agent=agent, campaign=campaign)
+    assert lead is not None and lead.pk == la
+    Lead.objects.filter(pk=la).update(status=Lead.Status.DONE, lease_owner=None, lease_expires_at=None)
+    assert services.callback_next_for_agent(agent=agent, campaign=campaign) is None
+
+
+def test_with_every_window_closed_the_desk_says_when_the_next_opens(agent, campaign):
+    # A window that opened and closed in Los Angeles in the last hours: closed everywhere now
+    # (Sydney's 17-19 h ahead lands 5-7 h behind Los Angeles on the clock).
+    local = timezone.now().astimezone(ZoneInfo("America/Los_Angeles"))
+    campaign.window_start = (local - timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    campaign.window_end = (local - timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    campaign.save()
+    _zoned_leads(campaign)
+    assert _next(agent, campaign) is None
+    opens = campaign_selectors.next_window_opening(campaign, timezone.now())
+    # The start is 2 h behind Los Angeles' clock: Sydney's clock (5-7 h behind it, a day on)
+    # reaches it in 3-5 h, New York's (3 h ahead) in 19 h, Los Angeles' own in 22 h.
+    assert opens.tzinfo.key == "Australia/Sydney"
+    assert opens.time() == campaign.window_start
+    assert timedelta(hours=2, minutes=59) < opens - timezone.now() < timedelta(hours=5, minutes=1)
