@@ -7,7 +7,9 @@ Builds one campaign of ``--leads`` leads as its own partition (as a big sheet's 
 ``campaigns.partitions``) in the mix of a campaign worked for hours in sheet order: the first
 90% of the ids called once or more (done, exhausted, do-not-call, waiting on a retry delay,
 callbacks booked for later, a few callbacks due, a few callbacks booked on the last attempt and
-so capped, some leads assigned to one agent), the last 10% fresh. Every run rebuilds it.
+so capped, some leads assigned to one agent), the last 10% fresh; half the leads in New York,
+three tenths in Los Angeles, a fifth in Sydney, whose calling window is closed during the run.
+Every run rebuilds it.
 
 Then ``--agents`` threads, each with its own database connection, start together (the first
 ask is a burst: every agent at once) and each leases ``--rounds`` leads through
@@ -84,6 +86,10 @@ def ms_stats(samples: list[float]) -> dict[str, float]:
 def seed(leads: int, agents: int):
     """The campaign (its partition rebuilt) and the agents."""
     from datetime import time as dtime
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
 
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
@@ -100,6 +106,14 @@ def seed(leads: int, agents: int):
         name=CAMPAIGN,
         defaults={"account": account, "attempt_cap": 3, "window_start": dtime(0), "window_end": dtime.max},
     )
+    # A floor in UTC calling two coasts while Sydney sleeps: the window is open in New York and
+    # Los Angeles (from 2 h ago on the west coast to 2 h ahead on the east coast) and closed in
+    # Sydney, whose leads (a fifth) the lease passes over by zone (docs/desk.md, "The queue").
+    now = timezone.now()
+    campaign.window_start = (now.astimezone(ZoneInfo("America/Los_Angeles")) - timedelta(hours=2)).time()
+    campaign.window_end = (now.astimezone(ZoneInfo("America/New_York")) + timedelta(hours=2)).time()
+    campaign.window_days = "0123456"
+    campaign.save(update_fields=["window_start", "window_end", "window_days"])
     users = get_user_model().objects
     team = []
     for n in range(agents):
@@ -123,7 +137,8 @@ def seed(leads: int, agents: int):
             SELECT nextval(pg_get_serial_sequence('campaigns_lead', 'id')), %(campaign)s,
                 '+1212' || lpad(i::text, 7, '0'), '+1212' || lpad(i::text, 7, '0'), 'Lead ' || i,
                 '{{"City": "Springfield"}}', CASE WHEN kind = 'assigned_retry' THEN %(assignee)s ELSE '' END,
-                'America/New_York',
+                CASE WHEN i %% 10 < 5 THEN 'America/New_York' WHEN i %% 10 < 8 THEN 'America/Los_Angeles'
+                     ELSE 'Australia/Sydney' END,
                 CASE kind WHEN 'fresh' THEN 'pending' WHEN 'retry' THEN 'pending' WHEN 'assigned_retry' THEN 'pending'
                     WHEN 'callback_later' THEN 'callback' WHEN 'callback_due' THEN 'callback'
                     WHEN 'capped' THEN 'callback' ELSE kind END,
@@ -313,6 +328,11 @@ def main() -> None:
     if errors:
         raise SystemExit(f"{len(errors)} errors, the first: {errors[0]!r}")
     doubles = sum(n - 1 for n in Counter(pk for pk, _ in leased).values() if n > 1)
+    from campaigns.models import Lead
+
+    # Sydney's window is closed for the whole run: a lease of one of its leads is a lead the dial
+    # would refuse (must be 0).
+    outside = Lead.objects.filter(pk__in=[pk for pk, _ in leased], timezone="Australia/Sydney").count()
     lease, floor = ms_stats(lease_samples), ms_stats(floor_before + floor_after)
     result = {
         "benchmark": "next lead under load",
@@ -324,10 +344,11 @@ def main() -> None:
         "lease": lease,
         "leases_granted": len(leased),
         "double_leases": doubles,
+        "leases_outside_window": outside,
         "baseline": {"what": "indexed SELECT id ... ORDER BY id LIMIT 1, same threads", **floor},
         "ratio_p50": round(lease["p50_ms"] / floor["p50_ms"], 1) if floor["p50_ms"] else None,
         "ratio_p99": round(lease["p99_ms"] / floor["p99_ms"], 1) if floor["p99_ms"] else None,
-        "target": "p99 < 30 ms, 0 double leases",
+        "target": "p99 < 30 ms, 0 double leases, 0 leases outside the calling window",
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -341,7 +362,8 @@ def main() -> None:
         f"{'baseline (indexed SELECT ... LIMIT 1)':<40} {floor['p50_ms']:>8} {floor['p99_ms']:>8} {floor['max_ms']:>8}"
     )
     print(
-        f"ratio p50 {result['ratio_p50']}x, p99 {result['ratio_p99']}x; {len(leased)} leases, {doubles} double"
+        f"ratio p50 {result['ratio_p50']}x, p99 {result['ratio_p99']}x; {len(leased)} leases, {doubles} double,"
+        f" {outside} outside the calling window"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
