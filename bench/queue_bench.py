@@ -89,10 +89,9 @@ def seed(leads: int, agents: int):
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from django.utils import timezone
-
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
+    from django.utils import timezone
 
     from agentdesk.models import Agent
     from calls.models import TelephonyAccount
