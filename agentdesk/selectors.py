@@ -30,7 +30,7 @@ from calls.compliance import dial_checks
 from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, PlatformSession
 from calls.providers import provider_class
 from calls.selectors import calls_for_lead, live_call_for_agent
-from campaigns.models import AgentMapping, Campaign, Lead
+from campaigns.models import AgentMapping, Campaign, Lead, desk_keys
 from campaigns.selectors import calling_window_status, lead_local_time, next_window_opening
 
 
@@ -267,6 +267,14 @@ def recent_calls_for_agent(*, agent: Agent, limit: int = 10, now: datetime | Non
     return out
 
 
+def keyed_dispositions(campaign: Campaign) -> list:
+    """The campaign's dispositions in their order, each with ``desk_key``: the digit that picks it."""
+    rows = list(campaign.dispositions.all())
+    for row, key in zip(rows, desk_keys(row.key for row in rows), strict=True):
+        row.desk_key = key
+    return rows
+
+
 def desk_state(*, agent: Agent) -> dict[str, Any]:
     """Everything the desk shows: presence, the campaign, the held lead, the call on the desk (live
     or waiting for a disposition), the dial-time checks and the campaign's dispositions."""
@@ -321,7 +329,7 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "call_live": live,
         "checks": checks,
         "dial_blocked": checks.first_refusal if checks is not None and not checks.ok else None,
-        "dispositions": _once(lambda: list(campaign.dispositions.all())) if campaign is not None else [],
+        "dispositions": _once(lambda: keyed_dispositions(campaign)) if campaign is not None else [],
         "waiting_for_platform": campaign is not None and provider_class(campaign.platform).offers_leads,
         # With no lead to offer: when the window opens for ready leads outside it (a lead in
         # Sydney sleeps while New York works), read only when the empty preview is rendered.

@@ -7,7 +7,7 @@ from django import forms
 from agentdesk.models import AGENTS_GROUP, Agent
 from calls.models import TelephonyAccount
 from campaigns import formfields, services
-from campaigns.models import AgentMapping, Campaign, Lead
+from campaigns.models import DESK_KEYS, AgentMapping, Campaign, Disposition, Lead, desk_keys
 from campaigns.selectors import ExportFilter
 
 WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri"), ("5", "Sat"), ("6", "Sun")]
@@ -16,6 +16,139 @@ WEEKDAYS = [("0", "Mon"), ("1", "Tue"), ("2", "Wed"), ("3", "Thu"), ("4", "Fri")
 # 24-hour clock, as the desk shows times (a browser's <input type="time"> follows its locale's
 # 12-hour clock in the US).
 HHMM = {"pattern": "([01][0-9]|2[0-3]):[0-5][0-9]", "placeholder": "HH:MM", "inputmode": "numeric", "size": 5}
+
+
+# -- dispositions as rows: a formset, so the form works without JavaScript (extra empty rows, an
+# order number, a Remove box); static/js/supervisor.js adds rows, moves them and removes them.
+
+RETRY_MINUTES_MAX = 7 * 24 * 60
+KEY_ERROR = "The key is one digit, 0 to 9."
+
+
+class DispositionRowForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(
+        max_length=80,
+        error_messages={"required": "A disposition needs a name (or remove the row)."},
+        widget=forms.TextInput(attrs={"aria-label": "Name", "size": 18}),
+    )
+    outcome = forms.ChoiceField(
+        choices=Disposition.Outcome.choices,
+        initial=Disposition.Outcome.FINAL,
+        error_messages={"invalid_choice": "Pick an outcome from the list (%(value)s is not one)."},
+        widget=forms.Select(attrs={"aria-label": "Outcome"}),
+    )
+    retry_delay_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=RETRY_MINUTES_MAX,
+        error_messages={
+            "invalid": "Retry minutes: a whole number.",
+            "min_value": "Retry minutes: at least 1.",
+            "max_value": f"Retry minutes: at most {RETRY_MINUTES_MAX} (a week).",
+        },
+        widget=forms.NumberInput(attrs={"aria-label": "Retry minutes", "placeholder": "campaign's"}),
+    )
+    key = forms.CharField(
+        required=False,
+        max_length=1,
+        error_messages={"max_length": KEY_ERROR},
+        widget=forms.TextInput(attrs={"aria-label": "Key", "size": 2, "inputmode": "numeric"}),
+    )
+    is_conversion = forms.BooleanField(
+        required=False, label="Conversion", widget=forms.CheckboxInput(attrs={"aria-label": "Conversion"})
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if any(ord(c) < 32 or c == "\x7f" for c in name):
+            raise forms.ValidationError("A name is plain text on one line.")
+        return name
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"]
+        if key and key not in DESK_KEYS:
+            raise forms.ValidationError(KEY_ERROR)
+        return key
+
+    def has_changed(self) -> bool:
+        # An extra row the page only numbered is still empty.
+        return bool(set(self.changed_data) - {"ORDER"})
+
+    def spec(self) -> services.DispositionSpec:
+        data = self.cleaned_data
+        return services.DispositionSpec(
+            pk=data["id"],
+            name=data["name"],
+            outcome=data["outcome"],
+            retry_delay_minutes=data["retry_delay_minutes"],
+            is_conversion=data["is_conversion"],
+            key=data["key"],
+        )
+
+
+class BaseDispositionRows(forms.BaseFormSet):
+    default_error_messages = {
+        **forms.BaseFormSet.default_error_messages,
+        "too_many_forms": "At most %(num)d dispositions.",
+    }
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        form.fields["ORDER"].widget.attrs.update({"aria-label": "Place", "class": "disp-place"})
+        form.fields["DELETE"].label = "Remove"
+
+    def _place(self, index: int) -> tuple[int, int]:
+        try:
+            return int(self.forms[index]["ORDER"].value()), index
+        except (TypeError, ValueError):
+            return 10**9, index  # no number: after the numbered rows, as ordered_forms does
+
+    def rows(self) -> list[forms.Form]:
+        """Every row in its place (the supervisor's order, also when the form comes back with
+        errors), each with ``place`` (1, 2 ...) and the key the desk would give it as the key
+        field's placeholder."""
+        forms_ = [self.forms[i] for i in sorted(range(len(self.forms)), key=self._place)]
+        kept = [f for f in forms_ if not self._gone(f)]
+        keys = desk_keys(str(f["key"].value() or "") for f in kept)
+        for place, (form, key) in enumerate(zip(kept, keys, strict=True), start=1):
+            form.place = place
+            form.fields["key"].widget.attrs["placeholder"] = key
+        return forms_
+
+    def _gone(self, form) -> bool:
+        """Removed, or an extra row left empty."""
+        if form in self.forms[self.initial_form_count() :] and not (self.is_bound and form.has_changed()):
+            return True
+        return self.is_bound and self._should_delete_form(form)
+
+    def clean(self):
+        names: dict[str, int] = {}
+        keys: dict[str, int] = {}
+        for form in self.rows():
+            if self._gone(form):
+                continue
+            data = form.cleaned_data
+            name, key = data.get("name"), data.get("key")
+            if name and names.setdefault(name.casefold(), form.place) != form.place:
+                form.add_error("name", f"Row {names[name.casefold()]} is already called “{name}”.")
+            if key and keys.setdefault(key, form.place) != form.place:
+                form.add_error("key", f"Key {key} already picks row {keys[key]}.")
+
+    def specs(self) -> list[services.DispositionSpec]:
+        return [form.spec() for form in self.ordered_forms]
+
+
+DispositionRows = forms.formset_factory(
+    DispositionRowForm,
+    formset=BaseDispositionRows,
+    extra=2,
+    can_order=True,
+    can_delete=True,
+    max_num=40,
+    validate_max=True,
+    absolute_max=60,
+)
 
 
 class CampaignForm(forms.ModelForm):
@@ -31,13 +164,6 @@ class CampaignForm(forms.ModelForm):
         required=False,
         help_text="One per line, in order (the platform's custom field 1, 2 ...).",
         widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    dispositions_text = forms.CharField(
-        label="Dispositions",
-        required=False,
-        help_text="One per line: name | outcome (final, retry, callback, dnc) | retry delay in minutes "
-        '| "conversion" when it counts as one (e.g. Sale | final | | conversion).',
-        widget=forms.Textarea(attrs={"rows": 5}),
     )
     days = forms.MultipleChoiceField(
         label="Calling days", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=True
@@ -96,9 +222,23 @@ class CampaignForm(forms.ModelForm):
             self.initial["agent_mapping"] = None
         if campaign.pk:
             self.initial.setdefault("agents", list(campaign.agents.all()))
-            self.initial.setdefault("dispositions_text", services.format_dispositions(campaign))
         self.initial.setdefault("custom_fields_text", "\n".join(campaign.custom_field_names or []))
         self.initial.setdefault("days", list(campaign.window_days or "0123456"))
+        self.dispositions = DispositionRows(
+            self.data if self.is_bound else None,
+            prefix="disp",
+            initial=[
+                {
+                    "id": d.pk,
+                    "name": d.name,
+                    "outcome": d.outcome,
+                    "retry_delay_minutes": d.retry_delay_minutes,
+                    "key": d.key,
+                    "is_conversion": d.is_conversion,
+                }
+                for d in (campaign.dispositions.all() if campaign.pk else [])
+            ],
+        )
 
     def clean_custom_fields_text(self) -> list[str]:
         names = [
@@ -107,12 +247,6 @@ class CampaignForm(forms.ModelForm):
         if len(set(names)) != len(names):
             raise forms.ValidationError("Custom field names must be unique.")
         return names
-
-    def clean_dispositions_text(self) -> list[services.DispositionSpec]:
-        try:
-            return services.parse_dispositions(self.cleaned_data["dispositions_text"])
-        except services.ServiceError as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
     def clean_default_region(self) -> str:
         import phonenumbers
@@ -124,6 +258,8 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if not self.dispositions.is_valid():
+            self.add_error(None, "A disposition row needs a look (below); nothing was saved.")
         if data.get("agent_mapping") == AgentMapping.GLOBAL and not data.get("agents"):
             self.add_error("agents", "A list-of-agents mapping needs at least one agent.")
         if data.get("agent_mapping") == AgentMapping.ALL_AGENTS and data.get("agents"):
@@ -141,7 +277,7 @@ class CampaignForm(forms.ModelForm):
         return services.campaign_save(
             campaign=campaign,
             agents=self.cleaned_data["agents"],
-            dispositions=self.cleaned_data["dispositions_text"],
+            dispositions=self.dispositions.specs(),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import time
 
 from django.conf import settings
@@ -113,6 +114,9 @@ class Disposition(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     # A call disposed with it counts as a conversion (a sale, an appointment) on the wallboard.
     is_conversion = models.BooleanField("counts as a conversion", default=False)
+    # The digit that picks it on the desk; empty: the first digit no other disposition claims
+    # (desk_keys).
+    key = models.CharField("desk key", max_length=1, blank=True, default="")
 
     class Meta:
         ordering = ["position", "id"]
@@ -120,6 +124,18 @@ class Disposition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The keys the desk picks a disposition with, in the order they are handed out.
+DESK_KEYS = "1234567890"
+
+
+def desk_keys(keys: Iterable[str]) -> list[str]:
+    """The desk key of each disposition, in order, from the keys set on them: its own, else the
+    first of DESK_KEYS nobody claims, else none (past ten)."""
+    keys = list(keys)
+    free = (key for key in DESK_KEYS if key not in keys)
+    return [key or next(free, "") for key in keys]
 
 
 class Lead(models.Model):

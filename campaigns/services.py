@@ -7,9 +7,7 @@ and every live push sent only after the transaction commits.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import os
 import tempfile
@@ -33,7 +31,7 @@ from agentdesk.models import Agent, AuditEntry, audit_record, person_name
 from calls.providers import append_campaign, get_provider, provider_class
 from campaigns import importer, sheets, tasks, workbooks
 from campaigns.locks import lead_append_lock
-from campaigns.models import Campaign, Disposition, DoNotCall, Lead, SheetUpload
+from campaigns.models import DESK_KEYS, Campaign, Disposition, DoNotCall, Lead, SheetUpload
 from campaigns.phone import Normalized, normalize
 from campaigns.rowcheck import INVALID, Plan, check_chunk
 
@@ -53,6 +51,8 @@ class DispositionSpec:
     outcome: str = Disposition.Outcome.FINAL
     retry_delay_minutes: int | None = None
     is_conversion: bool = False
+    key: str = ""  # the desk key, one of DESK_KEYS; empty: handed out by place (desk_keys)
+    pk: int | None = None  # the row it edits (a rename keeps the row and its calls' history)
 
 
 @transaction.atomic
@@ -62,29 +62,42 @@ def campaign_save(
     agents: Iterable[Any] | None = None,
     dispositions: Sequence[DispositionSpec] | None = None,
 ) -> Campaign:
-    """Save a new or edited campaign with its agents and dispositions (replacing both lists;
-    dispositions keep their rows, and so their calls' history, when the name stays)."""
+    """Save a new or edited campaign with its agents and dispositions (replacing both lists)."""
     campaign.full_clean(exclude=["intake_token"])
     campaign.save()
     if agents is not None:
         campaign.agents.set(list(agents))
     if dispositions is not None:
-        keep = []
-        for position, spec in enumerate(dispositions):
-            row, _ = Disposition.objects.update_or_create(
-                campaign=campaign,
-                name=spec.name,
-                defaults={
-                    "outcome": spec.outcome,
-                    "retry_delay_minutes": spec.retry_delay_minutes,
-                    "is_conversion": spec.is_conversion,
-                    "position": position,
-                },
-            )
-            keep.append(row.pk)
-        campaign.dispositions.exclude(pk__in=keep).delete()
+        _dispositions_replace(campaign, dispositions)
     _push_campaign_row(campaign)
     return campaign
+
+
+def _dispositions_replace(campaign: Campaign, specs: Sequence[DispositionSpec]) -> None:
+    """The campaign's dispositions become ``specs``, in that order. A disposition keeps its row,
+    and so its calls' history, when a spec names its id or, failing that, its name."""
+    names = [spec.name.casefold() for spec in specs]
+    keys = [spec.key for spec in specs if spec.key]
+    if len(set(names)) != len(names):
+        raise ServiceError("Disposition names must be unique.")
+    if len(set(keys)) != len(keys) or not set(keys) <= set(DESK_KEYS):
+        raise ServiceError("Each disposition key is a different digit.")
+    unclaimed = {row.pk: row for row in campaign.dispositions.all()}
+    rows = [unclaimed.pop(spec.pk, None) if spec.pk is not None else None for spec in specs]
+    by_name = {row.name: row for row in unclaimed.values()}
+    rows = [row or by_name.pop(spec.name, None) for row, spec in zip(rows, specs, strict=True)]
+    campaign.dispositions.exclude(pk__in=[row.pk for row in rows if row]).delete()
+    # A rename may take a name another row is giving up in the same save: park renamed rows on a
+    # name nobody types (a control character) first.
+    for row, spec in zip(rows, specs, strict=True):
+        if row and row.name != spec.name:
+            Disposition.objects.filter(pk=row.pk).update(name=f"\x01{row.pk}")
+    for position, (row, spec) in enumerate(zip(rows, specs, strict=True)):
+        row = row or Disposition(campaign=campaign)
+        row.name, row.outcome, row.key = spec.name, spec.outcome, spec.key
+        row.retry_delay_minutes, row.is_conversion = spec.retry_delay_minutes, spec.is_conversion
+        row.position = position
+        row.save()
 
 
 @transaction.atomic
@@ -938,56 +951,6 @@ def _push_sync(campaign: Campaign) -> None:
 
 
 # -- campaign forms helpers --------------------------------------------------------------------------
-
-
-def parse_dispositions(text: str) -> list[DispositionSpec]:
-    """``Name | outcome | retry minutes | conversion`` one per line (the campaign form's
-    textarea); the last two are optional, ``conversion`` marks a disposition the wallboard
-    counts as a conversion."""
-    specs: list[DispositionSpec] = []
-    for number, line in enumerate(io.StringIO(text), start=1):
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in next(csv.reader([line], delimiter="|"))]
-        name = parts[0]
-        outcome = (parts[1] if len(parts) > 1 and parts[1] else Disposition.Outcome.FINAL).lower()
-        if outcome not in Disposition.Outcome.values:
-            raise ServiceError(
-                f"Line {number}: outcome must be one of {', '.join(Disposition.Outcome.values)}."
-            )
-        delay = None
-        if len(parts) > 2 and parts[2]:
-            if not parts[2].isdigit():
-                raise ServiceError(f"Line {number}: the retry delay is a whole number of minutes.")
-            delay = int(parts[2])
-        flag = parts[3].lower() if len(parts) > 3 else ""
-        # "success" is the same word (the desk's day called it so first).
-        if flag not in ("", "conversion", "success"):
-            raise ServiceError(f"Line {number}: the fourth part is either empty or “conversion”.")
-        if not name or len(name) > 80:
-            raise ServiceError(f"Line {number}: a disposition needs a name of at most 80 characters.")
-        specs.append(
-            DispositionSpec(
-                name=name,
-                outcome=outcome,
-                retry_delay_minutes=delay,
-                is_conversion=flag in ("conversion", "success"),
-            )
-        )
-    if len({s.name for s in specs}) != len(specs):
-        raise ServiceError("Disposition names must be unique.")
-    return specs
-
-
-def format_dispositions(campaign: Campaign) -> str:
-    lines = []
-    for d in campaign.dispositions.all():
-        delay = "" if d.retry_delay_minutes is None else str(d.retry_delay_minutes)
-        parts = [d.name, d.outcome, delay, "conversion" if d.is_conversion else ""]
-        while not parts[-1]:
-            parts.pop()
-        lines.append(" | ".join(parts))
-    return "\n".join(lines)
 
 
 def default_window() -> tuple[time, time]:

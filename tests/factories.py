@@ -93,3 +93,24 @@ def make_call(agent: Agent, lead: Lead, state: str = CallState.CONNECTED) -> Cal
         state=state,
         number=lead.number,
     )
+
+
+def disposition_rows(*rows: dict, initial: int = 0, prefix: str = "disp") -> dict:
+    """The campaign form's disposition rows as a browser posts them (a formset): each row a dict
+    of name, outcome (default final), retry_delay_minutes, key, is_conversion, id, ORDER (default
+    its place), DELETE; ``initial`` rows came from the saved campaign."""
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "40",
+    }
+    for index, row in enumerate(rows):
+        values = {"outcome": "final", "ORDER": index + 1, **row}
+        for name, value in values.items():
+            if name in ("is_conversion", "DELETE"):
+                if value:
+                    data[f"{prefix}-{index}-{name}"] = "on"
+            elif value is not None:
+                data[f"{prefix}-{index}-{name}"] = str(value)
+    return data

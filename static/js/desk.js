@@ -339,9 +339,9 @@
       case "Enter": handled = submitDispose(); break;
       case "Escape": dismissAlert(); break;
       default:
-        if (/^[1-9]$/.test(key)) {
-          var radios = document.querySelectorAll("#desk-dispose input[name=disposition]");
-          var radio = radios[parseInt(key, 10) - 1];
+        if (/^[0-9]$/.test(key)) {
+          // The key shown beside each disposition (the campaign form sets it, or its place does).
+          var radio = document.querySelector('#desk-dispose input[name=disposition][data-key="' + key + '"]');
           if (radio && !radio.disabled) {
             radio.checked = true;
             sync();

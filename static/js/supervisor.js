@@ -58,8 +58,88 @@
     });
   }
 
+  // The campaign form's disposition rows (a Django formset, campaigns/forms.py DispositionRows;
+  // without this script it takes place numbers and Remove boxes): add a row from the <template>,
+  // move rows up and down, remove one (ticked for removal and hidden, so the formset still sees
+  // every index). Place numbers follow the rows; an empty key shows the digit the desk will give
+  // it (campaigns.models.desk_keys: the first of 1-9, 0 no other row takes).
+  var DESK_KEYS = "1234567890".split("");
+
+  function wireDispositionRows(box) {
+    var prefix = box.getAttribute("data-disp-rows");
+    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+    var template = document.getElementById(prefix + "-empty");
+    var add = document.querySelector('[data-disp-add="' + prefix + '"]');
+    function field(row, name) { return row.querySelector('[name$="-' + name + '"]'); }
+    function live() {
+      return Array.prototype.filter.call(box.querySelectorAll("[data-disp-row]"), function (row) { return !row.hidden; });
+    }
+    function renumber() {
+      var rows = live();
+      var named = rows.filter(function (row) { return field(row, "name").value.trim(); });
+      var keys = named.map(function (row) { return field(row, "key").value.trim(); });
+      var free = DESK_KEYS.filter(function (key) { return keys.indexOf(key) < 0; });
+      rows.forEach(function (row, i) {
+        field(row, "ORDER").value = String(i + 1);
+        row.querySelector('[data-disp-move="up"]').disabled = i === 0;
+        row.querySelector('[data-disp-move="down"]').disabled = i === rows.length - 1;
+        var key = field(row, "key");
+        key.placeholder = named.indexOf(row) >= 0 && !key.value.trim() ? free.shift() || "" : "";
+      });
+    }
+    function setup(row) {
+      row.querySelectorAll("[data-disp-move], [data-disp-remove]").forEach(function (b) { b.hidden = false; });
+      var remove = field(row, "DELETE");
+      remove.closest("label").hidden = true;
+      if (remove.checked) row.hidden = true;
+      var place = field(row, "ORDER");
+      place.readOnly = true;
+      place.tabIndex = -1;
+    }
+    function neighbour(row, step) {
+      var rows = live();
+      return rows[rows.indexOf(row) + step] || null;
+    }
+    box.classList.add("js");
+    box.querySelectorAll("[data-disp-row]").forEach(setup);
+    renumber();
+    box.addEventListener("click", function (event) {
+      var button = event.target.closest("button");
+      var row = button && button.closest("[data-disp-row]");
+      if (!row) return;
+      var move = button.getAttribute("data-disp-move");
+      if (move) {
+        var other = neighbour(row, move === "up" ? -1 : 1);
+        if (other) { if (move === "up") other.before(row); else other.after(row); }
+        renumber();
+        button.focus();  // the keyboard stays on the row it moves
+      } else if (button.hasAttribute("data-disp-remove")) {
+        field(row, "DELETE").checked = true;
+        row.hidden = true;
+        renumber();
+        if (add) add.focus();
+      }
+    });
+    box.addEventListener("input", renumber);
+    if (add) {
+      add.hidden = false;
+      add.addEventListener("click", function () {
+        var index = Number(total.value);
+        var holder = document.createElement("div");
+        holder.innerHTML = template.innerHTML.replace(/__prefix__/g, String(index)).trim();
+        var row = holder.firstElementChild;
+        box.appendChild(row);
+        total.value = String(index + 1);
+        setup(row);
+        renumber();
+        field(row, "name").focus();
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-dropzone]").forEach(wireDropzone);
+    document.querySelectorAll("[data-disp-rows]").forEach(wireDispositionRows);
     document.querySelectorAll("[data-fullscreen]").forEach(function (button) {
       button.addEventListener("click", function () {
         if (document.fullscreenElement) document.exitFullscreen();

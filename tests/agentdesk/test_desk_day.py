@@ -17,7 +17,7 @@ from calls import services as engine
 from calls.models import Call, CallState
 from campaigns.forms import CampaignForm
 from campaigns.models import Disposition, Lead
-from tests.factories import make_call, make_campaign, make_leads
+from tests.factories import disposition_rows, make_call, make_campaign, make_leads
 
 pytestmark = pytest.mark.django_db
 
@@ -275,7 +275,7 @@ def test_the_campaign_form_edits_the_wrap_up_limit(campaign):
         "retry_delay_minutes": 60,
         "wrap_up_limit_seconds": 90,
         "days": list("0123456"),
-        "dispositions_text": "Sale | final | | success\nNo | final",
+        **disposition_rows({"name": "Sale", "is_conversion": True}, {"name": "No"}),
     }
     form = CampaignForm(data, instance=campaign)
     assert form.is_valid(), form.errors

@@ -90,8 +90,10 @@ def test_every_desk_command_answers_anything_without_a_500(working_agent, data):
 
 
 CAMPAIGN_KEYS = ["name", "account", "platform_campaign_id", "agent_mapping", "push_format", "default_region",
-                 "window_start", "window_end", "attempt_cap", "retry_delay_minutes", "dispositions_text",
-                 "custom_fields_text", "agents", "status", "next"]  # fmt: skip
+                 "window_start", "window_end", "attempt_cap", "retry_delay_minutes", "custom_fields_text",
+                 "disp-TOTAL_FORMS", "disp-INITIAL_FORMS", "disp-0-id", "disp-0-name", "disp-0-outcome",
+                 "disp-0-retry_delay_minutes", "disp-0-key", "disp-0-ORDER", "disp-0-DELETE", "disp-1-name",
+                 "disp-1-key", "disp-1-ORDER", "agents", "status", "next"]  # fmt: skip
 
 
 @FUZZ

@@ -198,12 +198,16 @@ def test_the_target_and_conversions_are_set_on_the_campaign_form(supervisor):
     client = login(supervisor)
     form = client.get(f"/supervisor/campaigns/{campaign.pk}/edit/").content.decode()
     assert 'name="target_contact_rate"' in form
-    specs = services.parse_dispositions("Sale | final | | conversion\nNo answer | retry | 30")
-    assert [(s.name, s.is_conversion) for s in specs] == [("Sale", True), ("No answer", False)]
+    assert 'name="disp-0-is_conversion"' in form and 'aria-label="Conversion"' in form
+    specs = [
+        services.DispositionSpec("Sale", is_conversion=True),
+        services.DispositionSpec("No answer", "retry", 30),
+    ]
     services.campaign_save(campaign=campaign, dispositions=specs)
-    assert services.format_dispositions(campaign) == "Sale | final |  | conversion\nNo answer | retry | 30"
-    with pytest.raises(services.ServiceError):
-        services.parse_dispositions("Sale | final | | maybe")
+    assert [(d.name, d.is_conversion) for d in campaign.dispositions.all()] == [
+        ("Sale", True),
+        ("No answer", False),
+    ]
 
 
 def _socket(user, path="/ws/supervisor/?view=wallboard"):

@@ -104,6 +104,19 @@ def wait_call(number: str, states: set[str], timeout: float = 30) -> Call:
     raise AssertionError(f"the call to {number} never reached {states}")
 
 
+def keyboard_call(page: Page, desk) -> str:
+    """With the keys alone: Ready, the next lead's number answered, Dial, End; the number."""
+    page.keyboard.press("r")
+    expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
+    number = page.locator("#lead-number").inner_text().strip()
+    desk.outcome(number, agent_ring_seconds=50, ring_seconds=50)
+    page.keyboard.press("d")
+    expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
+    page.keyboard.press("e")
+    expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    return number
+
+
 @pytest.mark.parametrize("platform", ["ryng", "huawei", "genesys"])
 def test_a_whole_lead_cycle(page: Page, desk, platform):
     campaign = desk.campaigns[platform]
@@ -182,14 +195,7 @@ def test_a_whole_cycle_with_the_keyboard_alone(page: Page, desk):
     page.keyboard.press("Escape")
     expect(page.locator("#cheatsheet")).to_be_hidden()
 
-    page.keyboard.press("r")
-    expect(page.locator("#lead-number")).to_be_visible(timeout=30_000)
-    number = page.locator("#lead-number").inner_text().strip()
-    desk.outcome(number, agent_ring_seconds=50, ring_seconds=50)
-    page.keyboard.press("d")
-    expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
-    page.keyboard.press("e")
-    expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    number = keyboard_call(page, desk)
     page.keyboard.press("1")
     expect(page.locator("#desk-dispose input[name=disposition]").first).to_be_checked()
     page.keyboard.press("n")

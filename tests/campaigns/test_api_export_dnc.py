@@ -17,7 +17,7 @@ from campaigns import services
 from campaigns.csvsafe import neutralize
 from campaigns.models import DoNotCall, Lead
 from tests.campaigns.conftest import sheet_bytes
-from tests.factories import make_campaign
+from tests.factories import disposition_rows, make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -242,7 +242,12 @@ def test_campaign_create_edit_pause(supervisor_client, campaign, agent):
         "attempt_cap": 4,
         "retry_delay_minutes": 30,
         "custom_fields_text": "City\nPlan",
-        "dispositions_text": "Sale | final\nNo answer | retry | 15\nCall back | callback\nRemove me | dnc",
+        **disposition_rows(
+            {"name": "Sale"},
+            {"name": "No answer", "outcome": "retry", "retry_delay_minutes": 15},
+            {"name": "Call back", "outcome": "callback"},
+            {"name": "Remove me", "outcome": "dnc"},
+        ),
     }
     answer = supervisor_client.post(reverse("supervisor:campaign_new"), form)
     assert answer.status_code == 302, answer.content.decode()[:3000]
@@ -257,9 +262,12 @@ def test_campaign_create_edit_pause(supervisor_client, campaign, agent):
         ("Call back", "callback", None),
         ("Remove me", "dnc", None),
     ]
-    form["dispositions_text"] = "Sale | final\nbad line | maybe"
+    form.update(disposition_rows({"name": "Sale"}, {"name": "bad line", "outcome": "maybe"}))
     answer = supervisor_client.post(reverse("supervisor:campaign_edit", args=[created.pk]), form)
-    assert answer.status_code == 200 and b"outcome must be one of" in answer.content
+    assert (
+        answer.status_code == 200
+        and "Pick an outcome from the list (maybe is not one)" in answer.content.decode()
+    )
     supervisor_client.post(reverse("supervisor:campaign_status", args=[created.pk]), {"status": "paused"})
     created.refresh_from_db()
     assert created.status == "paused"

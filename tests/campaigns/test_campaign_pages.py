@@ -13,7 +13,7 @@ from django.urls import reverse
 from calls.models import Platform
 from campaigns import services
 from campaigns.models import Campaign
-from tests.factories import make_campaign
+from tests.factories import disposition_rows, make_campaign
 
 
 def form_data(campaign: Campaign, **changes) -> dict:
@@ -30,7 +30,10 @@ def form_data(campaign: Campaign, **changes) -> dict:
         "attempt_cap": 3,
         "retry_delay_minutes": 60,
         "target_contact_rate": 35,
-        "dispositions_text": "Sale | final | | conversion\nNo answer | retry | 15",
+        **disposition_rows(
+            {"name": "Sale", "is_conversion": True},
+            {"name": "No answer", "outcome": "retry", "retry_delay_minutes": 15},
+        ),
     }
     return {**data, **changes}
 
