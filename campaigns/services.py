@@ -579,6 +579,12 @@ def upload_start_undo(*, upload: SheetUpload) -> SheetUpload:
         raise ServiceError("This import is being undone already.")
     if upload.status != SheetUpload.Status.DONE:
         raise ServiceError("Only a finished import can be undone.")
+    sync_status = Campaign.objects.filter(pk=upload.campaign_id).values_list("sync_status", flat=True).first()
+    if sync_status == "running":
+        # A push takes its leads, then sends them: a lead removed in between would reach the
+        # platform without being counted as left there.
+        label = provider_class(upload.campaign.platform).label
+        raise ServiceError(f"Leads are being pushed to {label} right now: undo once the push has ended.")
     _set_status(upload, SheetUpload.Status.UNDOING, error="")
     transaction.on_commit(lambda: tasks.upload_undo.delay(upload.pk))
     _push_progress(upload)
@@ -610,6 +616,13 @@ def upload_undo_run(*, upload_id: int) -> SheetUpload | None:
     # The import's leads less those kept: right also when an earlier, failed undo removed some.
     removed = max(outcome.removed, upload.imported_rows - outcome.kept)
     report["undo"] = {"removed": removed, "kept": outcome.kept, "kept_sample": outcome.kept_sample}
+    if outcome.pushed:
+        # The platform keeps what was pushed to it: its API can add leads, not remove them.
+        report["undo"]["on_platform"] = {
+            "leads": outcome.pushed,
+            "platform": provider_class(upload.campaign.platform).label,
+            "campaign": upload.campaign.platform_campaign_id,
+        }
     finished = _finish(upload, SheetUpload.Status.UNDONE, progress=1.0, report=report, error="")
     _push_campaign_row(upload.campaign)
     return finished
