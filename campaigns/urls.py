@@ -23,6 +23,7 @@ urlpatterns = [
     path(upload, views.upload_detail, name="upload"),
     path(upload + "progress/", views.upload_progress, name="upload_progress"),
     path(upload + "mapping/", views.upload_mapping, name="upload_mapping"),
+    path(upload + "sheet/", views.upload_sheet, name="upload_sheet"),
     path(upload + "import/", views.upload_import, name="upload_import"),
     path(upload + "cancel/", views.upload_cancel, name="upload_cancel"),
     path(upload + "undo/", views.upload_undo, name="upload_undo"),

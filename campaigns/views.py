@@ -226,6 +226,7 @@ def _upload_context(upload: SheetUpload) -> dict:
             SheetUpload.Status.UNDONE,
         ),
         "modes": SheetUpload.Mode.choices,
+        "workbook": mapping.get("workbook") or {},
     }
 
 
@@ -268,6 +269,27 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
         )
         services.upload_start_dry_run(upload=upload)
     except (services.ServiceError, ValueError) as exc:
+        messages.error(request, str(exc))
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_POST
+@supervisor_required
+def upload_sheet(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    """Read another sheet of a workbook of several (the mapping is proposed again for it)."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    try:
+        before = (upload.mapping or {}).get("workbook", {}).get("sheet")
+        upload = services.upload_choose_sheet(
+            upload=upload, sheet=request.POST.get("sheet", "").replace("\x00", "")
+        )
+        workbook = upload.mapping["workbook"]
+        if workbook["sheet"] != before:
+            messages.success(
+                request, f"Reading the sheet “{workbook['sheet']}”: map its columns, then check it (dry run)."
+            )
+    except services.ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
 
