@@ -136,6 +136,13 @@ def _push_campaign_row(campaign: Campaign) -> None:
 # -- uploads ------------------------------------------------------------------------------------------
 
 
+def check_takes_sheets(campaign: Campaign) -> None:
+    """Refuse a sheet for a campaign whose platform offers its leads itself."""
+    adapter = provider_class(campaign.platform)
+    if adapter.offers_leads:
+        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
+
+
 @transaction.atomic
 def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = None) -> SheetUpload:
     """Store the sheet (Django already streamed the request body to a temporary file; this copies
@@ -144,9 +151,7 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
     limits) is refused and its stored copy deleted. Either way no row and no file is left."""
-    adapter = provider_class(campaign.platform)
-    if adapter.offers_leads:
-        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
+    check_takes_sheets(campaign)
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
     file.seek(0)

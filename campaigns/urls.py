@@ -20,6 +20,21 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/export.csv", views.campaign_export, name="campaign_export"),
     path("campaigns/<int:campaign_id>/breakdown/", views.campaign_breakdown, name="campaign_breakdown"),
     path("campaigns/<int:campaign_id>/uploads/", views.upload_create, name="upload_create"),
+    path(
+        "campaigns/<int:campaign_id>/uploads/resumable/",
+        views.upload_resumable_start,
+        name="upload_resumable_start",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/uploads/resumable/<uuid:resumable_id>/",
+        views.upload_resumable,
+        name="upload_resumable",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/uploads/resumable/<uuid:resumable_id>/finish/",
+        views.upload_resumable_finish,
+        name="upload_resumable_finish",
+    ),
     path(upload, views.upload_detail, name="upload"),
     path(upload + "progress/", views.upload_progress, name="upload_progress"),
     path(upload + "mapping/", views.upload_mapping, name="upload_mapping"),
