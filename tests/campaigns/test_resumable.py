@@ -17,6 +17,9 @@ from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from campaigns.models import ResumableUpload, SheetUpload
 from tests.campaigns.conftest import sheet_bytes
@@ -238,3 +241,43 @@ def test_an_abandoned_upload_is_swept(supervisor_client, campaign):
     assert list(ResumableUpload.objects.values_list("pk", flat=True)) == [uuid.UUID(fresh)]
     assert [p.name for p in files()] == [f"{fresh}.part"]
     assert supervisor_client.get(piece_url(campaign, upload_id)).status_code == 404
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@hypothesis_settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=json_values,
+    size=json_values | st.integers(min_value=-(2**70), max_value=2**70),
+    body=st.binary(max_size=600) | st.text(max_size=200).map(str.encode),
+    offset=st.text(max_size=12) | st.integers(min_value=-5, max_value=2**64).map(str),
+    raw_start=st.binary(max_size=80),
+)
+def test_anything_sent_to_the_protocol_is_answered_in_words(
+    supervisor_client, campaign, name, size, body, offset, raw_start
+):
+    """Generated names, sizes, offsets and bytes: every answer is JSON with words, never a 500."""
+    url = reverse("supervisor:upload_resumable_start", args=[campaign.pk])
+    answers = [
+        supervisor_client.post(
+            url, json.dumps({"name": name, "size": size}), content_type="application/json"
+        ),
+        supervisor_client.post(url, raw_start, content_type="application/json"),
+    ]
+    started = start(supervisor_client, campaign, body or b"x", str(name))
+    upload_id = started.json()["id"]
+    answers += [
+        put(supervisor_client, campaign, upload_id, offset, body),
+        supervisor_client.get(piece_url(campaign, upload_id)),
+        finish(supervisor_client, campaign, upload_id),
+    ]
+    for answer in answers:
+        assert answer.status_code < 500, answer.content
+        assert answer.json()["error"] is False or answer.json()["message"], answer.content
