@@ -29,17 +29,24 @@ WATCH_BAR = """
 """
 
 
+PIECES = re.compile(r".*/uploads/resumable/[0-9a-f-]+/\?offset=\d+$")
+
+
+def write_sheet(path) -> bytes:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Phone", "City"])
+        for i in range(ROWS):
+            writer.writerow([f"Lead {i}", f"(212) {200 + i // 10000}-{i % 10000:04d}", "Springfield"])
+    return path.read_bytes()
+
+
 def test_a_big_sheet_goes_up_in_pieces_with_a_bar_and_resumes_after_a_drop(
     page: Page, live_stack, transactional_db, tmp_path
 ):
     campaign = make_campaign(name="Browser resumable", platform_campaign_id="")
     sheet = tmp_path / "crm-export.csv"
-    with open(sheet, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["Name", "Phone", "City"])
-        for i in range(ROWS):
-            writer.writerow([f"Lead {i}", f"(212) {200 + i // 10000}-{i % 10000:04d}", "Springfield"])
-    data = sheet.read_bytes()
+    data = write_sheet(sheet)
     assert len(data) > 8 * 1024 * 1024
     open_campaign_as_supervisor(page, live_stack.base_url, campaign)
     bars: list[int] = []
@@ -55,7 +62,7 @@ def test_a_big_sheet_goes_up_in_pieces_with_a_bar_and_resumes_after_a_drop(
         else:
             route.continue_()
 
-    page.route(re.compile(r".*/uploads/resumable/[0-9a-f-]+/\?offset=\d+$"), drop_second_piece)
+    page.route(PIECES, drop_second_piece)
     page.set_input_files("#id_sheet", str(sheet))
     page.click("#sheet-form button[type=submit]")
     expect(page.locator("#sheet-upload-bar")).to_be_visible()
@@ -69,3 +76,31 @@ def test_a_big_sheet_goes_up_in_pieces_with_a_bar_and_resumes_after_a_drop(
     assert page.url.endswith(f"/supervisor/campaigns/{campaign.pk}/uploads/{upload.pk}/")
     assert (upload.size_bytes, upload.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert ResumableUpload.objects.get().upload_id == upload.pk
+
+
+def test_an_upload_cut_off_resumes_after_a_reload_when_the_same_file_is_chosen(
+    page: Page, live_stack, transactional_db, tmp_path
+):
+    campaign = make_campaign(name="Browser reload", platform_campaign_id="")
+    sheet = tmp_path / "crm-export.csv"
+    data = write_sheet(sheet)
+    open_campaign_as_supervisor(page, live_stack.base_url, campaign)
+    # The network is gone after the first piece: the page keeps trying and says so.
+    page.route(
+        PIECES, lambda route: route.continue_() if route.request.url.endswith("?offset=0") else route.abort()
+    )
+    page.set_input_files("#id_sheet", str(sheet))
+    page.click("#sheet-form button[type=submit]")
+    expect(page.locator("#sheet-upload-state")).to_contain_text("Connection lost: trying again in")
+    first = ResumableUpload.objects.get()
+    assert first.received == 4 * 1024 * 1024
+    # The page reloaded, back online: the same file chosen again goes on from the server's offset.
+    page.reload()  # first: the old page's retries end with it
+    page.unroute(PIECES)
+    page.set_input_files("#id_sheet", str(sheet))
+    page.click("#sheet-form button[type=submit]")
+    expect(page.locator("#mapping-form")).to_be_visible(timeout=90_000)
+    upload = SheetUpload.objects.get(campaign=campaign)
+    assert ResumableUpload.objects.get().pk == first.pk  # the same upload, not a new one
+    assert ResumableUpload.objects.get().upload_id == upload.pk
+    assert upload.sha256 == hashlib.sha256(data).hexdigest()
