@@ -243,8 +243,18 @@ def _workbook_to_sheet(
     upload.file.name = csv_name
     read = {entry["name"]: entry["rows"] for entry in converted.sheets if entry["rows"] is not None}
     choosable = [
-        {"name": e["name"], "rows": read.get(e["name"], e["rows"])} for e in listed or converted.sheets
+        {**e, "rows": read[e["name"]], "estimate": False} if e["name"] in read else e
+        for e in listed or converted.sheets
     ]
+    if workbook_format == workbooks.XLSX and any(e["rows"] is None for e in choosable):
+        # A big workbook's other sheets are not read; an .xlsx declares each one's used range.
+        estimates = workbooks.xlsx_row_estimates(Path(storage.path(workbook_name)))
+        choosable = [
+            {**e, "rows": estimates[e["name"]], "estimate": True}
+            if e["rows"] is None and e["name"] in estimates
+            else e
+            for e in choosable
+        ]
     return {
         "format": workbook_format,
         "sheet": converted.sheet,

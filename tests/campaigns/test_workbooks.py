@@ -280,12 +280,14 @@ def test_a_big_workbook_converts_the_chosen_sheet_when_its_dry_run_starts(
 ):
     settings.WORKBOOK_INLINE_BYTES = 0  # every workbook is "big": only the chosen sheet is read
     other = [["Name", "Phone"]] + [[f"Ola {i}", 3125550000.0 + i] for i in range(250)]
-    data = xlsx(sheets={"Leads": ROWS, "Other": other})
+    data = xlsx(sheets={"Leads": ROWS, "Other": other, "R&D": LATER, "Blank": []})
     upload = upload_page(supervisor_client, campaign, data, "big.xlsx")
     page = page_of(supervisor_client, upload)
-    # Rows of a sheet not read are not shown (reading it would cost the whole sheet).
+    # A sheet not read shows the rows its .xlsx declares (reading it would cost the whole sheet).
     assert '<option value="Leads" selected>Leads (4 rows)</option>' in page
-    assert '<option value="Other">Other</option>' in page
+    assert '<option value="Other">Other (about 251 rows)</option>' in page
+    assert '<option value="R&amp;D">R&amp;D (about 3 rows)</option>' in page
+    assert '<option value="Blank">Blank (empty)</option>' in page
     page = choose(supervisor_client, upload, "Other")
     assert '<option value="Other" selected>Other (251 rows)</option>' in page
     upload = SheetUpload.objects.get()
