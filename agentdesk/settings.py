@@ -257,6 +257,11 @@ SHEET_MAX_COLUMNS = env_int("SHEET_MAX_COLUMNS", 200, minimum=2)
 # A workbook up to this size is converted to CSV during the upload request (about 4 s); a bigger
 # one only its first rows there, and whole when its dry run starts (campaigns.workbooks).
 WORKBOOK_INLINE_BYTES = env_int("WORKBOOK_INLINE_BYTES", 8 * 1024 * 1024, minimum=0)
+# The browser sends a big sheet in pieces of this size (campaigns.resumable: progress, and a
+# dropped connection resumes); a piece is read into memory, so it stays under the body limit.
+UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+# A resumable upload nobody added to for this long is deleted (its partial file too).
+UPLOAD_RESUME_HOURS = env_int("UPLOAD_RESUME_HOURS", 24, minimum=1)
 FILE_UPLOAD_HANDLERS = [
     "campaigns.upload_handlers.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
@@ -264,7 +269,7 @@ FILE_UPLOAD_HANDLERS = [
 ]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's 2.5 MB: a bigger file streams to a temporary file
 # Bodies other than files (the intake API's JSON, forms); the intake answers 413 in JSON beyond it.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, UPLOAD_CHUNK_BYTES + 64 * 1024)
 # The mapping form posts one field per column.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, SHEET_MAX_COLUMNS + 100)
 

@@ -1354,6 +1354,9 @@ UNDO_RETRIES = 3
 class UndoOutcome:
     removed: int = 0
     kept: int = 0
+    # Removed leads that had been pushed to the campaign's platform (``Lead.pushed_at``): the
+    # platform keeps its copy (Ryng's API has no way to take a lead back: docs/import.md, Undo).
+    pushed: int = 0
     kept_sample: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -1392,7 +1395,9 @@ def undo(upload: SheetUpload, *, progress: ProgressFn | None = None) -> UndoOutc
     span = high - low + 1
     for start in range(low, high + 1, UNDO_BATCH):
         end = min(high, start + UNDO_BATCH - 1)
-        outcome.removed += _undo_batch(upload, start, end)
+        removed, pushed = _undo_batch(upload, start, end)
+        outcome.removed += removed
+        outcome.pushed += pushed
         if progress:
             progress((end - low + 1) / span, outcome.removed)
     kept = Lead.objects.filter(campaign_id=upload.campaign_id, upload_id=upload.pk)
@@ -1409,19 +1414,24 @@ def undo(upload: SheetUpload, *, progress: ProgressFn | None = None) -> UndoOutc
     return outcome
 
 
-def _undo_batch(upload: SheetUpload, start: int, end: int) -> int:
+def _undo_batch(upload: SheetUpload, start: int, end: int) -> tuple[int, int]:
+    """The leads removed from ids ``start``-``end``, and how many of them had been pushed."""
     for attempt in range(UNDO_RETRIES):
         try:
             with transaction.atomic(), connection.cursor() as cur:
                 cur.execute(
                     "DELETE FROM campaigns_lead WHERE campaign_id = %s AND upload_id = %s"  # noqa: S608
-                    f" AND id BETWEEN %s AND %s AND {_UNTOUCHED_SQL}",
+                    f" AND id BETWEEN %s AND %s AND {_UNTOUCHED_SQL}"
+                    " RETURNING pushed_at",
                     [upload.campaign_id, upload.pk, start, end],
                 )
-                return cur.rowcount
+                # The column itself: SQLite 3.40 answered CASE WHEN pushed_at IS NULL ... with 1
+                # for rows whose pushed_at was NULL (measured in test_undo_update).
+                pushed = [row[0] for row in cur.fetchall()]
+                return len(pushed), sum(1 for when in pushed if when is not None)
         except IntegrityError:
             # lead_has_calls: a call for one of these leads committed while the DELETE ran.
             log.info("undo of upload %s: a call started in ids %s-%s; trying again", upload.pk, start, end)
             if attempt == UNDO_RETRIES - 1:
                 raise
-    return 0
+    return 0, 0

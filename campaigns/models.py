@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterable
 from datetime import time
 
@@ -324,3 +325,25 @@ class SheetUpload(models.Model):
     @property
     def updates(self) -> bool:
         return self.mode == self.Mode.UPDATE
+
+
+class ResumableUpload(models.Model):
+    """A sheet arriving in pieces (the browser's resumable upload, ``campaigns.resumable``): the
+    bytes so far are in ``MEDIA_ROOT/sheets/partial/<id>.part``; ``received`` is how many. Owned
+    by the supervisor who started it: only they may add to it. Once whole it becomes a
+    :class:`SheetUpload` through the same checks as a form upload (``upload``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    received = models.BigIntegerField(default=0)
+    upload = models.ForeignKey(
+        SheetUpload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.received}/{self.size})"

@@ -149,6 +149,13 @@ def _push_campaign_row(campaign: Campaign) -> None:
 # -- uploads ------------------------------------------------------------------------------------------
 
 
+def check_takes_sheets(campaign: Campaign) -> None:
+    """Refuse a sheet for a campaign whose platform offers its leads itself."""
+    adapter = provider_class(campaign.platform)
+    if adapter.offers_leads:
+        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
+
+
 @transaction.atomic
 def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = None) -> SheetUpload:
     """Store the sheet (Django already streamed the request body to a temporary file; this copies
@@ -157,9 +164,7 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
     limits) is refused and its stored copy deleted. Either way no row and no file is left."""
-    adapter = provider_class(campaign.platform)
-    if adapter.offers_leads:
-        raise ServiceError(f"{adapter.label} campaigns get their leads from the platform: no sheet upload.")
+    check_takes_sheets(campaign)
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
     file.seek(0)
@@ -192,25 +197,11 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
             workbook = _workbook_to_sheet(upload, workbook_format)
             stored.append(upload.file.name)
             path = Path(upload.file.path)
-        upload.encoding = sheets.detect_encoding(path)
-        upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
-        header = sheets.first_row(
-            path, upload.encoding, upload.delimiter, max_columns=settings.SHEET_MAX_COLUMNS
-        )
-        has_header = sheets.looks_like_header(header)
-        if has_header:
-            columns = sheets.auto_map(header, list(campaign.custom_field_names or []))
-        else:
-            columns = _guess_without_header(header)
-        upload.mapping = {
-            "columns": columns,
-            "has_header": has_header,
-            "headers": header if has_header else [],
-        }
+        _read_sheet(upload, path)
         if workbook:
             upload.mapping["workbook"] = workbook
         upload.save()
-        if workbook and not workbook["pending"]:
+        if workbook and not workbook["file"]:
             upload.file.storage.delete(stored[0])  # the sheet is the CSV now
     except BaseException as exc:
         for stored_name in stored:  # the transaction forgets the row; the files must go too
@@ -221,51 +212,92 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     return upload
 
 
-def _workbook_to_sheet(upload: SheetUpload, workbook_format: str) -> dict[str, Any]:
-    """Point ``upload.file`` at a UTF-8 CSV of the stored workbook's sheet (``campaigns.workbooks``);
-    the workbook's facts for ``upload.mapping["workbook"]``.
+def _read_sheet(upload: SheetUpload, path: Path) -> None:
+    """Detect the stored sheet's encoding and delimiter, refuse what its first records cannot
+    import (``SheetError``), and propose a mapping (``upload.mapping``, not saved)."""
+    upload.encoding = sheets.detect_encoding(path)
+    upload.delimiter = sheets.detect_delimiter(sheets.read_sample(path, upload.encoding))
+    header = sheets.first_row(path, upload.encoding, upload.delimiter, max_columns=settings.SHEET_MAX_COLUMNS)
+    has_header = sheets.looks_like_header(header)
+    if has_header:
+        columns = sheets.auto_map(header, list(upload.campaign.custom_field_names or []))
+    else:
+        columns = _guess_without_header(header)
+    upload.mapping = {"columns": columns, "has_header": has_header, "headers": header if has_header else []}
 
-    A workbook up to ``WORKBOOK_INLINE_BYTES`` is converted whole here. A bigger one would hold the
-    request too long (about 15 s for a million rows): only its first records are written, enough
-    for the refusals and the mapping, and the dry run converts the rest first
-    (``_workbook_finish``); until then the workbook stays stored beside the CSV (``pending``)."""
+
+def _workbook_to_sheet(
+    upload: SheetUpload, workbook_format: str, sheet: str | None = None, listed: list | None = None
+) -> dict[str, Any]:
+    """Point ``upload.file`` at a UTF-8 CSV of a sheet of the stored workbook (``sheet`` by
+    name, else the first with data: ``campaigns.workbooks``); the workbook's facts for
+    ``upload.mapping["workbook"]``.
+
+    A workbook up to ``WORKBOOK_INLINE_BYTES`` is converted whole here, and every visible sheet
+    is counted. A bigger one would hold the request too long (about 15 s for a million rows):
+    only its first records are written, enough for the refusals and the mapping, and the dry run
+    converts the rest first (``_workbook_finish``); until then the workbook stays stored beside
+    the CSV (``pending``). A workbook of several visible sheets is kept until the import, so the
+    supervisor can choose another (``upload_choose_sheet``)."""
     storage = upload.file.storage
-    source = Path(upload.file.path)
-    csv_name = storage.get_available_name(str(Path(upload.file.name).with_suffix(".csv")))
+    workbook_name = upload.mapping["workbook"]["file"] if listed else upload.file.name
+    csv_name = storage.get_available_name(str(Path(workbook_name).with_suffix(".csv")))
     Path(storage.path(csv_name)).parent.mkdir(parents=True, exist_ok=True)
     pending = upload.size_bytes > settings.WORKBOOK_INLINE_BYTES
     converted = workbooks.convert(
-        source,
+        Path(storage.path(workbook_name)),
         Path(storage.path(csv_name)),
         max_columns=settings.SHEET_MAX_COLUMNS,
         rows=sheets.SCAN_RECORDS if pending else None,
+        sheet=sheet,
+        count=not pending and not listed,
     )
     assert converted is not None  # nothing cancels an upload's conversion
-    workbook_name, upload.file.name = upload.file.name, csv_name
+    upload.file.name = csv_name
+    read = {entry["name"]: entry["rows"] for entry in converted.sheets if entry["rows"] is not None}
+    choosable = [
+        {**e, "rows": read[e["name"]], "estimate": False} if e["name"] in read else e
+        for e in listed or converted.sheets
+    ]
+    if workbook_format == workbooks.XLSX and any(e["rows"] is None for e in choosable):
+        # A big workbook's other sheets are not read; an .xlsx declares each one's used range.
+        estimates = workbooks.xlsx_row_estimates(Path(storage.path(workbook_name)))
+        choosable = [
+            {**e, "rows": estimates[e["name"]], "estimate": True}
+            if e["rows"] is None and e["name"] in estimates
+            else e
+            for e in choosable
+        ]
     return {
         "format": workbook_format,
         "sheet": converted.sheet,
         "rows": converted.height,
         "pending": pending,
-        "file": workbook_name if pending else "",
+        "file": workbook_name if pending or len(choosable) > 1 else "",
+        "sheets": choosable,
     }
 
 
 def _workbook_finish(upload: SheetUpload, progress, cancelled) -> bool:
-    """Before a dry run: convert a big workbook whole (its CSV held only the first records), with
-    progress; False when cancelled. Two dry runs may both convert (a newer mapping): each writes
-    its own file and the first to finish replaces the sheet, under the upload's lock."""
+    """Before a dry run: convert a big workbook's chosen sheet whole (its CSV held only the first
+    records), with progress; False when cancelled. Two dry runs may both convert (a newer
+    mapping): each writes its own file and the first to finish replaces the sheet, under the
+    upload's lock, unless another sheet was chosen meanwhile (that choice's dry run converts it)."""
     workbook = (upload.mapping or {}).get("workbook") or {}
     if not workbook.get("pending"):
         return True
     storage = upload.file.storage
     target = Path(upload.file.path)
     partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+    # Kept when the supervisor may still choose another of its sheets (until the import).
+    keep = len(workbook.get("sheets") or ()) > 1
+    settled = {**workbook, "pending": False, "file": workbook["file"] if keep else ""}
     try:
         converted = workbooks.convert(
             Path(storage.path(workbook["file"])),
             partial,
             max_columns=settings.SHEET_MAX_COLUMNS,
+            sheet=workbook.get("sheet"),
             progress=progress,
             cancelled=cancelled,
         )
@@ -273,17 +305,84 @@ def _workbook_finish(upload: SheetUpload, progress, cancelled) -> bool:
             return False
         with transaction.atomic():
             current = SheetUpload.objects.select_for_update().get(pk=upload.pk)
-            done = not (current.mapping.get("workbook") or {}).get("pending")
+            now = current.mapping.get("workbook") or {}
+            if now.get("sheet") != workbook.get("sheet") or current.file.name != upload.file.name:
+                raise importer.Cancelled  # another sheet was chosen: its own dry run follows
+            done = not now.get("pending")
             if not done:
                 os.replace(partial, target)
-                current.mapping["workbook"] = {**workbook, "pending": False, "file": ""}
+                current.mapping["workbook"] = settled
                 current.save(update_fields=["mapping"])
-        if not done:
+        if not done and not keep:
             storage.delete(workbook["file"])
-        upload.mapping = {**upload.mapping, "workbook": {**workbook, "pending": False, "file": ""}}
+        upload.mapping = {**upload.mapping, "workbook": settled}
         return True
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _drop_kept_workbook(upload: SheetUpload) -> None:
+    """Once imported, the sheet is settled: a workbook kept for choosing another sheet goes."""
+    workbook = (upload.mapping or {}).get("workbook") or {}
+    if workbook.get("file") and not workbook.get("pending"):
+        upload.file.storage.delete(workbook["file"])
+        upload.mapping = {**upload.mapping, "workbook": {**workbook, "file": ""}}
+        SheetUpload.objects.filter(pk=upload.pk).update(mapping=upload.mapping)
+
+
+@transaction.atomic
+def upload_choose_sheet(*, upload: SheetUpload, sheet: str) -> SheetUpload:
+    """Read another sheet of the uploaded workbook: its CSV replaces the sheet's, the mapping is
+    proposed afresh for it and any dry run's counts are dropped (a dry run still going is
+    superseded, as by a new mapping). Refused in words: a workbook of one sheet, a name it does
+    not hold, an empty sheet, one the limits refuse (the upload stays on its sheet), and once the
+    import has started."""
+    upload = SheetUpload.objects.select_for_update().select_related("campaign").get(pk=upload.pk)
+    if upload.status in _PAST_IMPORT:
+        raise ServiceError(
+            "This sheet is already imported; upload the workbook again to import another sheet."
+        )
+    workbook = (upload.mapping or {}).get("workbook") or {}
+    listed = list(workbook.get("sheets") or [])
+    if len(listed) < 2 or not workbook.get("file"):
+        raise ServiceError("This file has one sheet only: there is no other to choose.")
+    if sheet not in {entry["name"] for entry in listed}:
+        raise ServiceError("This workbook has no sheet by that name: choose one from the list.")
+    if sheet == workbook.get("sheet"):
+        return upload
+    old_csv = upload.file.name
+    run = _dry_run_number(upload)
+    try:
+        chosen = _workbook_to_sheet(upload, workbook["format"], sheet=sheet, listed=listed)
+        try:
+            _read_sheet(upload, Path(upload.file.path))
+        except sheets.SheetError:
+            upload.file.storage.delete(upload.file.name)
+            raise
+    except sheets.SheetError as exc:
+        named = f"“{sheet}”"
+        raise ServiceError(str(exc) if named in str(exc) else f"The sheet {named}: {exc}") from exc
+    upload.mapping = {**upload.mapping, "workbook": chosen, "run": run + 1}
+    _set_status(
+        upload,
+        SheetUpload.Status.UPLOADED,
+        file=upload.file.name,
+        encoding=upload.encoding,
+        delimiter=upload.delimiter,
+        mapping=upload.mapping,
+        report={},
+        total_rows=0,
+        valid_rows=0,
+        invalid_rows=0,
+        duplicate_rows=0,
+        dnc_rows=0,
+        error="",
+    )
+    # The old sheet's CSV and issue report go now (the last step: nothing after it can fail).
+    upload.file.storage.delete(old_csv)
+    importer.report_path(upload).unlink(missing_ok=True)
+    _push_progress(upload)
+    return upload
 
 
 def _refused(campaign: Campaign, name: str, size: int, user: Any, exc: sheets.SheetError) -> ServiceError:
@@ -575,6 +674,8 @@ def upload_import_run(*, upload_id: int) -> SheetUpload | None:
         report=report,
     )
     _push_campaign_row(upload.campaign)
+    if finished is not None and finished.status == SheetUpload.Status.DONE:
+        _drop_kept_workbook(finished)
     # Updated names and fields are not pushed again: the push sends a lead once (pushed_at).
     if outcome.imported and _pushes_leads(upload.campaign):
         campaign_sync_start(campaign=upload.campaign)
@@ -592,6 +693,12 @@ def upload_start_undo(*, upload: SheetUpload) -> SheetUpload:
         raise ServiceError("This import is being undone already.")
     if upload.status != SheetUpload.Status.DONE:
         raise ServiceError("Only a finished import can be undone.")
+    sync_status = Campaign.objects.filter(pk=upload.campaign_id).values_list("sync_status", flat=True).first()
+    if sync_status == "running":
+        # A push takes its leads, then sends them: a lead removed in between would reach the
+        # platform without being counted as left there.
+        label = provider_class(upload.campaign.platform).label
+        raise ServiceError(f"Leads are being pushed to {label} right now: undo once the push has ended.")
     _set_status(upload, SheetUpload.Status.UNDOING, error="")
     transaction.on_commit(lambda: tasks.upload_undo.delay(upload.pk))
     _push_progress(upload)
@@ -623,6 +730,13 @@ def upload_undo_run(*, upload_id: int) -> SheetUpload | None:
     # The import's leads less those kept: right also when an earlier, failed undo removed some.
     removed = max(outcome.removed, upload.imported_rows - outcome.kept)
     report["undo"] = {"removed": removed, "kept": outcome.kept, "kept_sample": outcome.kept_sample}
+    if outcome.pushed:
+        # The platform keeps what was pushed to it: its API can add leads, not remove them.
+        report["undo"]["on_platform"] = {
+            "leads": outcome.pushed,
+            "platform": provider_class(upload.campaign.platform).label,
+            "campaign": upload.campaign.platform_campaign_id,
+        }
     finished = _finish(upload, SheetUpload.Status.UNDONE, progress=1.0, report=report, error="")
     _push_campaign_row(upload.campaign)
     return finished

@@ -34,7 +34,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
-from campaigns import blockers, export, importer, selectors, services, sheets, upload_handlers
+from campaigns import blockers, export, importer, resumable, selectors, services, sheets, upload_handlers
 from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, ExportFilterForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
@@ -195,6 +195,84 @@ def upload_create(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
 
 
+# -- resumable uploads (static/js/supervisor.js sends a sheet in pieces; campaigns.resumable) -------
+
+
+def _resumable_answer(work) -> JsonResponse:
+    """``work()``'s dict as JSON, or its refusal in words with its status."""
+    try:
+        return JsonResponse({"error": False, **work()})
+    except resumable.Refused as exc:
+        return _json_error(exc.status, str(exc), **exc.extra)
+    except services.ServiceError as exc:
+        return _json_error(400, str(exc))
+
+
+@require_POST
+@supervisor_required
+def upload_resumable_start(request: HttpRequest, campaign_id: int) -> JsonResponse:
+    """Start a resumable upload: ``{"name": ..., "size": <bytes>}``; answers its id and piece size."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+
+    def work() -> dict:
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            raise resumable.Refused('Send {"name": ..., "size": ...} as JSON.')
+        row = resumable.start(
+            campaign=campaign, user=request.user, name=body.get("name"), size=body.get("size")
+        )
+        return resumable.status(row)
+
+    return _resumable_answer(work)
+
+
+@supervisor_required
+def upload_resumable(request: HttpRequest, campaign_id: int, resumable_id) -> JsonResponse:
+    """GET: what the server holds (to resume). PUT ``?offset=N``: the next piece, raw bytes (the
+    CSRF middleware checks a PUT as it does a POST: the page's token in ``X-CSRFToken``)."""
+    if request.method not in ("GET", "PUT"):
+        answer = _json_error(405, "Use GET to ask where to resume, PUT to send a piece.")
+        answer["Allow"] = "GET, PUT"
+        return answer
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+
+    def work() -> dict:
+        row = resumable.get(campaign=campaign, user=request.user, upload_id=resumable_id)
+        if request.method == "GET":
+            return resumable.status(row)
+        offset = request.GET.get("offset", "")
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        resumable.check_offset(row, offset, int(declared) if declared.isdigit() else 0)
+        try:
+            data = request.body
+        except RequestDataTooBig as exc:
+            raise resumable.Refused(
+                f"A piece may be {sheets.human_size(settings.UPLOAD_CHUNK_BYTES)} at most.", status=413
+            ) from exc
+        start = resumable.check_offset(row, offset, len(data))
+        return resumable.status(resumable.append(row, start, data))
+
+    return _resumable_answer(work)
+
+
+@require_POST
+@supervisor_required
+def upload_resumable_finish(request: HttpRequest, campaign_id: int, resumable_id) -> JsonResponse:
+    """The whole file is here: it becomes a sheet upload (every check of a form upload), and
+    the answer says where its mapping page is."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+
+    def work() -> dict:
+        row = resumable.get(campaign=campaign, user=request.user, upload_id=resumable_id)
+        upload = resumable.finish(row, user=request.user)
+        return {"redirect": reverse("supervisor:upload", args=[campaign.pk, upload.pk])}
+
+    return _resumable_answer(work)
+
+
 def _upload_context(upload: SheetUpload) -> dict:
     mapping = upload.mapping or {}
     preview = services.upload_preview(upload)
@@ -226,6 +304,7 @@ def _upload_context(upload: SheetUpload) -> dict:
             SheetUpload.Status.UNDONE,
         ),
         "modes": SheetUpload.Mode.choices,
+        "workbook": mapping.get("workbook") or {},
     }
 
 
@@ -265,6 +344,27 @@ def upload_mapping(request: HttpRequest, campaign_id: int, upload_id: int) -> Ht
         )
         services.upload_start_dry_run(upload=upload)
     except (services.ServiceError, ValueError) as exc:
+        messages.error(request, str(exc))
+    return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
+
+
+@require_POST
+@supervisor_required
+def upload_sheet(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
+    """Read another sheet of a workbook of several (the mapping is proposed again for it)."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    try:
+        before = (upload.mapping or {}).get("workbook", {}).get("sheet")
+        upload = services.upload_choose_sheet(
+            upload=upload, sheet=request.POST.get("sheet", "").replace("\x00", "")
+        )
+        workbook = upload.mapping["workbook"]
+        if workbook["sheet"] != before:
+            messages.success(
+                request, f"Reading the sheet “{workbook['sheet']}”: map its columns, then check it (dry run)."
+            )
+    except services.ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
 

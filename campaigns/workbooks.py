@@ -7,8 +7,9 @@ so every check, limit and report of a CSV sheet holds for it too. Which workbook
 * ``.ods``: a zip whose ``mimetype`` member says ``application/vnd.oasis.opendocument.spreadsheet``;
 * ``.xls`` (Excel 97-2003): an OLE2 compound file holding a ``Workbook`` (or BIFF5 ``Book``) stream.
 
-By content, never by name. The rows are those of the first visible worksheet that holds a value
-(a blank "Sheet1" before the leads is passed over), as a person sees the cells: whole numbers
+By content, never by name. The rows are those of the sheet the supervisor chose (by name), else
+of the first visible worksheet that holds a value (a blank "Sheet1" before the leads is passed
+over), as a person sees the cells: whole numbers
 without ``.0`` nor an exponent (a phone number Excel stores as 2125550100.0 is ``2125550100``),
 dates ``YYYY-MM-DD`` (``YYYY-MM-DD HH:MM:SS`` with a time), booleans ``TRUE``/``FALSE``, empty
 cells empty, trailing empty cells of a row dropped.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import html
 import json
 import re
 import resource
@@ -140,6 +142,52 @@ def _identify_ole2(file: BinaryIO) -> str:
     )
 
 
+_TAG = rb"<(?:\w+:)?%s\b[^>]*>"
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]+(\d+)(?::[A-Z]+(\d+))?"')
+_NO_ROWS = re.compile(rb"<(?:\w+:)?sheetData\s*/>|<(?:\w+:)?sheetData>\s*</(?:\w+:)?sheetData>")
+_INDEX_BYTES = 1024 * 1024  # of workbook.xml and its relationships: a few KB in a real workbook
+
+
+def _attribute(tag: bytes, name: bytes) -> str:
+    found = re.search(rb"\s" + name + rb'="([^"]*)"', tag)
+    return html.unescape(found.group(1).decode("utf-8", "replace")) if found else ""
+
+
+def xlsx_row_estimates(path: Path) -> dict[str, int]:
+    """Rows per sheet of an ``.xlsx`` by the ``<dimension>`` each sheet declares at its head
+    (the used range Excel and openpyxl write), without reading a sheet's cells: a cheap estimate
+    for the sheet choice of a workbook too big to count. Read with bounded regular expressions,
+    not an XML parser (a hostile workbook's entities). Sheets without one are left out; 0 for a
+    sheet whose head shows no row. Never raises: an estimate is not worth a refusal."""
+    estimates: dict[str, int] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            with archive.open("xl/_rels/workbook.xml.rels") as handle:
+                rels = handle.read(_INDEX_BYTES)
+            targets = {
+                _attribute(tag, rb"Id"): _attribute(tag, rb"Target")
+                for tag in re.findall(_TAG % rb"Relationship", rels)
+            }
+            with archive.open("xl/workbook.xml") as handle:
+                book = handle.read(_INDEX_BYTES)
+            for tag in re.findall(_TAG % rb"sheet", book):
+                target = targets.get(_attribute(tag, rb"r:id") or _attribute(tag, rb"\w+:id"), "")
+                if not target:
+                    continue
+                member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+                with archive.open(member) as handle:
+                    head = handle.read(4096)
+                name = _attribute(tag, rb"name")
+                if _NO_ROWS.search(head):
+                    estimates[name] = 0
+                elif found := _DIMENSION.search(head):
+                    first, last = found.group(1), found.group(2) or found.group(1)
+                    estimates[name] = int(last) - int(first) + 1
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        pass
+    return estimates
+
+
 # -- cells -----------------------------------------------------------------------------------------
 
 
@@ -174,10 +222,28 @@ def cell_text(value: object) -> str:
 # -- the child: calamine reads, a CSV is written ---------------------------------------------------
 
 
-def _convert_here(src: Path, dest: Path, *, max_columns: int, rows: int | None) -> dict:
-    """Write the chosen sheet's rows (or its first ``rows``) to ``dest`` as UTF-8 CSV; the
-    sheet's name and the rows written. Runs in the child."""
+def _convert_here(
+    src: Path,
+    dest: Path,
+    *,
+    max_columns: int,
+    rows: int | None,
+    sheet_name: str | None = None,
+    count: bool = False,
+) -> dict:
+    """Write a sheet's rows (or its first ``rows``) to ``dest`` as UTF-8 CSV: the one named
+    ``sheet_name``, else the first visible worksheet with a value. Returns the sheet's name, the
+    rows written, its height, and the workbook's visible worksheets (``sheets``: name and rows,
+    ``None`` where not read; with ``count`` every one is read for its rows). Runs in the child."""
     import python_calamine  # the child's import: the parent never loads the reader
+
+    def load(index: int):
+        try:
+            return workbook.get_sheet_by_index(index)
+        except python_calamine.PasswordError as exc:
+            raise SheetError(ENCRYPTED) from exc
+        except python_calamine.CalamineError as exc:
+            raise SheetError(DAMAGED.format(detail=str(exc)[:200])) from exc
 
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(src))
@@ -187,20 +253,29 @@ def _convert_here(src: Path, dest: Path, *, max_columns: int, rows: int | None) 
         raise SheetError(DAMAGED.format(detail=str(exc)[:200])) from exc
     with workbook:
         sheet = None
+        listed: list[dict] = []
         for index, meta in enumerate(workbook.sheets_metadata):
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
                 continue
             if meta.visible != python_calamine.SheetVisibleEnum.Visible:
                 continue
-            try:
-                candidate = workbook.get_sheet_by_index(index)
-            except python_calamine.PasswordError as exc:
-                raise SheetError(ENCRYPTED) from exc
-            except python_calamine.CalamineError as exc:
-                raise SheetError(DAMAGED.format(detail=str(exc)[:200])) from exc
-            if candidate.height and candidate.start is not None:
-                sheet = candidate
-                break
+            entry: dict = {"name": meta.name, "rows": None}
+            listed.append(entry)
+            wanted = meta.name == sheet_name if sheet_name is not None else sheet is None
+            if not (wanted or count):
+                continue
+            candidate = load(index)
+            has_data = bool(candidate.height) and candidate.start is not None
+            entry["rows"] = candidate.height if has_data else 0
+            if wanted and sheet is None:
+                if sheet_name is not None and not has_data:
+                    raise SheetError(
+                        f"The sheet “{meta.name}” is empty: choose the sheet that holds the leads."
+                    )
+                if has_data:
+                    sheet = candidate
+        if sheet is None and sheet_name is not None:
+            raise SheetError(f"This workbook has no sheet named “{sheet_name}”.")
         if sheet is None:
             names = ", ".join(f"“{n}”" for n in workbook.sheet_names[:10]) or "it holds no sheet"
             raise SheetError(
@@ -228,7 +303,7 @@ def _convert_here(src: Path, dest: Path, *, max_columns: int, rows: int | None) 
                     break
                 if written % PROGRESS_ROWS == 0:
                     print(f"progress {written} {height}", flush=True)
-        return {"sheet": sheet.name, "rows": written, "height": height}
+        return {"sheet": sheet.name, "rows": written, "height": height, "sheets": listed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,12 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--max-columns", type=int, required=True)
     parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--sheet", default=None)
+    parser.add_argument("--count", action="store_true")
     parser.add_argument("--memory", type=int, default=MEMORY_MAX_BYTES)
     args = parser.parse_args(argv)
     if args.memory:
         resource.setrlimit(resource.RLIMIT_AS, (args.memory, args.memory))
     try:
-        result = _convert_here(args.src, args.dest, max_columns=args.max_columns, rows=args.rows)
+        result = _convert_here(
+            args.src,
+            args.dest,
+            max_columns=args.max_columns,
+            rows=args.rows,
+            sheet_name=args.sheet,
+            count=args.count,
+        )
     except SheetError as exc:
         print(json.dumps({"refused": str(exc)}), flush=True)
         return 0
@@ -269,6 +353,8 @@ class Converted:
     sheet: str
     rows: int  # rows written to the CSV
     height: int  # rows the sheet holds
+    # The workbook's visible worksheets in order: {"name", "rows"} (rows None where not read).
+    sheets: tuple[dict, ...] = ()
 
 
 def convert(
@@ -277,12 +363,15 @@ def convert(
     *,
     max_columns: int,
     rows: int | None = None,
+    sheet: str | None = None,
+    count: bool = False,
     memory: int = MEMORY_MAX_BYTES,
     progress: Callable[[float, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Converted | None:
-    """The workbook at ``src`` as a UTF-8 CSV at ``dest`` (its first ``rows`` only, if given),
-    read by a child interpreter; :class:`SheetError` in words when it cannot be; ``None`` when
+    """The workbook's ``sheet`` (by name; else the first visible worksheet with data) as a
+    UTF-8 CSV at ``dest`` (its first ``rows`` only, if given), read by a child interpreter; with
+    ``count``, every visible worksheet is read for its row count (the supervisor's choice); :class:`SheetError` in words when it cannot be; ``None`` when
     ``cancelled()`` said so (the child is stopped, ``dest`` removed)."""
     command = [
         sys.executable,
@@ -293,6 +382,7 @@ def convert(
         f"--max-columns={max_columns}",
     ]
     command += [f"--memory={memory}"] + ([f"--rows={rows}"] if rows is not None else [])
+    command += ([f"--sheet={sheet}"] if sheet is not None else []) + (["--count"] if count else [])
     child = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -328,7 +418,9 @@ def convert(
         if "memory allocation" in stderr or code in (-6, -9) or "MemoryError" in stderr:
             raise SheetError(_too_big(memory))
         raise SheetError(DAMAGED.format(detail=f"the reader stopped: {stderr.strip()[-200:] or code}"))
-    return Converted(sheet=result["sheet"], rows=result["rows"], height=result["height"])
+    return Converted(
+        sheet=result["sheet"], rows=result["rows"], height=result["height"], sheets=tuple(result["sheets"])
+    )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,7 @@ def test_every_supervisor_form_answers_anything_without_a_500(supervisor, data):
         (f"{base}/status/", ["status", "next"]),
         (f"{base}/uploads/{upload.pk}/mapping/", ["width", "col_0", "col_1", "col_999", "has_header"]),
         (f"{base}/uploads/{upload.pk}/cancel/", []),
+        (f"{base}/uploads/{upload.pk}/sheet/", ["sheet"]),
         ("/supervisor/dnc/", ["number", "reason"]),
         ("/supervisor/dnc/remove/", ["number"]),
         ("/supervisor/agents/unlock/", ["kind", "value"]),

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from calls.models import Call
 from campaigns import importer, services
-from campaigns.models import Lead, SheetUpload
+from campaigns.models import Campaign, Lead, SheetUpload
 from tests.campaigns.conftest import sheet_bytes
+from tests.campaigns.test_ryng_sync import read_back, ryng_campaign
 from tests.factories import make_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,6 +176,7 @@ def test_undo_removes_the_untouched_leads_and_lists_the_worked_ones(supervisor_c
     assert '<b class="undo-kept">2</b> kept because they were already called or taken by an agent' in page
     assert "+12122000001" in page and "+12122000002" in page  # listed
     assert 'id="undo-button"' not in page
+    assert 'id="undo-on-platform"' not in page  # nothing was pushed anywhere
     assert _numbers(campaign) == {"+12122000099", "+12122000001", "+12122000002"}
     assert Call.objects.filter(pk=call.pk, lead_id=called.pk).exists()
     stored = SheetUpload.objects.get(pk=upload.pk)
@@ -187,6 +189,49 @@ def test_undo_removes_the_untouched_leads_and_lists_the_worked_ones(supervisor_c
     assert '<b class="report-valid">2</b>' in page
     _import(supervisor_client, again)
     assert len(_numbers(campaign)) == 5
+
+
+def test_undo_says_how_many_removed_leads_remain_on_ryng(supervisor_client, agent, emulator):
+    """Ryng's Append Campaign only adds (the seed documents no delete nor list): the leads the
+    push sent stay in Ryng's campaign after an undo, and the page says how many and why."""
+    campaign = ryng_campaign(emulator, fmt="json")
+    campaign.agents.add(agent)
+    pushed_first = _upload(supervisor_client, campaign, FIRST)
+    _dry(supervisor_client, pushed_first)
+    _import(supervisor_client, pushed_first)
+    # A second sheet's leads are imported after the push: they never reached Ryng.
+    later = _upload(supervisor_client, campaign, [HEADER, ["Eve", "2122000099", "", ""]], name="b.csv")
+    assert services.campaign_sync_run(campaign_id=campaign.pk) == 4
+    _dry(supervisor_client, later)
+    _import(supervisor_client, later)
+    assert sorted(lead["number"] for lead in read_back(emulator, "595")["leads"]) == [
+        f"+1212200000{i}" for i in range(1, 5)
+    ]
+    called = Lead.objects.get(upload=pushed_first, number="+12122000001")
+    make_call(agent, called)
+    Lead.objects.filter(pk=called.pk).update(status=Lead.Status.DONE, attempts=1)
+    # While a push runs, an undo waits for it (a lead taken by the push then removed would be lost count of).
+    Campaign.objects.filter(pk=campaign.pk).update(sync_status="running")
+    answer = supervisor_client.post(
+        reverse("supervisor:upload_undo", args=[campaign.pk, pushed_first.pk]), follow=True
+    )
+    assert "Leads are being pushed to Ryng right now: undo once the push has ended." in _text(answer)
+    assert SheetUpload.objects.get(pk=pushed_first.pk).status == SheetUpload.Status.DONE
+    Campaign.objects.filter(pk=campaign.pk).update(sync_status="done")
+    page = _undo(supervisor_client, pushed_first)
+    assert '<b class="undo-removed">3</b> leads removed' in page
+    assert (
+        '<b class="undo-on-platform">3</b> of the removed leads remain on Ryng (campaign 595): they had '
+        "been pushed there, and Ryng's API can add leads to a campaign but has no way to remove or "
+        "list them." in page
+    )
+    assert len(read_back(emulator, "595")["leads"]) == 4  # Ryng's copy, as the page says
+    on_platform = SheetUpload.objects.get(pk=pushed_first.pk).report["undo"]["on_platform"]
+    assert on_platform == {"leads": 3, "platform": "Ryng", "campaign": "595"}
+    # The later sheet was never pushed: its undo leaves nothing on Ryng and says nothing of it.
+    page = _undo(supervisor_client, later)
+    assert '<b class="undo-removed">1</b> leads removed' in page
+    assert 'id="undo-on-platform"' not in page
 
 
 def test_undo_only_a_finished_import_once_and_only_a_supervisor(supervisor_client, agent_client, campaign):

@@ -13,12 +13,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
+from django.test import Client
 from django.urls import reverse
 from msoffcrypto.format.ooxml import OOXMLFile
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.table import Table, TableCell, TableRow
 from odf.text import P
 
+from campaigns import services
 from campaigns.models import Lead, SheetUpload
 from tests.campaigns.conftest import run_dry, run_import, sheet_bytes
 from tests.campaigns.test_upload_limits import assert_refused, post_sheet, stored_files
@@ -164,6 +166,139 @@ def test_the_first_sheet_with_data_is_the_one_read(supervisor_client, campaign):
     assert upload.mapping["workbook"]["sheet"] == "Leads"
     run_import(upload)
     assert imported() == LEADS
+
+
+LATER = [["Name", "Phone", "Since"], ["Nope", 3125550100.0, SINCE], ["Pia", "3125550101", None]]
+MANY = {"Notes": [], "Leads": ROWS, "Later": LATER, "Wide": [["Phone"] + [f"c{i}" for i in range(250)]]}
+
+
+def sheet_files() -> list[str]:
+    """The suffixes of the stored sheets and workbooks (dry-run issue reports aside)."""
+    return sorted(p.suffix for p in stored_files() if p.parent.name != "reports")
+
+
+def page_of(client, upload) -> str:
+    answer = client.get(reverse("supervisor:upload", args=[upload.campaign_id, upload.pk]))
+    assert answer.status_code == 200
+    return answer.content.decode()
+
+
+def choose(client, upload, sheet: str) -> str:
+    answer = client.post(
+        reverse("supervisor:upload_sheet", args=[upload.campaign_id, upload.pk]),
+        {"sheet": sheet},
+        follow=True,
+    )
+    assert answer.status_code == 200
+    assert answer.redirect_chain[-1][0] == reverse("supervisor:upload", args=[upload.campaign_id, upload.pk])
+    return answer.content.decode()
+
+
+def test_a_workbook_of_several_sheets_lists_them_and_the_supervisor_chooses(supervisor_client, campaign):
+    upload = upload_page(supervisor_client, campaign, xlsx(sheets=MANY), "book.xlsx")
+    page = page_of(supervisor_client, upload)
+    # Each visible sheet with its rows (read: the workbook is small); the first with data chosen.
+    assert "This workbook has 4 sheets" in page
+    assert '<option value="Notes">Notes (empty)</option>' in page
+    assert '<option value="Leads" selected>Leads (4 rows)</option>' in page
+    assert '<option value="Later">Later (3 rows)</option>' in page
+    assert 'id="sheet-current">Leads</b>' in page and "Zoë Ångström" in page
+    # The workbook is kept beside the sheet's CSV while another sheet may be chosen.
+    assert sorted(p.suffix for p in stored_files()) == [".csv", ".xlsx"]
+    upload = run_dry(upload)
+    assert upload.valid_rows == 3
+    # Another sheet: its rows and a mapping proposed for its header; the old counts are gone.
+    page = choose(supervisor_client, upload, "Later")
+    assert "Reading the sheet “Later”: map its columns, then check it (dry run)." in page
+    assert '<option value="Later" selected>' in page and "Nope" in page and "Zoë Ångström" not in page
+    assert 'id="dry-run-report"' not in page and 'id="import-button"' not in page
+    upload = SheetUpload.objects.get()
+    assert upload.status == SheetUpload.Status.UPLOADED and upload.report == {}
+    assert upload.mapping["headers"] == ["Name", "Phone", "Since"]
+    assert upload.mapping["workbook"]["sheet"] == "Later"
+    assert sorted(p.suffix for p in stored_files()) == [".csv", ".xlsx"]  # the old CSV went
+    # The choice holds through the dry run and the import.
+    upload = run_dry(upload)
+    assert (upload.total_rows, upload.valid_rows) == (2, 2)
+    upload = run_import(upload)
+    assert imported() == {
+        "+13125550100": ("Nope", "3125550100", {"Since": "2024-03-05"}),
+        "+13125550101": ("Pia", "3125550101", {}),
+    }
+    # Imported: the sheet is settled and the workbook is no longer kept.
+    assert sheet_files() == [".csv"]
+    page = choose(supervisor_client, upload, "Leads")
+    assert "This sheet is already imported; upload the workbook again to import another sheet." in page
+    assert 'id="sheet-button"' not in page
+
+
+def test_a_sheet_that_cannot_be_read_leaves_the_upload_on_its_sheet(
+    supervisor_client, agent_client, campaign
+):
+    upload = upload_page(supervisor_client, campaign, xlsx(sheets=MANY), "book.xlsx")
+    before = (upload.file.name, upload.mapping)
+    for sheet, words in (
+        ("Notes", "The sheet “Notes” is empty: choose the sheet that holds the leads."),
+        ("Wide", "The sheet “Wide”: This sheet has 251 columns; the limit is 200."),
+        ("Nowhere", "This workbook has no sheet by that name: choose one from the list."),
+    ):
+        assert words in choose(supervisor_client, upload, sheet)
+        upload.refresh_from_db()
+        assert (upload.file.name, upload.mapping) == before
+    assert sorted(p.suffix for p in stored_files()) == [".csv", ".xlsx"]
+    # Agents and anonymous visitors are refused.
+    url = reverse("supervisor:upload_sheet", args=[campaign.pk, upload.pk])
+    assert agent_client.post(url, {"sheet": "Later"}).status_code == 403
+    anonymous = Client().post(url, {"sheet": "Later"})
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+    upload.refresh_from_db()
+    assert upload.mapping["workbook"]["sheet"] == "Leads"
+
+
+def test_choosing_a_sheet_during_a_dry_run_drops_that_run(supervisor_client, campaign, settings):
+    settings.WORKBOOK_INLINE_BYTES = 0  # the running dry run would convert the old sheet first
+    upload = upload_page(supervisor_client, campaign, xlsx(sheets=MANY), "book.xlsx")
+    services.upload_start_dry_run(upload=upload)  # queued for a worker: the Leads sheet's run
+    choose(supervisor_client, upload, "Later")
+    assert services.upload_dry_run_run(upload_id=upload.pk) is None  # superseded, counts dropped
+    upload = SheetUpload.objects.get()
+    assert (upload.status, upload.mapping["workbook"]["sheet"]) == (SheetUpload.Status.UPLOADED, "Later")
+    upload = run_import(upload)
+    assert set(imported()) == {"+13125550100", "+13125550101"}
+
+
+def test_a_workbook_of_one_sheet_offers_no_choice(supervisor_client, campaign):
+    upload = upload_page(supervisor_client, campaign, xlsx(), "leads.xlsx")
+    assert 'id="sheet-choice"' not in page_of(supervisor_client, upload)
+    assert "This file has one sheet only: there is no other to choose." in choose(
+        supervisor_client, upload, "Leads"
+    )
+
+
+def test_a_big_workbook_converts_the_chosen_sheet_when_its_dry_run_starts(
+    supervisor_client, campaign, settings
+):
+    settings.WORKBOOK_INLINE_BYTES = 0  # every workbook is "big": only the chosen sheet is read
+    other = [["Name", "Phone"]] + [[f"Ola {i}", 3125550000.0 + i] for i in range(250)]
+    data = xlsx(sheets={"Leads": ROWS, "Other": other, "R&D": LATER, "Blank": []})
+    upload = upload_page(supervisor_client, campaign, data, "big.xlsx")
+    page = page_of(supervisor_client, upload)
+    # A sheet not read shows the rows its .xlsx declares (reading it would cost the whole sheet).
+    assert '<option value="Leads" selected>Leads (4 rows)</option>' in page
+    assert '<option value="Other">Other (about 251 rows)</option>' in page
+    assert '<option value="R&amp;D">R&amp;D (about 3 rows)</option>' in page
+    assert '<option value="Blank">Blank (empty)</option>' in page
+    page = choose(supervisor_client, upload, "Other")
+    assert '<option value="Other" selected>Other (251 rows)</option>' in page
+    upload = SheetUpload.objects.get()
+    assert upload.mapping["workbook"]["pending"]
+    assert len(Path(upload.file.path).read_text().splitlines()) == 200  # the head, for the mapping
+    upload = run_dry(upload)
+    assert (upload.total_rows, upload.valid_rows) == (250, 250)
+    assert upload.mapping["workbook"]["sheet"] == "Other" and not upload.mapping["workbook"]["pending"]
+    run_import(upload)
+    assert Lead.objects.count() == 250 and Lead.objects.get(number="+13125550249").name == "Ola 249"
+    assert sheet_files() == [".csv"]
 
 
 def test_a_big_workbook_is_converted_when_its_dry_run_starts(supervisor_client, campaign, settings):

@@ -11,3 +11,15 @@ from tests.browser.conftest import (  # noqa: F401
     launch_browser,
     playwright,
 )
+from tests.factories import PASSWORD, make_user_agent
+
+
+def open_campaign_as_supervisor(page, base_url: str, campaign) -> object:
+    """Sign a new supervisor in on ``page`` and open ``campaign``'s page; the supervisor."""
+    boss = make_user_agent("boss", 9, supervisor=True)
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", boss.user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{base_url}/supervisor/campaigns/{campaign.pk}/")
+    return boss

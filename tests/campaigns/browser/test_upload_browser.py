@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Lead, SheetUpload
-from tests.factories import PASSWORD, make_campaign, make_user_agent
+from tests.campaigns.browser.conftest import open_campaign_as_supervisor
+from tests.factories import make_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,17 +49,10 @@ def test_upload_fix_mapping_dry_run_and_live_import(
     page: Page, live_stack, transactional_db, tmp_path, settings
 ):
     settings.MEDIA_ROOT = str(settings.VAR_DIR / "media")  # where the worker reads sheets
-    boss = make_user_agent("boss", 9, supervisor=True)
     campaign = make_campaign(name="Browser import", platform_campaign_id="")  # no Ryng push
     sheet = tmp_path / "crm-export.csv"
     write_sheet(sheet)
-    base = live_stack.base_url
-
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", boss.user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.goto(f"{base}/supervisor/campaigns/{campaign.pk}/")
+    open_campaign_as_supervisor(page, live_stack.base_url, campaign)
     page.set_input_files("#id_sheet", str(sheet))
     page.click("#sheet-form button[type=submit]")
     expect(page.locator("#mapping-form")).to_be_visible()
