@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agentdesk import reports, wallboard
@@ -222,6 +224,17 @@ def test_the_csv_is_the_table_and_formula_safe(floor, supervisor):
     header, *rows = read_csv(client.get(CSV_URL, {**RANGE, "group": "agent"}))
     assert header[0] == "Agent" and rows == CSV_BY_AGENT
     assert not any(cell.startswith("=") for row in [header, *rows] for cell in row)
+
+
+@pytest.mark.parametrize("group", [reports.DAY, reports.CAMPAIGN, reports.AGENT])
+def test_a_fixed_number_of_queries(floor, group):
+    """Calls' figures, dispositions, callbacks, presence spans (not by campaign) and names (not
+    by day): whatever the number of days, rows and calls."""
+    start, end = datetime(2025, 1, 1).date(), datetime(2025, 12, 31).date()
+    with CaptureQueriesContext(connection) as queries:
+        report = reports.build(group=group, date_from=start, date_to=end, zone=reports.ZoneInfo(SYDNEY))
+    assert len(queries) == {reports.DAY: 4, reports.CAMPAIGN: 4, reports.AGENT: 5}[group]
+    assert report.total.calls.calls == 8  # the two calls outside the Sydney days too
 
 
 def test_the_zone_moves_the_days(floor, supervisor):
