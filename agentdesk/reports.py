@@ -211,7 +211,7 @@ def build(
         found = row(item["grp"])
         found.callbacks_booked, found.callbacks_kept = item["booked"], item["kept_n"]
     if group != CAMPAIGN:
-        _presence(group, rows, row, start=start, end=min(end, now), zone=zone, days=_days(date_from, date_to))
+        _presence(group, row, start=start, end=min(end, now), zone=zone)
     _label(group, rows, export_query=urlencode({"date_from": date_from, "date_to": date_to}))
     ordered = sorted(rows.values(), key=lambda r: r.key if group == DAY else (r.label.lower(), r.key))
     total = Row(key=None, label="Total", presence=None if group == CAMPAIGN else {})
@@ -232,7 +232,7 @@ def build(
     )
 
 
-def _presence(group: str, rows: dict, row, *, start: datetime, end: datetime, zone: ZoneInfo, days) -> None:
+def _presence(group: str, row, *, start: datetime, end: datetime, zone: ZoneInfo) -> None:
     """Wrap-up and Not-ready seconds from the presence log, cut at the range's ends (and now) and,
     by day, at each local midnight."""
     if end <= start:
@@ -243,22 +243,21 @@ def _presence(group: str, rows: dict, row, *, start: datetime, end: datetime, zo
         .values_list("agent_id", "presence", "started_at", "ended_at")
     )
     for agent_id, presence, started_at, ended_at in spans:
+        # (key, since, until) pieces of the range the span may fall in: the whole range for an
+        # agent; by day, only the local days the span touches (not every day of the range).
         if group == AGENT:
-            seconds = span_seconds(started_at, ended_at, start, end)
-            if seconds:
-                target = row(agent_id).presence
-                target[presence] = target.get(presence, 0.0) + seconds
-            continue
-        for day in days:
-            since, until = (
-                max(day_start(day, zone), start),
-                min(day_start(day + timedelta(days=1), zone), end),
-            )
-            if until <= since:
-                continue
+            pieces = [(agent_id, start, end)]
+        else:
+            first = max(started_at, start).astimezone(zone).date()
+            last = min(ended_at or end, end).astimezone(zone).date()
+            pieces = [
+                (day, max(day_start(day, zone), start), min(day_start(day + timedelta(days=1), zone), end))
+                for day in _days(first, last)
+            ]
+        for key, since, until in pieces:
             seconds = span_seconds(started_at, ended_at, since, until)
             if seconds:
-                target = row(day).presence
+                target = row(key).presence
                 target[presence] = target.get(presence, 0.0) + seconds
 
 
