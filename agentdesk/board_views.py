@@ -1,12 +1,13 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agentdesk import services, signin, wallboard
 from agentdesk.board import BOARD_TEMPLATE, board_rows, board_totals
-from agentdesk.forms import AuditFilterForm
+from agentdesk.forms import AuditFilterForm, ReportForm, report_query
 from agentdesk.models import Agent
 from agentdesk.roles import supervisor_required
 from agentdesk.selectors import audit_entries
@@ -15,6 +16,8 @@ from calls.services import Refusal
 
 AUDIT_TEMPLATE = "board/audit.html"
 AUDIT_PAGE_SIZE = 50
+REPORTS_TEMPLATE = "supervisor/reports.html"
+REPORT_ZONE = "report_tz"  # the session's key for the zone the supervisor last read a report in
 
 
 @supervisor_required
@@ -107,3 +110,43 @@ def signin_unlock(request):
     else:
         messages.error(request, "That sign-in is not locked out (any more).")
     return redirect("agent-board")
+
+
+def _report_form(request) -> ReportForm:
+    """The report's choices from the GET parameters, defaults filled in; a valid zone is kept in
+    the session, so the next report opens in the supervisor's own time zone."""
+    form = ReportForm(report_query(request.GET, request.session.get(REPORT_ZONE) or settings.TIME_ZONE))
+    if form.is_valid() and request.session.get(REPORT_ZONE) != form.cleaned_data["tz"]:
+        request.session[REPORT_ZONE] = form.cleaned_data["tz"]
+    return form
+
+
+@require_GET
+@supervisor_required
+def reports_page(request):
+    """Calls, connects, contact rate, talk, wrap-up, Not ready, callbacks and dispositions over a
+    date range, by day, campaign or agent, with a chart; 400 with the form's words when a choice
+    is wrong."""
+    form = _report_form(request)
+    if not form.is_valid():
+        return render(request, REPORTS_TEMPLATE, {"form": form, "report": None}, status=400)
+    report = form.build()
+    context = {"form": form, "report": report, "query": request.GET.urlencode()}
+    return render(request, REPORTS_TEMPLATE, context)
+
+
+@require_GET
+@supervisor_required
+def reports_csv(request):
+    """The same table as CSV, streamed, every cell formula-safe; 400 in words when a choice is wrong."""
+    form = _report_form(request)
+    if not form.is_valid():
+        return HttpResponse(
+            f"The report's choices are not valid ({form.problems()}).",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    report = form.build()
+    response = StreamingHttpResponse(report.csv_lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+    return response

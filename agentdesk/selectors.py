@@ -26,6 +26,7 @@ from agentdesk.models import (
     Presence,
     PresenceSpan,
 )
+from calls import figures
 from calls.compliance import dial_checks
 from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, PlatformSession
 from calls.providers import provider_class
@@ -141,40 +142,33 @@ class AgentDay:
         return clock_text(self.talk_seconds)
 
 
-def _talk_seconds(connected_at, ended_at, talk_seconds) -> int:
-    # The platform's figure when it sent one, else connected to ended (Call.talk_time).
-    if talk_seconds is not None:
-        return talk_seconds
-    if connected_at and ended_at:
-        return max(0, int((ended_at - connected_at).total_seconds()))
-    return 0
+def span_seconds(started_at: datetime, ended_at: datetime | None, since: datetime, until: datetime) -> float:
+    """How much of a presence span (open: ``ended_at`` empty, still going at ``until``) falls
+    between ``since`` and ``until``, in seconds."""
+    start, end = max(started_at, since), min(ended_at or until, until)
+    return max(0.0, (end - start).total_seconds())
 
 
 def agent_day(*, agent: Agent, now: datetime | None = None) -> AgentDay:
-    """The agent's day so far: calls placed (skips are not calls), connects, talk time,
-    conversions (dispositions marked ``is_conversion``) and the time spent in each presence, from the
-    presence log (``PresenceSpan``). Two queries."""
+    """The agent's day so far: calls, connects, talk time and conversions as ``calls.figures``
+    defines them, and the time spent in each presence, from the presence log (``PresenceSpan``).
+    Two queries."""
     now = now or timezone.now()
     since = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     day = AgentDay(since=since)
-    rows = (
-        Call.objects.filter(agent=agent, created_at__gte=since)
-        .exclude(state=CallState.SKIPPED)
-        .values_list("connected_at", "ended_at", "talk_seconds", "disposition__is_conversion")
+    calls = figures.CallFigures.from_row(
+        Call.objects.filter(figures.PLACED, agent=agent, created_at__gte=since).aggregate(
+            **figures.aggregates()
+        )
     )
-    for connected_at, ended_at, talk, success in rows:
-        day.calls += 1
-        day.connects += connected_at is not None
-        day.talk_seconds += _talk_seconds(connected_at, ended_at, talk)
-        day.conversions += bool(success)
+    day.calls, day.connects, day.conversions = calls.calls, calls.connected, calls.conversions
+    day.talk_seconds = int(calls.talk_seconds)
     seconds: dict[str, float] = defaultdict(float)
     spans = PresenceSpan.objects.filter(agent=agent, started_at__lt=now).filter(
         Q(ended_at__isnull=True) | Q(ended_at__gt=since)
     )
     for presence, started_at, ended_at in spans.values_list("presence", "started_at", "ended_at"):
-        start, end = max(started_at, since), min(ended_at or now, now)
-        if end > start:
-            seconds[presence] += (end - start).total_seconds()
+        seconds[presence] += span_seconds(started_at, ended_at, since, now)
     day.seconds = {presence: int(value) for presence, value in seconds.items()}
     return day
 

@@ -17,6 +17,8 @@ urlpatterns = [
     path("supervisor/agents/<int:agent_id>/sign-out/", board_views.agent_sign_out, name="agent-sign-out"),
     path("supervisor/audit/", board_views.audit_log, name="audit"),
     path("supervisor/wallboard/", board_views.wallboard_page, name="wallboard"),
+    path("supervisor/reports/", board_views.reports_page, name="reports"),
+    path("supervisor/reports/report.csv", board_views.reports_csv, name="reports-csv"),
     path("supervisor/agents/unlock/", board_views.signin_unlock, name="signin-unlock"),
     path("supervisor/", include("campaigns.urls")),
     path("calls/", include("calls.urls")),

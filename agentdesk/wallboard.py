@@ -18,21 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, F, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import ExtractHour, ExtractMinute
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from agentdesk.models import AGENTS_GROUP, Agent, Presence
-from calls.models import LIVE_STATES, Call, CallState
+from calls import figures as call_figures
+from calls.figures import PLACED
+from calls.models import LIVE_STATES, Call
 from campaigns.models import Campaign, Lead
 
 TEMPLATE = "supervisor/wallboard.html"
 AGENTS, CALLS, CAMPAIGNS = "agents", "calls", "campaigns"
 # Which presences the board shows, in the order a floor manager reads them.
 STATE_ORDER = [Presence.ON_CALL, Presence.WRAP_UP, Presence.READY, Presence.NOT_READY, Presence.OFFLINE]
-# A call that reached the platform: neither a preview nor a skip.
-PLACED = ~Q(state__in=[CallState.PREVIEWING, CallState.SKIPPED])
 LEADS_DONE = [Lead.Status.DONE, Lead.Status.EXHAUSTED, Lead.Status.DNC]
 LEADS_REMAINING = [Lead.Status.PENDING, Lead.Status.CALLBACK]
 BUCKET_MINUTES = 15
@@ -148,7 +148,7 @@ class CampaignFigures:
     @property
     def contact_rate(self) -> float | None:
         """Connected calls out of calls placed today, in percent; None before the first call."""
-        return round(100 * self.connected / self.calls, 1) if self.calls else None
+        return call_figures.contact_rate(self.calls, self.connected)
 
     @property
     def target(self) -> int | None:
@@ -179,25 +179,11 @@ def _bar(figures: CampaignFigures) -> dict:
 def campaign_figures(now: datetime | None = None) -> list[CampaignFigures]:
     """Active campaigns, and any other with calls today, with today's figures (three queries)."""
     now = now or timezone.now()
-    hour_ago = now - timedelta(hours=1)
     calls = {
-        row["campaign"]: row
+        row["campaign"]: call_figures.CallFigures.from_row(row)
         for row in Call.objects.filter(PLACED, created_at__gte=start_of_day(now))
         .values("campaign")
-        .annotate(
-            calls=Count("id"),
-            connected=Count("id", filter=Q(connected_at__isnull=False)),
-            conversions=Count("id", filter=Q(disposition__is_conversion=True)),
-            last_hour=Count("id", filter=Q(created_at__gte=hour_ago)),
-            avg_talk=Avg(
-                F("ended_at") - F("connected_at"),
-                filter=Q(connected_at__isnull=False, ended_at__isnull=False),
-            ),
-            avg_wait=Avg(
-                F("connected_at") - F("dialed_at"),
-                filter=Q(connected_at__isnull=False, dialed_at__isnull=False),
-            ),
-        )
+        .annotate(**call_figures.aggregates(now=now))
     }
     campaigns = list(
         Campaign.objects.filter(Q(status=Campaign.Status.ACTIVE) | Q(pk__in=list(calls))).order_by("name")
@@ -219,9 +205,9 @@ def campaign_figures(now: datetime | None = None) -> list[CampaignFigures]:
     for pk, item in figures.items():
         row = calls.get(pk)
         if row:
-            item.calls, item.connected = row["calls"], row["connected"]
-            item.conversions, item.calls_last_hour = row["conversions"], row["last_hour"]
-            item.avg_talk, item.avg_wait = row["avg_talk"], row["avg_wait"]
+            item.calls, item.connected = row.calls, row.connected
+            item.conversions, item.calls_last_hour = row.conversions, row.last_hour
+            item.avg_talk, item.avg_wait = row.avg_talk, row.avg_wait
         item.bar = _bar(item)
     return list(figures.values())
 

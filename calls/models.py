@@ -242,7 +242,11 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "state_changed_at"], name="call_state_idx")]
+        indexes = [
+            models.Index(fields=["state", "state_changed_at"], name="call_state_idx"),
+            # The wallboard's today and the reports' date ranges (calls.figures over a period).
+            models.Index(fields=["created_at"], name="call_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Call {self.pk} {self.number} ({self.state})"

@@ -28,19 +28,12 @@ HEADER = [
 ]
 
 
-class _Echo:
-    """csv.writer needs a file; this one hands each written line straight back."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def rows(campaign: Campaign, only: ExportFilter | None = None) -> Iterator[str]:
     """The export, one CSV line at a time (for ``StreamingHttpResponse``): the fixed columns, then
     one column per campaign custom field, then ``other_fields`` (JSON) for keys the campaign does
     not name (intake rows can bring their own)."""
     names = list(campaign.custom_field_names or [])
-    writer = csvsafe.writer(_Echo())
+    writer = csvsafe.writer(csvsafe.Echo())
     yield writer.writerow([*HEADER, *names, "other_fields"])
     for item in export_leads(campaign=campaign, only=only):
         custom = dict(item["custom_fields"] or {})

@@ -46,6 +46,8 @@ def test_every_page_renders_under_the_policy(page: Page, desk):
         ("/supervisor/campaigns/new/", "campaign"),
         ("/supervisor/dnc/", "call"),
         ("/supervisor/agents/", "Agents"),
+        ("/supervisor/reports/", "Reports"),
+        ("/supervisor/reports/?group=agent", "Reports"),
     ):
         visit(page, f"{base}{path}", shows)
 
