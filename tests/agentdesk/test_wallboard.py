@@ -153,7 +153,9 @@ def test_agents_are_shown_by_state_with_a_ticking_time(agent, other, supervisor)
     not_ready = re.search(r'data-state="not_ready">(\d+)<', page).group(1)
     assert (ready, not_ready) == ("1", "1")
     item = re.search(rf'<li id="wb-agent-{other.pk}">(.*?)</li>', page, re.S).group(1)
-    elapsed, shown = re.search(r'<time class="ticker" datetime="[^"]+" data-elapsed="(\d+)">([\d:]+)</time>', item).groups()
+    elapsed, shown = re.search(
+        r'<time class="ticker" datetime="[^"]+" data-elapsed="(\d+)">([\d:]+)</time>', item
+    ).groups()
     assert 423 <= int(elapsed) <= waited
     assert shown == f"{int(elapsed) // 60}:{int(elapsed) % 60:02d}"
     assert "Lunch" in item
