@@ -95,6 +95,9 @@ class Outcome:
     imported: int = 0
     updates: int = 0  # rows whose number is a lead the import updates (mode "update")
     sample: list[dict[str, object]] = field(default_factory=list)
+    # The issues grouped by reason: "kind|reason" -> {kind, reason, count, examples}
+    # (see :meth:`_Reporter.add`), shown most frequent first.
+    reasons: dict[str, dict[str, object]] = field(default_factory=dict)
     stage: dict[str, object] | None = None  # the dry run's staged rows (PostgreSQL), see dry_run
 
     def as_report(self) -> dict[str, object]:
@@ -108,6 +111,7 @@ class Outcome:
             "imported": self.imported,
             "updates": self.updates,
             "sample": self.sample,
+            "reasons": sorted(self.reasons.values(), key=lambda group: -group["count"]),
             **({"stage": self.stage} if self.stage else {}),
         }
 
@@ -227,6 +231,10 @@ def _checked(
         yield ordered()
 
 
+REASON_GROUPS = 40  # distinct reasons counted apart on the page
+REASON_EXAMPLES = 3  # example rows shown for each
+
+
 class _Reporter:
     """Writes every issue to the CSV error report and keeps the first few for the page."""
 
@@ -253,10 +261,23 @@ class _Reporter:
         elif kind == DNC:
             self.outcome.dnc += 1
         issue = (*issue[:3], rowcheck.sentence(issue[3]), kind)
+        self._group(*issue)
         if len(self.outcome.sample) < REPORT_SAMPLE:
             self.outcome.sample.append(dict(zip(self.HEADER, issue, strict=True)))
         if self.writer:
             self.writer.writerow(issue)
+
+    def _group(self, line: int, column: str, value: str, reason: str, kind: str) -> None:
+        """Count the issue under its reason, with the first few examples. A sheet has a handful
+        of reasons; past :data:`REASON_GROUPS` (reasons naming a value) the rest count together."""
+        groups = self.outcome.reasons
+        key = f"{kind}|{reason}"
+        if key not in groups and len(groups) >= REASON_GROUPS:
+            key, reason = f"{kind}|", "Other reasons (see the full list)."
+        group = groups.setdefault(key, {"kind": kind, "reason": reason, "count": 0, "examples": []})
+        group["count"] += 1
+        if len(group["examples"]) < REASON_EXAMPLES:
+            group["examples"].append({"line": line, "column": column, "value": value[:100]})
 
     def close(self) -> None:
         if self.handle:

@@ -474,6 +474,12 @@ def dnc_remove(request: HttpRequest) -> HttpResponse:
 # -- intake API -------------------------------------------------------------------------------------------
 
 
+def _json_type(content_type: str) -> bool:
+    """JSON by its media type: ``application/json`` or a ``+json`` type, and ``text/plain`` (what
+    a CRM's plain HTTP client sends when it does not set one)."""
+    return content_type in ("application/json", "text/plain") or content_type.endswith("+json")
+
+
 def _json_error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": True, "message": message, **extra}, status=status)
 
@@ -484,7 +490,8 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
     campaign's intake token, as ``Authorization: Bearer <token>`` or as Ryng's own
     ``x-access-token: <token>`` (a CRM already talking to Ryng sends that). 200 with counts; 400
     with per-row errors; 401 for a missing or wrong token; 404 for an unknown campaign; 405 for
-    another method; 413 for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Every answer is JSON."""
+    another method; 413 for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``; 415 for a body sent as a
+    form or a file (any media type but JSON's or plain text). Every answer is JSON."""
     if request.method != "POST":
         answer = _json_error(405, "Use POST with an Append Campaign JSON body.")
         answer["Allow"] = "POST"
@@ -504,6 +511,13 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
     ):
         return _json_error(
             401, "Missing or wrong token (Authorization: Bearer <intake token>, or x-access-token)."
+        )
+    if request.content_type and not _json_type(request.content_type):
+        # A form or a file is not what the API takes (a sheet goes through the upload page).
+        return _json_error(
+            415,
+            f"Send the body as application/json, not {request.content_type[:80]}.",
+            expected="application/json",
         )
     try:
         body = json.loads(request.body or b"")

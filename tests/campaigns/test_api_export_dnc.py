@@ -87,6 +87,15 @@ def test_intake_errors(client, campaign):
     refused = client.get(reverse("supervisor:intake", args=[campaign.pk]))
     assert refused.status_code == 405 and refused["Allow"] == "POST"
     assert "POST" in refused.json()["message"]
+    url = reverse("supervisor:intake", args=[campaign.pk])
+    headers = {"Authorization": f"Bearer {campaign.intake_token}"}
+    for wrong in ("text/csv", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"):
+        answer = client.post(url, data=b"number=2125550134", content_type=wrong, headers=headers)
+        assert answer.status_code == 415, wrong
+        assert answer.json()["error"] is True and "application/json" in answer.json()["message"]
+    assert Lead.objects.filter(campaign=campaign).count() == 0
+    plain = client.post(url, data=seed_body("inline"), content_type="text/plain", headers=headers)
+    assert plain.status_code == 200, plain.content
 
 
 def test_intake_takes_ryngs_own_token_header(client, campaign):

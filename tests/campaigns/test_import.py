@@ -245,3 +245,27 @@ def test_an_import_completes_and_cancels_still_land_while_the_cache_is_down(camp
     other = upload_sheet(campaign, data, name="again.csv")
     services.upload_start_dry_run(upload=other)
     assert services.upload_cancel(upload=other).status == SheetUpload.Status.CANCELLED
+
+
+def test_issues_are_grouped_by_reason_with_counts_and_examples(campaign, supervisor_client):
+    """More issues than the page lists one by one: each reason once, with its count (which add
+    up to every issue) and its first rows; the page shows the groups, escaped."""
+    rows = [["Name", "Phone"]]
+    rows += [[f"Empty {n}", ""] for n in range(importer.REPORT_SAMPLE + 50)]
+    rows += [[f"Words {n}", "<b>call me</b>"] for n in range(30)]
+    rows += [["Good", "2125550134"], ["Again", "+1 212 555 0134"]]
+    upload = run_dry(upload_sheet(campaign, sheet_bytes(rows)))
+    groups = {group["reason"]: group for group in upload.report["reasons"]}
+    empty = groups["The phone number cell is empty."]
+    assert empty["count"] == importer.REPORT_SAMPLE + 50 and empty["kind"] == "invalid"
+    assert [ex["line"] for ex in empty["examples"]] == [2, 3, 4]
+    assert sum(group["count"] for group in groups.values()) == upload.invalid_rows + 1  # + the duplicate
+    assert [g["count"] for g in upload.report["reasons"]] == sorted(
+        (g["count"] for g in groups.values()), reverse=True
+    )
+    assert len(upload.report["sample"]) == importer.REPORT_SAMPLE
+    page = supervisor_client.get(f"/supervisor/campaigns/{campaign.pk}/uploads/{upload.pk}/").content.decode()
+    table = page[page.index('id="issue-reasons"') :]
+    table = table[: table.index("</table>")]
+    assert "The phone number cell is empty." in table and f"{importer.REPORT_SAMPLE + 50:,}" in table
+    assert "&lt;b&gt;call me&lt;/b&gt;" in table and "<b>call me" not in table
