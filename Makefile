@@ -35,7 +35,7 @@ test: $(STAMP) lint
 
 # Both need PostgreSQL (COPY, row locks); the live bench also needs a Redis (see BENCHMARKS.md).
 bench: $(STAMP)
-	$(PY) bench/import_bench.py $(BENCH_ARGS)
+	$(PY) bench/import_bench.py --xlsx $(BENCH_ARGS)
 	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
 	$(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS)
 

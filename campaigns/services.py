@@ -591,14 +591,17 @@ def _progress_reporter(upload: SheetUpload, phase: str):
 
 
 def _dry_run_number(upload: SheetUpload) -> int:
-    run = (upload.mapping or {}).get("run")
-    return run if isinstance(run, int) else 0
+    return _run_of(upload.mapping)
+
+
+def _run_of(mapping: dict | None) -> int:
+    run = (mapping or {}).get("run")
+    return run if isinstance(run, int) else 0  # a mapping no dry run was started for: 0
 
 
 def _superseded(upload_id: int, run: int) -> bool:
     """Whether a newer dry run (a new mapping) was started since run ``run`` began."""
-    mapping = SheetUpload.objects.filter(pk=upload_id).values_list("mapping", flat=True).first() or {}
-    return mapping.get("run") != run
+    return _run_of(SheetUpload.objects.filter(pk=upload_id).values_list("mapping", flat=True).first()) != run
 
 
 def upload_dry_run_run(*, upload_id: int) -> SheetUpload | None:
