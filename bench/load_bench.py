@@ -1,0 +1,692 @@
+"""Load benchmarks: the floor's paths under many desks, agents and platform signals at once, each
+against a floor measured in the same run (issue 20, items 2, 3, 4, 5 and 7).
+
+    python bench/load_bench.py callbacks|events|desks|dial|scaleout|all [--tiny] [--json out.json]
+        [--database-url postgres://...] [--redis-url redis://...]
+
+Real processes on PostgreSQL and Redis (bench/loadkit.py): the emulators, daphne serving
+``agentdesk.asgi:application`` and Celery ``dial,default`` workers. Sizes come from the
+environment (defaults fit ``make bench`` in its 15 minutes on a 2-core machine; scale up with
+e.g. ``BENCH_DESKS=500 BENCH_EVENT_RATE=200``); ``--tiny`` is the smoke test's size.
+
+- ``callbacks`` (item 3): ``BENCH_CB_CLIENTS`` (32) keep-alive HTTP clients post Ryng callbacks
+  for existing calls (each call's three in order: agent-connected, customer-connected,
+  call-ended; every 10th sent twice, as Ryng retries) for ``BENCH_CB_SECONDS`` (10). Then the
+  database must hold each callback exactly once, applied, and no retry applied: a loss or a
+  double is reported and fails the run. Baseline: the same clients on a bare Django view
+  (``/favicon.ico``, the whole middleware stack, no database), half before, half after.
+- ``events`` (item 2): ``BENCH_DESKS`` (500) desks connected, Ryng callbacks at
+  ``BENCH_EVENT_RATE`` (200) per second for ``BENCH_EVENT_SECONDS`` (10) spread over them;
+  p50/p99 from the callback POST leaving the client to the desk's frame showing the new state.
+  Baseline: a bare Redis PUBLISH to a subscriber, the same rate and size, in the same run.
+- ``desks`` (item 4): desks connected ``BENCH_DESK_STEP`` (250) at a time up to
+  ``BENCH_DESKS_MAX`` (1000); at each step ``BENCH_PROBE_RATE`` (10) pushes a second for 3 s
+  to random desks (the consumer renders the call, presence and day panels from the database);
+  stops when their p99 passes ``BENCH_LATE_MS`` (100) or one is lost. Reports the desks held on time and daphne's RSS; baseline its RSS
+  with no desk.
+- ``dial`` (item 5): ``BENCH_DIAL_AGENTS`` (100) agents, each with a desk, click Dial within
+  ``BENCH_DIAL_SPREAD`` (1.0) seconds, ``BENCH_DIAL_ROUNDS`` (3) times; p99 of the Dial
+  request to its HTTP answer and to the emulator receiving Make Preview Call. Baselines: the
+  bare view, and a no-op Celery task (``.delay()`` to its marker), at the same burst.
+- ``scaleout`` (item 7): the callbacks bench on one daphne + one worker, then on two of each
+  (clients split over both web processes): what the second process buys.
+
+Prints the table (figure, target, now, baseline, ratio, met) and adds the figures to
+``bench/results.json``; the last line of stdout is the run's JSON. Timings are for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import loadkit as kit
+import results
+
+COMMANDS = ("callbacks", "events", "desks", "dial", "scaleout")
+TINY = {
+    "BENCH_CB_CLIENTS": "4",
+    "BENCH_CB_SECONDS": "2",
+    "BENCH_DESKS": "6",
+    "BENCH_EVENT_RATE": "10",
+    "BENCH_EVENT_SECONDS": "2",
+    "BENCH_DESK_STEP": "3",
+    "BENCH_DESKS_MAX": "6",
+    "BENCH_DIAL_AGENTS": "4",
+    "BENCH_DIAL_ROUNDS": "1",
+}
+
+
+def command(name: str) -> str:
+    return f"python bench/load_bench.py {name}"
+
+
+# -- item 3: callback intake ---------------------------------------------------------------------
+
+
+async def _bare_view(urls: list[str], clients: int, seconds: float) -> tuple[int, float]:
+    """Requests answered by ``/favicon.ico`` (a redirect through every middleware) in ``seconds``."""
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(n: int) -> None:
+        nonlocal done
+        http = kit.HTTP(urls[n % len(urls)])
+        while time.perf_counter() < stop:
+            status, _ = await http.request("GET", "/favicon.ico")
+            if status != 302:
+                raise RuntimeError(f"/favicon.ico answered {status}")
+            done += 1
+        http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return done, time.perf_counter() - started
+
+
+async def _callbacks(urls: list[str], secret: str, calls: list, clients: int, seconds: float) -> dict:
+    sent: list[str] = []  # keys of first deliveries answered 200
+    retries_applied, errors, latencies = 0, [], []
+    queue = list(reversed(calls))
+    stop = time.perf_counter() + seconds
+
+    async def client(n: int) -> None:
+        nonlocal retries_applied
+        http = kit.HTTP(urls[n % len(urls)])
+        count = 0
+        while queue and time.perf_counter() < stop:
+            call = queue.pop()
+            for event, kind, _state in kit.CALLBACK_STEPS:
+                body = kit.callback_body(call.platform_call_id, event)
+                path = f"/calls/hooks/ryng/{secret}/{kind}"
+                for attempt in range(2 if count % 10 == 0 else 1):
+                    began = time.perf_counter()
+                    status, answer = await http.request(
+                        "POST", path, body, {"Content-Type": "application/json"}
+                    )
+                    if status != 200:
+                        errors.append(f"{status} {answer[:100]!r}")
+                        continue
+                    if attempt == 0:
+                        latencies.append(time.perf_counter() - began)
+                        sent.append(f"ryng:{call.platform_call_id}:{event}")
+                    elif answer != b"ok (nothing to apply)":
+                        retries_applied += 1
+                count += 1
+        http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {
+        "keys": sent,
+        "elapsed": elapsed,
+        "retries_applied": retries_applied,
+        "errors": errors,
+        "latency": kit.ms(latencies),
+    }
+
+
+def check_callbacks(floor: kit.Floor, keys: list[str]) -> dict:
+    """From the database: each callback answered is one event, applied; a call whose three were
+    all sent ended."""
+    from calls.models import CallEvent
+
+    rows = CallEvent.objects.filter(account=floor.account, key__in=keys).values_list("key", "applied")
+    stored: dict[str, list[bool]] = {}
+    for key, applied in rows:
+        stored.setdefault(key, []).append(applied)
+    lost = [k for k in keys if k not in stored]
+    not_applied = [k for k, a in stored.items() if not all(a)]
+    doubled = [k for k, a in stored.items() if len(a) > 1]
+    return {
+        "lost": len(lost),
+        "not_applied": len(not_applied),
+        "doubled": len(doubled),
+        "stored": len(stored),
+    }
+
+
+def run_callbacks(env: dict, *, webs: int = 1, workers: int = 1, label: str = "") -> dict:
+    clients = kit.env_int("BENCH_CB_CLIENTS", 32)
+    seconds = kit.env_float("BENCH_CB_SECONDS", 10)
+    with kit.Stack(env, webs=webs, workers=workers) as stack:
+        # Enough calls for ~2,000 callbacks a second for the whole run.
+        floor = kit.Floor(50, stack.emulator_url)
+        calls = floor.new_calls(per_agent=max(1, math.ceil(700 * seconds / 50)))
+        asyncio.run(_bare_view(stack.web_urls, clients, 1))  # warm every process
+        print(f"  {label}bare view then callbacks, {clients} clients, {seconds:g} s each ...", flush=True)
+        bare1 = asyncio.run(_bare_view(stack.web_urls, clients, seconds / 2))
+        got = asyncio.run(_callbacks(stack.web_urls, floor.account.webhook_secret, calls, clients, seconds))
+        bare2 = asyncio.run(_bare_view(stack.web_urls, clients, seconds / 2))
+    check = check_callbacks(floor, got["keys"])
+    rate = len(got["keys"]) / got["elapsed"]
+    bare = (bare1[0] + bare2[0]) / (bare1[1] + bare2[1])
+    return {
+        "callbacks": len(got["keys"]),
+        "per_second": round(rate, 1),
+        "bare_per_second": round(bare, 1),
+        "latency": got["latency"],
+        "retries_applied": got["retries_applied"],
+        "errors": got["errors"][:5],
+        "error_count": len(got["errors"]),
+        **check,
+        "clients": clients,
+        "seconds": seconds,
+        "webs": webs,
+        "workers": workers,
+    }
+
+
+def callbacks_ok(r: dict) -> bool:
+    return not (r["lost"] or r["not_applied"] or r["doubled"] or r["retries_applied"] or r["error_count"])
+
+
+def bench_callbacks(env: dict) -> list[dict]:
+    r = run_callbacks(env)
+    print(
+        f"  {r['callbacks']} callbacks in {r['seconds']:g} s: {r['per_second']}/s (bare view {r['bare_per_second']}/s); "
+        f"lost {r['lost']}, not applied {r['not_applied']}, doubled {r['doubled']}, "
+        f"retries applied {r['retries_applied']}, errors {r['error_count']} {r['errors']}",
+        flush=True,
+    )
+    return [
+        {
+            "figure": "callback intake (Ryng callbacks/s, none lost or doubled)",
+            "target": ">= 1,500/s",
+            "now": f"{r['per_second']:,.0f}/s",
+            "baseline": f"bare view {r['bare_per_second']:,.0f}/s",
+            "ratio": round(r["bare_per_second"] / r["per_second"], 2) if r["per_second"] else None,
+            "met": r["per_second"] >= 1500 and callbacks_ok(r),
+            "command": command("callbacks"),
+            "detail": r,
+        }
+    ]
+
+
+# -- item 2: event to screen under load --------------------------------------------------------------
+
+
+async def _redis_floor(redis_url: str, rate: float, count: int, size: int) -> list[float]:
+    """A bare PUBLISH to a subscriber on another connection, paced like the events."""
+    import redis.asyncio as aioredis
+
+    pub, sub = aioredis.Redis.from_url(redis_url), aioredis.Redis.from_url(redis_url)
+    channel = f"{kit.PREFIX}:floor:{uuid.uuid4().hex}"
+    pubsub = sub.pubsub()
+    await pubsub.subscribe(channel)
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    sent: dict[bytes, float] = {}
+    took: list[float] = []
+
+    async def listen() -> None:
+        while len(took) < count:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            if message is None:
+                break
+            took.append(time.perf_counter() - sent[message["data"][:32]])
+
+    listener = asyncio.ensure_future(listen())
+
+    async def one(i: int) -> None:
+        token = uuid.uuid4().hex.encode()
+        sent[token] = time.perf_counter()
+        await pub.publish(channel, token + b"x" * (size - 32))
+
+    await kit.paced(rate, count, one)
+    await asyncio.wait_for(listener, 30)
+    await pubsub.aclose()
+    await pub.aclose()
+    await sub.aclose()
+    return took
+
+
+async def _events(stack: kit.Stack, floor: kit.Floor, desks_n: int, rate: float, count: int) -> dict:
+    pending: dict[tuple[int, str], float] = {}
+    took: list[float] = []
+    sizes: list[int] = []
+    order = [state for _event, _kind, state in kit.CALLBACK_STEPS]
+
+    def on_frame(desk, text, at) -> None:
+        # The consumer renders the committed state when it delivers: a frame showing a later
+        # step also shows an earlier one's effect (the first frame to show it is its screen time).
+        found = kit.STATE_RE.search(text)
+        if found and found.group(1) in order:
+            for state in order[: order.index(found.group(1)) + 1]:
+                began = pending.pop((desk.index, state), None)
+                if began is not None:
+                    took.append(at - began)
+                    sizes.append(len(text))
+
+    desks = await kit.open_desks(floor, stack.web_urls, on_frame, count=desks_n)
+    connections: asyncio.Queue = asyncio.Queue()
+    for n in range(64):
+        connections.put_nowait(kit.HTTP(stack.web_urls[n % len(stack.web_urls)]))
+    secret = floor.account.webhook_secret
+    rounds = math.ceil(count / (3 * desks_n))
+    http_took: list[float] = []
+    statuses: dict[int, int] = {}
+    missing = 0
+    for r in range(rounds):
+        calls = await asyncio.to_thread(floor.new_calls)
+        batch = min(count - r * 3 * desks_n, 3 * desks_n)
+
+        async def one(i: int, calls=calls) -> None:
+            desk, step = i % desks_n, i // desks_n
+            event, kind, state = kit.CALLBACK_STEPS[step]
+            http = await connections.get()
+            try:
+                body = kit.callback_body(calls[desk].platform_call_id, event)
+                began = time.perf_counter()
+                pending[(desk, state)] = began
+                status, _ = await http.request(
+                    "POST", f"/calls/hooks/ryng/{secret}/{kind}", body, {"Content-Type": "application/json"}
+                )
+                http_took.append(time.perf_counter() - began)
+                statuses[status] = statuses.get(status, 0) + 1
+            finally:
+                connections.put_nowait(http)
+
+        await kit.paced(rate, batch, one)
+        deadline = time.perf_counter() + 15
+        while pending and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        missing += len(pending)
+        pending.clear()
+    closed = [d.closed for d in desks if d.closed]
+    for desk in desks:
+        await desk.close()
+    return {
+        "took": took,
+        "http": kit.ms(http_took),
+        "statuses": statuses,
+        "missing_frames": missing,
+        "closed_desks": len(closed),
+        "frame_bytes": round(sum(sizes) / len(sizes)) if sizes else 0,
+    }
+
+
+def bench_events(env: dict) -> list[dict]:
+    desks_n = kit.env_int("BENCH_DESKS", 500)
+    rate = kit.env_float("BENCH_EVENT_RATE", 200)
+    seconds = kit.env_float("BENCH_EVENT_SECONDS", 10)
+    count = int(rate * seconds)
+    with kit.Stack(env) as stack:
+        floor = kit.Floor(desks_n, stack.emulator_url)
+        print(f"  {desks_n} desks, {count} callbacks at {rate:g}/s ...", flush=True)
+        got = asyncio.run(_events(stack, floor, desks_n, rate, count))
+        floor_took = asyncio.run(_redis_floor(env["REDIS_URL"], rate, count, got["frame_bytes"] or 2000))
+    now, base = kit.ms(got["took"]), kit.ms(floor_took)
+    print(
+        f"  event to screen {now}; Redis pub/sub {base}; HTTP answers {got['http']}; "
+        f"statuses {got['statuses']}, frames missing {got['missing_frames']}, desks closed {got['closed_desks']}",
+        flush=True,
+    )
+    detail = {
+        **{k: v for k, v in got.items() if k != "took"},
+        "desks": desks_n,
+        "rate": rate,
+        "seconds": seconds,
+        "event_to_screen": now,
+        "redis_pubsub": base,
+    }
+    ok = now["n"] > 0 and got["missing_frames"] == 0
+    return [
+        {
+            "figure": f"event to screen p99, {rate:g} callbacks/s over {desks_n} desks",
+            "target": "p99 < 25 ms (200/s, 500 desks)",
+            "now": f"p50 {now['p50_ms']} ms, p99 {now['p99_ms']} ms",
+            "baseline": f"Redis pub/sub p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms",
+            "ratio": round(now["p99_ms"] / base["p99_ms"], 1) if now["n"] and base["p99_ms"] else None,
+            "met": ok and now["p99_ms"] < 25 and desks_n >= 500 and rate >= 200,
+            "command": command("events"),
+            "detail": detail,
+        }
+    ]
+
+
+# -- item 4: desks per web process ------------------------------------------------------------------
+
+
+async def _push_probe(
+    floor: kit.Floor, desks: list, rate: float, seconds: float, pending: dict
+) -> list[float]:
+    """``live.send`` of a call/presence/day/alert event to random connected desks, paced."""
+    from agentdesk import live
+
+    took: list[float] = []
+    pending["took"] = took
+    count = int(rate * seconds)
+
+    async def one(i: int) -> None:
+        desk = random.choice(desks)
+        token = uuid.uuid4().hex
+        pending[token] = time.perf_counter()
+        event = live.desk_event(
+            [live.ALERT, live.CALL, live.PRESENCE, live.DAY], alert=live.alert(f"probe {token}", level="info")
+        )
+        live.send(live.agent_group(floor.agents[desk.index].pk), event)
+
+    await kit.paced(rate, count, one)
+    deadline = time.perf_counter() + 10
+    while len(took) < count and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    return took
+
+
+def bench_desks(env: dict) -> list[dict]:
+    step = kit.env_int("BENCH_DESK_STEP", 250)
+    cap = kit.env_int("BENCH_DESKS_MAX", 1000)
+    late_ms = kit.env_float("BENCH_LATE_MS", 100)
+    probe_rate = kit.env_float("BENCH_PROBE_RATE", 10)
+    steps: list[dict] = []
+    with kit.Stack(env) as stack:
+        floor = kit.Floor(cap, stack.emulator_url)
+        idle_rss = stack.rss_mb()
+        pending: dict = {}
+
+        def on_frame(desk, text, at) -> None:
+            marker = text.find("probe ")
+            if marker >= 0:
+                began = pending.pop(text[marker + 6 : marker + 38], None)
+                if began is not None:
+                    pending["took"].append(at - began)
+
+        async def run() -> None:
+            desks: list = []
+            while len(desks) < cap:
+                started = time.perf_counter()
+                desks += await kit.open_desks(
+                    floor, stack.web_urls, on_frame, start=len(desks), count=min(step, cap - len(desks))
+                )
+                connect = time.perf_counter() - started
+                took = await _push_probe(floor, desks, probe_rate, 3, pending)
+                stats = kit.ms(took)
+                closed = sum(1 for d in desks if d.closed)
+                steps.append(
+                    {
+                        "desks": len(desks),
+                        "rss_mb": stack.rss_mb(),
+                        "push": stats,
+                        "connect_s": round(connect, 1),
+                        "lost": int(probe_rate * 3) - stats["n"],
+                        "closed": closed,
+                    }
+                )
+                print(
+                    f"  {len(desks)} desks: RSS {steps[-1]['rss_mb']} MB, push {stats}, connect {connect:.1f} s, closed {closed}",
+                    flush=True,
+                )
+                if not stats["n"] or stats["p99_ms"] > late_ms or closed or steps[-1]["lost"]:
+                    break
+            for desk in desks:
+                await desk.close()
+
+        asyncio.run(run())
+    on_time = [
+        s
+        for s in steps
+        if s["push"]["n"] and s["push"]["p99_ms"] <= late_ms and not s["closed"] and not s["lost"]
+    ]
+    best = on_time[-1] if on_time else steps[0]
+    capped = bool(on_time) and best is steps[-1] and best["desks"] >= cap
+    held = (
+        f"{best['desks']:,} desks{' (the cap)' if capped else ''}"
+        if on_time
+        else f"late already at {best['desks']:,} desks"
+    )
+    return [
+        {
+            "figure": "desks one daphne process holds with pushes on time",
+            "target": "2,000 desks under 1 GB",
+            "now": f"{held}, {best['rss_mb']} MB RSS, push p99 {best['push']['p99_ms']} ms",
+            "baseline": f"daphne with no desk {idle_rss} MB RSS",
+            "ratio": round(best["rss_mb"] / idle_rss, 2) if idle_rss else None,
+            "met": bool(on_time) and best["desks"] >= 2000 and best["rss_mb"] < 1024,
+            "command": command("desks"),
+            "detail": {
+                "steps": steps,
+                "idle_rss_mb": idle_rss,
+                "late_ms": late_ms,
+                "probe_rate": probe_rate,
+                "cap": cap,
+                "step": step,
+            },
+        }
+    ]
+
+
+# -- item 5: dial at 100 agents ----------------------------------------------------------------------
+
+
+def bench_dial(env: dict) -> list[dict]:
+    agents = kit.env_int("BENCH_DIAL_AGENTS", 100)
+    rounds = kit.env_int("BENCH_DIAL_ROUNDS", 3)
+    spread = kit.env_float("BENCH_DIAL_SPREAD", 1.0)
+    import redis
+    import requests
+
+    with kit.Stack(env) as stack:
+        floor = kit.Floor(agents, stack.emulator_url, leads=agents * (rounds + 2))
+        client = redis.Redis.from_url(env["REDIS_URL"])
+
+        async def run() -> dict:
+            from agentdesk.services import lead_next_for_agent
+            from calls.models import Call, CallState
+            from campaigns.models import Lead
+
+            desks = await kit.open_desks(floor, stack.web_urls, None)
+            https = [kit.HTTP(stack.web_urls[0], floor.cookies[i]) for i in range(agents)]
+            http_took, platform, bare_took, task_took = [], [], [], []
+            refused: list[str] = []
+
+            def reset() -> list:
+                Call.objects.filter(agent__in=floor.agents).exclude(state=CallState.DISPOSED).update(
+                    state=CallState.DISPOSED
+                )
+                Lead.objects.filter(lease_owner__in=floor.agents).update(
+                    lease_owner=None, lease_expires_at=None, status=Lead.Status.DONE
+                )
+                return [lead_next_for_agent(agent=a, campaign=floor.campaign) for a in floor.agents]
+
+            for r in range(rounds + 1):  # the first round warms up
+                leads = await asyncio.to_thread(reset)
+                requests.post(f"{stack.emulator_url}/_emulator/reset", timeout=10)
+                await asyncio.sleep(0.5)
+                clicks: dict[str, float] = {}
+
+                async def dial(i: int, leads=leads, clicks=clicks, r=r) -> None:
+                    await asyncio.sleep(random.uniform(0, spread))
+                    csrf = floor.cookies[i].rsplit("csrftoken=", 1)[1]
+                    clicks[leads[i].number] = time.time()
+                    began = time.perf_counter()
+                    status, body = await https[i].request(
+                        "POST",
+                        f"/desk/leads/{leads[i].pk}/dial/",
+                        b"",
+                        {
+                            "HX-Request": "true",
+                            "X-CSRFToken": csrf,
+                            "X-Desk-Tab": desks[i].tab,
+                            "Content-Type": "application/x-www-form-urlencoded",
+                        },
+                    )
+                    if status not in (200, 204):
+                        refused.append(f"{status} {body[:200]!r}")
+                    elif r:
+                        http_took.append(time.perf_counter() - began)
+
+                await asyncio.gather(*(dial(i) for i in range(agents)))
+                deadline = time.time() + 30
+                seen: dict[str, float] = {}
+                while time.time() < deadline and len(seen) < len(clicks):
+                    await asyncio.sleep(0.5)
+                    log = requests.get(
+                        f"{stack.emulator_url}/_emulator/requests", params={"platform": "ryng"}, timeout=10
+                    ).json()
+                    for entry in log:
+                        if entry["method"] == "POST" and entry["path"].endswith("/preview/call"):
+                            text = entry.get("body", "") + json.dumps(entry.get("query", ""))
+                            for number in clicks:
+                                if number.lstrip("+") in text.replace("%2B", "+"):
+                                    seen[number] = entry["at"]
+                if r:
+                    platform += [seen[n] - clicks[n] for n in seen]
+                    refused.extend([f"never reached the platform: {n}" for n in clicks if n not in seen])
+
+                    # Baselines at the same burst: the bare view, and a no-op Celery task.
+                    async def bare(i: int) -> None:
+                        await asyncio.sleep(random.uniform(0, spread))
+                        began = time.perf_counter()
+                        await https[i].request("GET", "/favicon.ico")
+                        bare_took.append(time.perf_counter() - began)
+
+                    await asyncio.gather(*(bare(i) for i in range(agents)))
+                    keys = {}
+                    for _ in range(agents):
+                        key = f"{kit.PREFIX}:marker:{uuid.uuid4().hex}"
+                        keys[key] = time.time()
+                        kit.marker.delay(key)
+                        await asyncio.sleep(spread / agents)
+                    for key, sent_at in keys.items():
+                        got = await asyncio.to_thread(client.blpop, [key], 30)
+                        if got is not None:
+                            task_took.append(float(got[1]) - sent_at)
+            for desk in desks:
+                await desk.close()
+            for http in https:
+                http.close()
+            return {
+                "http": http_took,
+                "platform": platform,
+                "bare": bare_took,
+                "task": task_took,
+                "refused": refused,
+            }
+
+        got = asyncio.run(run())
+    http, plat, bare, task = (kit.ms(got[k]) for k in ("http", "platform", "bare", "task"))
+    print(
+        f"  dial HTTP {http}; bare view {bare}; to platform {plat}; no-op task {task}; refused {got['refused'][:3]} ({len(got['refused'])})",
+        flush=True,
+    )
+    detail = {
+        "agents": agents,
+        "rounds": rounds,
+        "spread_s": spread,
+        "http": http,
+        "platform": plat,
+        "bare_view": bare,
+        "noop_task": task,
+        "refused": len(got["refused"]),
+        "refused_first": got["refused"][:3],
+    }
+    ok = not got["refused"] and http["n"] > 0
+    return [
+        {
+            "figure": f"dial click to HTTP answer p99, {agents} agents",
+            "target": "p99 < 50 ms",
+            "now": f"p50 {http['p50_ms']} ms, p99 {http['p99_ms']} ms",
+            "baseline": f"bare view p50 {bare['p50_ms']} ms, p99 {bare['p99_ms']} ms",
+            "ratio": round(http["p99_ms"] / bare["p99_ms"], 1) if ok and bare["p99_ms"] else None,
+            "met": ok and http["p99_ms"] < 50 and agents >= 100,
+            "command": command("dial"),
+            "detail": detail,
+        },
+        {
+            "figure": f"dial click to platform request p99, {agents} agents",
+            "target": "p99 < 100 ms",
+            "now": f"p50 {plat['p50_ms']} ms, p99 {plat['p99_ms']} ms",
+            "baseline": f"no-op Celery task p50 {task['p50_ms']} ms, p99 {task['p99_ms']} ms",
+            "ratio": round(plat["p99_ms"] / task["p99_ms"], 1)
+            if ok and plat["n"] and task["p99_ms"]
+            else None,
+            "met": ok and plat["n"] > 0 and plat["p99_ms"] < 100 and agents >= 100,
+            "command": command("dial"),
+            "detail": detail,
+        },
+    ]
+
+
+# -- item 7: scale-out -----------------------------------------------------------------------------------
+
+
+def bench_scaleout(env: dict) -> list[dict]:
+    one = run_callbacks(env, webs=1, workers=1, label="1 web + 1 worker: ")
+    two = run_callbacks(env, webs=2, workers=2, label="2 web + 2 workers: ")
+    for r in (one, two):
+        print(
+            f"  {r['webs']} web: {r['per_second']}/s (bare {r['bare_per_second']}/s), lost {r['lost']}, doubled {r['doubled']}",
+            flush=True,
+        )
+    gain = two["per_second"] / one["per_second"] if one["per_second"] else None
+    return [
+        {
+            "figure": "scale-out: callbacks/s on 2 web + 2 workers",
+            "target": "what the second process buys",
+            "now": f"{two['per_second']:,.0f}/s (bare view {two['bare_per_second']:,.0f}/s)",
+            "baseline": f"1 web + 1 worker {one['per_second']:,.0f}/s (bare view {one['bare_per_second']:,.0f}/s)",
+            "ratio": round(gain, 2) if gain else None,
+            "met": None if callbacks_ok(one) and callbacks_ok(two) else False,
+            "command": command("scaleout"),
+            "detail": {"one": one, "two": two},
+        }
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("bench", choices=[*COMMANDS, "all"])
+    parser.add_argument("--tiny", action="store_true", help="the smoke test's sizes (seconds, a few desks)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", kit.DEFAULT_DB))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", kit.DEFAULT_REDIS))
+    parser.add_argument("--json", type=Path, help="also write the run's figures here")
+    parser.add_argument("--no-record", action="store_true", help="leave bench/results.json alone")
+    args = parser.parse_args()
+    if args.tiny:
+        for key, value in TINY.items():
+            os.environ.setdefault(key, value)
+    started = time.perf_counter()
+    env = kit.setup_django(args.database_url, args.redis_url)
+    figures: list[dict] = []
+    for name in COMMANDS if args.bench == "all" else (args.bench,):
+        print(f"{name} ...", flush=True)
+        began = time.perf_counter()
+        figures += globals()[f"bench_{name}"](env)
+        print(f"  {name}: {time.perf_counter() - began:.0f} s", flush=True)
+    for figure in figures:
+        figure.setdefault("machine", results.machine())
+        figure.setdefault("date", results.stamp())
+        figure["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print()
+    print(results.table(figures))
+    print(f"total {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.2f}")
+    if not args.no_record:
+        results.record(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures))
+    broken = [f["figure"] for f in figures if not _exact(f)]
+    if broken:
+        sys.exit(f"a callback was lost, applied twice or refused: {broken}")
+
+
+def _exact(figure: dict) -> bool:
+    """No callback lost, refused or applied twice in this figure's run(s)."""
+    detail = figure.get("detail", {})
+    runs = [detail["one"], detail["two"]] if "one" in detail else [detail] if "lost" in detail else []
+    return all(callbacks_ok(r) for r in runs)
+
+
+if __name__ == "__main__":
+    main()
