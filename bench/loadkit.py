@@ -563,6 +563,9 @@ class Desk:
             self.task.cancel()
 
 
+REOPENED = {"count": 0}
+
+
 async def open_desks(
     floor: Floor,
     urls: list[str],
@@ -570,10 +573,12 @@ async def open_desks(
     *,
     start: int = 0,
     count: int | None = None,
-    at_once: int = 50,
+    at_once: int = 10,
 ) -> list[Desk]:
     """Desks for agents ``start..start+count``, spread round robin over ``urls``, ``at_once`` at a
-    time (each connect renders the whole desk)."""
+    time (each connect renders the whole desk). daphne drops a socket its consumer has not
+    accepted within 5 s (``--websocket_connect_timeout``): a desk it drops tries again after a
+    second, as the desk's socket does, up to 3 times (counted in ``REOPENED``)."""
     count = len(floor.agents) - start if count is None else count
     desks = [
         Desk(start + i, urls[(start + i) % len(urls)], floor.cookies[start + i], on_frame)
@@ -582,8 +587,17 @@ async def open_desks(
     gate = asyncio.Semaphore(at_once)
 
     async def one(desk: Desk) -> None:
-        async with gate:
-            await desk.open()
+        for attempt in range(4):
+            try:
+                async with gate:
+                    await desk.open()
+                return
+            except (ConnectionError, RuntimeError, asyncio.IncompleteReadError, TimeoutError):
+                if attempt == 3:
+                    raise
+                REOPENED["count"] += 1
+                desk.first = asyncio.get_running_loop().create_future()
+                await asyncio.sleep(1)
 
     await asyncio.gather(*(one(d) for d in desks))
     return desks
