@@ -22,10 +22,12 @@ e.g. ``BENCH_DESKS=500 BENCH_EVENT_RATE=200``); ``--tiny`` is the smoke test's s
   p50/p99 from the callback POST leaving the client to the desk's frame showing the new state.
   Baseline: a bare Redis PUBLISH to a subscriber, the same rate and size, in the same run.
 - ``desks`` (item 4): desks connected ``BENCH_DESK_STEP`` (100) at a time up to
-  ``BENCH_DESKS_MAX`` (400; the target's 2,000 with ``BENCH_DESKS_MAX=2000``); at each step ``BENCH_PROBE_RATE`` (10) pushes a second for 3 s
-  to random desks (the consumer renders the call, presence and day panels from the database);
-  stops when their p99 passes ``BENCH_LATE_MS`` (100) or one is lost. Reports the desks held on time and daphne's RSS; baseline its RSS
-  with no desk.
+  ``BENCH_DESKS_MAX`` (400; the target's 2,000 with ``BENCH_DESKS_MAX=2000``); at each step
+  ``BENCH_PROBE_RATE`` (10) pushes a second for 3 s to random desks (the consumer renders the
+  call, presence and day panels from the database). Pushes are on time while their p99 stays
+  under ``BENCH_LATE_MS`` (250); the climb goes on past that (daphne's memory per desk is the
+  other half of the figure) and stops at twice it, at a lost push or a dropped desk. Reports
+  the most desks held on time and daphne's RSS at each step; baseline its RSS with no desk.
 - ``dial`` (item 5): ``BENCH_DIAL_AGENTS`` (100) agents, each with a desk, click Dial within
   ``BENCH_DIAL_SPREAD`` (1.0) seconds, ``BENCH_DIAL_ROUNDS`` (3) times; p99 of the Dial
   request to its HTTP answer and to the emulator receiving Make Preview Call. Baselines: the
@@ -95,13 +97,15 @@ async def _bare_view(urls: list[str], clients: int, seconds: float) -> tuple[int
 
 
 async def _callbacks(urls: list[str], secret: str, calls: list, clients: int, seconds: float) -> dict:
-    sent: list[str] = []  # keys of first deliveries answered 200
+    sent: list[str] = []  # keys of the deliveries answered 200 (first time)
+    undelivered: list[str] = []  # refused three times
+    retries = 0
     retries_applied, errors, latencies = 0, [], []
     queue = list(reversed(calls))
     stop = time.perf_counter() + seconds
 
     async def client(n: int) -> None:
-        nonlocal retries_applied
+        nonlocal retries_applied, retries
         http = kit.HTTP(urls[n % len(urls)])
         count = 0
         while queue and time.perf_counter() < stop:
@@ -109,19 +113,34 @@ async def _callbacks(urls: list[str], secret: str, calls: list, clients: int, se
             for event, kind, _state in kit.CALLBACK_STEPS:
                 body = kit.callback_body(call.platform_call_id, event)
                 path = f"/calls/hooks/ryng/{secret}/{kind}"
-                for attempt in range(2 if count % 10 == 0 else 1):
+                # Ryng sends a callback again when it was not answered 200 (up to twice more);
+                # every 10th is also sent again after its 200, as a duplicate delivery.
+                delivered, tries = False, 0
+                while tries < 3 and not delivered:
+                    tries += 1
                     began = time.perf_counter()
                     status, answer = await http.request(
                         "POST", path, body, {"Content-Type": "application/json"}
                     )
                     if status != 200:
                         errors.append(f"{status} {answer[:100]!r}")
+                        await asyncio.sleep(0.2)
                         continue
-                    if attempt == 0:
-                        latencies.append(time.perf_counter() - began)
-                        sent.append(f"ryng:{call.platform_call_id}:{event}")
-                    elif answer != b"ok (nothing to apply)":
+                    delivered = True
+                    latencies.append(time.perf_counter() - began)
+                    sent.append(f"ryng:{call.platform_call_id}:{event}")
+                if delivered and count % 10 == 0:
+                    retries += 1
+                    status, answer = await http.request(
+                        "POST", path, body, {"Content-Type": "application/json"}
+                    )
+                    if status == 200 and answer != b"ok (nothing to apply)":
                         retries_applied += 1
+                    elif status != 200:
+                        errors.append(f"{status} {answer[:100]!r}")
+                if not delivered:
+                    undelivered.append(f"ryng:{call.platform_call_id}:{event}")
+                    break  # the call's later callbacks would not apply in order either
                 count += 1
         http.close()
 
@@ -132,6 +151,8 @@ async def _callbacks(urls: list[str], secret: str, calls: list, clients: int, se
         "keys": sent,
         "elapsed": elapsed,
         "retries_applied": retries_applied,
+        "retries": retries,
+        "undelivered": undelivered,
         "errors": errors,
         "latency": kit.ms(latencies),
     }
@@ -166,13 +187,21 @@ def run_callbacks(env: dict, *, webs: int = 1, workers: int = 1, label: str = ""
         calls = floor.new_calls(per_agent=max(1, math.ceil(700 * seconds / 50)))
         asyncio.run(_bare_view(stack.web_urls, clients, 1))  # warm every process
         print(f"  {label}bare view then callbacks, {clients} clients, {seconds:g} s each ...", flush=True)
+        cpu0 = stack.cpu_seconds()
         bare1 = asyncio.run(_bare_view(stack.web_urls, clients, seconds / 2))
+        cpu1 = stack.cpu_seconds()
         got = asyncio.run(_callbacks(stack.web_urls, floor.account.webhook_secret, calls, clients, seconds))
+        cpu2 = stack.cpu_seconds()
         bare2 = asyncio.run(_bare_view(stack.web_urls, clients, seconds / 2))
+        cpu3 = stack.cpu_seconds()
     check = check_callbacks(floor, got["keys"])
     rate = len(got["keys"]) / got["elapsed"]
     bare = (bare1[0] + bare2[0]) / (bare1[1] + bare2[1])
+    requests = len(got["keys"]) + got["retries"] + len(got["errors"])
     return {
+        # daphne's CPU per request: what one process can take at most, whatever the machine does.
+        "web_cpu_ms_per_callback": round((cpu2 - cpu1) * 1000 / requests, 2) if requests else None,
+        "web_cpu_ms_per_bare_view": round((cpu1 - cpu0 + cpu3 - cpu2) * 1000 / (bare1[0] + bare2[0]), 2),
         "callbacks": len(got["keys"]),
         "per_second": round(rate, 1),
         "bare_per_second": round(bare, 1),
@@ -180,6 +209,7 @@ def run_callbacks(env: dict, *, webs: int = 1, workers: int = 1, label: str = ""
         "retries_applied": got["retries_applied"],
         "errors": got["errors"][:5],
         "error_count": len(got["errors"]),
+        "undelivered": len(got["undelivered"]),
         **check,
         "clients": clients,
         "seconds": seconds,
@@ -195,7 +225,7 @@ def callbacks_exact(r: dict) -> bool:
 
 def callbacks_ok(r: dict) -> bool:
     """Exact, and none refused (a 500 is sent again by Ryng only a minute later)."""
-    return callbacks_exact(r) and not r["error_count"]
+    return callbacks_exact(r) and not r["error_count"] and not r["undelivered"]
 
 
 def bench_callbacks(env: dict) -> list[dict]:
@@ -203,15 +233,16 @@ def bench_callbacks(env: dict) -> list[dict]:
     print(
         f"  {r['callbacks']} callbacks in {r['seconds']:g} s: {r['per_second']}/s (bare view {r['bare_per_second']}/s); "
         f"lost {r['lost']}, not applied {r['not_applied']}, doubled {r['doubled']}, "
-        f"retries applied {r['retries_applied']}, errors {r['error_count']} {r['errors']}",
+        f"retries applied {r['retries_applied']}, answered 500 {r['error_count']} times "
+        f"({r['undelivered']} never delivered in 3 tries) {r['errors'][:1]}",
         flush=True,
     )
     return [
         {
             "figure": "callback intake (Ryng callbacks/s, none lost or doubled)",
             "target": ">= 1,500/s",
-            "now": f"{r['per_second']:,.0f}/s",
-            "baseline": f"bare view {r['bare_per_second']:,.0f}/s",
+            "now": f"{r['per_second']:,.0f}/s (daphne CPU {r['web_cpu_ms_per_callback']} ms each)",
+            "baseline": f"bare view {r['bare_per_second']:,.0f}/s (CPU {r['web_cpu_ms_per_bare_view']} ms each)",
             "ratio": round(r["bare_per_second"] / r["per_second"], 2) if r["per_second"] else None,
             "met": r["per_second"] >= 1500 and callbacks_ok(r),
             "command": command("callbacks"),
@@ -304,9 +335,13 @@ async def _events(stack: kit.Stack, floor: kit.Floor, desks_n: int, rate: float,
                 connections.put_nowait(http)
 
         await kit.paced(rate, batch, one)
-        deadline = time.perf_counter() + 15
-        while pending and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
+        # A saturated server delivers late, not never: wait while frames still come (10 s of
+        # silence ends the wait), so the p99 counts the late ones instead of dropping them.
+        quiet_since, seen = time.perf_counter(), len(took)
+        while pending and time.perf_counter() - quiet_since < 10:
+            await asyncio.sleep(0.1)
+            if len(took) != seen:
+                quiet_since, seen = time.perf_counter(), len(took)
         missing += len(pending)
         pending.clear()
     closed = [d.closed for d in desks if d.closed]
@@ -394,7 +429,7 @@ async def _push_probe(
 def bench_desks(env: dict) -> list[dict]:
     step = kit.env_int("BENCH_DESK_STEP", 100)
     cap = kit.env_int("BENCH_DESKS_MAX", 400)
-    late_ms = kit.env_float("BENCH_LATE_MS", 100)
+    late_ms = kit.env_float("BENCH_LATE_MS", 250)
     probe_rate = kit.env_float("BENCH_PROBE_RATE", 10)
     steps: list[dict] = []
     with kit.Stack(env) as stack:
@@ -435,7 +470,9 @@ def bench_desks(env: dict) -> list[dict]:
                     f"  {len(desks)} desks: RSS {steps[-1]['rss_mb']} MB, push {stats}, connect {connect:.1f} s, closed {closed}",
                     flush=True,
                 )
-                if not stats["n"] or stats["p99_ms"] > late_ms or closed or steps[-1]["lost"]:
+                # Late pushes do not stop the climb (the memory per desk is half the figure); a
+                # closed desk or a lost push does, and twice the late limit.
+                if not stats["n"] or stats["p99_ms"] > 2 * late_ms or closed or steps[-1]["lost"]:
                     break
             for desk in desks:
                 await desk.close()
@@ -453,11 +490,18 @@ def bench_desks(env: dict) -> list[dict]:
         if on_time
         else f"late already at {best['desks']:,} desks"
     )
+    last = steps[-1]
+    per_desk_kb = round((last["rss_mb"] - idle_rss) * 1024 / last["desks"], 1) if last["desks"] else None
     return [
         {
             "figure": "desks one daphne process holds with pushes on time",
             "target": "2,000 desks under 1 GB",
-            "now": f"{held}, {best['rss_mb']} MB RSS, push p99 {best['push']['p99_ms']} ms",
+            "now": f"{held}, {best['rss_mb']} MB RSS, push p99 {best['push']['p99_ms']} ms"
+            + (
+                f"; {last['desks']:,} desks {last['rss_mb']} MB ({per_desk_kb} KB a desk)"
+                if last is not best
+                else ""
+            ),
             "baseline": f"daphne with no desk {idle_rss} MB RSS",
             "ratio": round(best["rss_mb"] / idle_rss, 2) if idle_rss else None,
             "met": bool(on_time) and best["desks"] >= 2000 and best["rss_mb"] < 1024,
@@ -465,6 +509,7 @@ def bench_desks(env: dict) -> list[dict]:
             "detail": {
                 "steps": steps,
                 "idle_rss_mb": idle_rss,
+                "rss_kb_per_desk": per_desk_kb,
                 "late_ms": late_ms,
                 "probe_rate": probe_rate,
                 "cap": cap,

@@ -209,6 +209,15 @@ class Stack:
                 return round(int(line.split()[1]) / 1024, 1)
         return 0.0
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the web processes have used so far: unlike wall time, it
+        hardly moves with what else the machine runs."""
+        total = 0.0
+        for n in range(len(self.web_urls)):
+            fields = Path(f"/proc/{self.web_pid(n)}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def logs(self) -> str:
         return "\n".join(f"--- {name}\n{proc.log_tail()}" for name, proc in self.processes.items())
 
