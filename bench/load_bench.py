@@ -11,12 +11,12 @@ e.g. ``BENCH_DESKS=500 BENCH_EVENT_RATE=200``); ``--tiny`` is the smoke test's s
 
 - ``callbacks`` (item 3): ``BENCH_CB_CLIENTS`` (32) keep-alive HTTP clients post Ryng callbacks
   for existing calls (each call's three in order: agent-connected, customer-connected,
-  call-ended; every 10th sent twice, as Ryng retries) for ``BENCH_CB_SECONDS`` (8). Then the
+  call-ended; every 10th sent twice, as Ryng retries) for ``BENCH_CB_SECONDS`` (6). Then the
   database must hold each callback answered 200 exactly once, applied, and no retry applied: a
   loss or a double fails the run (exit 1). A callback answered 500 is counted as refused (Ryng
   would send it again a minute later) and misses the target, without failing the run. Baseline: the same clients on a bare Django view
   (``/favicon.ico``, the whole middleware stack, no database), half before, half after.
-- ``events`` (item 2): ``BENCH_DESKS`` (200; the target's 500 with ``BENCH_DESKS=500``) desks
+- ``events`` (item 2): ``BENCH_DESKS`` (100; the target's 500 with ``BENCH_DESKS=500``) desks
   connected, Ryng callbacks at ``BENCH_EVENT_RATE`` (200) per second for
   ``BENCH_EVENT_SECONDS`` (3) spread over them;
   p50/p99 from the callback POST leaving the client to the desk's frame showing the new state.
@@ -29,7 +29,7 @@ e.g. ``BENCH_DESKS=500 BENCH_EVENT_RATE=200``); ``--tiny`` is the smoke test's s
   other half of the figure) and stops at twice it, at a lost push or a dropped desk. Reports
   the most desks held on time and daphne's RSS at each step; baseline its RSS with no desk.
 - ``dial`` (item 5): ``BENCH_DIAL_AGENTS`` (100) agents, each with a desk, click Dial within
-  ``BENCH_DIAL_SPREAD`` (1.0) seconds, ``BENCH_DIAL_ROUNDS`` (2) times; p99 of the Dial
+  ``BENCH_DIAL_SPREAD`` (1.0) seconds, ``BENCH_DIAL_ROUNDS`` (1) times after a warm-up round; p99 of the Dial
   request to its HTTP answer and to the emulator receiving Make Preview Call. Baselines: the
   bare view, and a no-op Celery task (``.delay()`` to its marker), at the same burst.
 - ``scaleout`` (item 7): the callbacks bench on one daphne + one worker, then on two of each
@@ -180,7 +180,7 @@ def check_callbacks(floor: kit.Floor, keys: list[str]) -> dict:
 
 def run_callbacks(env: dict, *, webs: int = 1, workers: int = 1, label: str = "") -> dict:
     clients = kit.env_int("BENCH_CB_CLIENTS", 32)
-    seconds = kit.env_float("BENCH_CB_SECONDS", 8)
+    seconds = kit.env_float("BENCH_CB_SECONDS", 6)
     with kit.Stack(env, webs=webs, workers=workers) as stack:
         # Enough calls for ~2,000 callbacks a second for the whole run.
         floor = kit.Floor(50, stack.emulator_url)
@@ -359,7 +359,7 @@ async def _events(stack: kit.Stack, floor: kit.Floor, desks_n: int, rate: float,
 
 
 def bench_events(env: dict) -> list[dict]:
-    desks_n = kit.env_int("BENCH_DESKS", 200)
+    desks_n = kit.env_int("BENCH_DESKS", 100)
     rate = kit.env_float("BENCH_EVENT_RATE", 200)
     seconds = kit.env_float("BENCH_EVENT_SECONDS", 3)
     count = int(rate * seconds)
@@ -524,7 +524,7 @@ def bench_desks(env: dict) -> list[dict]:
 
 def bench_dial(env: dict) -> list[dict]:
     agents = kit.env_int("BENCH_DIAL_AGENTS", 100)
-    rounds = kit.env_int("BENCH_DIAL_ROUNDS", 2)
+    rounds = kit.env_int("BENCH_DIAL_ROUNDS", 1)
     spread = kit.env_float("BENCH_DIAL_SPREAD", 1.0)
     import redis
     import requests
