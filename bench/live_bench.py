@@ -46,17 +46,15 @@ from urllib.parse import urlparse
 
 from celery import shared_task
 from celery.signals import task_prerun
-from loadkit import marker, redis_client, setup_django
+from loadkit import EMULATOR_TIME_SCALE, STATE_RE, marker, redis_client, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_livebench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 PREFIX = "livebench"
-# Ryng's agent leg rings for 1 platform second; at this scale that is 1000 real seconds, so no
+# EMULATOR_TIME_SCALE: Ryng's agent leg rings for 1 platform second, 1000 real seconds here, so no
 # platform callback lands during the run and the dial path is measured alone (the emulator is
 # reset, its timers cancelled, at the end).
-EMULATOR_TIME_SCALE = "1000"
-STATE_RE = re.compile(r'id="desk-call"[^>]*data-state="([a-z_]+)"')
 
 
 # -- tasks the worker imports (``--include bench.live_bench``) -------------------------------------
