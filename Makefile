@@ -33,11 +33,18 @@ test: $(STAMP) lint
 	@scripts/ensure-chromium
 	$(PY) -m agentdesk.devstack test $(PYTEST_ARGS)
 
-# Both need PostgreSQL (COPY, row locks); the live bench also needs a Redis (see BENCHMARKS.md).
+# All need PostgreSQL (COPY, row locks); the live and load benches also need a Redis (see
+# BENCHMARKS.md). The load benches take their sizes from BENCH_* variables (bench/load_bench.py),
+# e.g. make bench BENCH_DESKS=500 BENCH_DESKS_MAX=2000.
 bench: $(STAMP)
 	$(PY) bench/import_bench.py --xlsx $(BENCH_ARGS)
 	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
 	$(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS)
+	$(PY) bench/load_bench.py callbacks $(LOAD_BENCH_ARGS)
+	$(PY) bench/load_bench.py events $(LOAD_BENCH_ARGS)
+	$(PY) bench/load_bench.py desks $(LOAD_BENCH_ARGS)
+	$(PY) bench/load_bench.py dial $(LOAD_BENCH_ARGS)
+	$(PY) bench/load_bench.py scaleout $(LOAD_BENCH_ARGS)
 
 # A simulated shift on a stack of its own (var/shift, free ports); SHIFT_ARGS e.g.
 # "--agents 30 --minutes 480 --time-scale 0.05" for an 8-hour shift (docs/shift.md).

@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentdesk.settings")
+# Read by the settings: a web process closes its database connection after each request.
+os.environ["AGENTDESK_ASGI"] = "1"
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -100,6 +100,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests use a file, not :memory:, because Celery workers and daphne run as other processes.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+if env_bool("AGENTDESK_ASGI", False):
+    # The web process (agentdesk/asgi.py sets it): Django runs each request in a thread of its
+    # own under ASGI, so a persistent connection is never reused, only left open until that
+    # thread's objects are collected. bench/load_bench.py saw one daphne hold 92 PostgreSQL
+    # connections under 32 clients, then answer callbacks 500 ("too many clients"). Django's
+    # advice for ASGI: no persistent connections. Workers keep theirs.
+    _db["CONN_MAX_AGE"] = 0
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"

@@ -38,44 +38,26 @@ import platform
 import re
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from benchdb import ensure_database
 from celery import shared_task
 from celery.signals import task_prerun
+from loadkit import EMULATOR_TIME_SCALE, STATE_RE, marker, redis_client, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_livebench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 PREFIX = "livebench"
-# Ryng's agent leg rings for 1 platform second; at this scale that is 1000 real seconds, so no
+# EMULATOR_TIME_SCALE: Ryng's agent leg rings for 1 platform second, 1000 real seconds here, so no
 # platform callback lands during the run and the dial path is measured alone (the emulator is
 # reset, its timers cancelled, at the end).
-EMULATOR_TIME_SCALE = "1000"
-STATE_RE = re.compile(r'id="desk-call"[^>]*data-state="([a-z_]+)"')
 
 
 # -- tasks the worker imports (``--include bench.live_bench``) -------------------------------------
-
-_redis_client = None
-
-
-@shared_task(name="livebench.marker", ignore_result=True)
-def marker(key: str) -> None:
-    """The floor of a Celery hop: push a marker the benchmark is blocked on."""
-    global _redis_client
-    if _redis_client is None:
-        import redis
-        from django.conf import settings
-
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
-    _redis_client.rpush(key, "1")
-    _redis_client.expire(key, 60)
 
 
 @task_prerun.connect
@@ -83,15 +65,9 @@ def _place_call_started(sender=None, task_id=None, task=None, args=None, **_kwar
     """In the worker: when ``place_call`` starts, note the wall clock under its call id, so the
     bench can split a dial's way to the platform into the hop to the worker and the worker's own
     work."""
-    global _redis_client
     if getattr(task, "name", "") != "calls.tasks.place_call" or not args:
         return
-    if _redis_client is None:
-        import redis
-        from django.conf import settings
-
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
-    _redis_client.set(f"{PREFIX}:prerun:{args[0]}", repr(time.time()), ex=600)
+    redis_client().set(f"{PREFIX}:prerun:{args[0]}", repr(time.time()), ex=600)
 
 
 @shared_task(name="livebench.push", ignore_result=True)
@@ -474,7 +450,6 @@ class DialPath:
         self.sent: list[tuple[str, float, float]] = []  # (number, wall clock at click, frame time)
         self.http: list[float] = []
         self.calls: list[tuple[int, float]] = []  # (lead id, wall clock at click)
-        self.redis = None
 
     def _reset_desk(self) -> None:
         from agentdesk.models import Agent, Presence
@@ -534,12 +509,7 @@ class DialPath:
         return delays
 
     def _client(self):
-        if self.redis is None:
-            import redis
-            from django.conf import settings
-
-            self.redis = redis.Redis.from_url(settings.REDIS_URL)
-        return self.redis
+        return redis_client()
 
     def task_once(self) -> float:
         """Floor: a no-op task's round trip, ``.delay()`` until its marker is in Redis."""
@@ -708,38 +678,11 @@ def main() -> None:
     if not args.database_url.startswith("postgres"):
         raise SystemExit("The benchmark measures the PostgreSQL path: pass a postgres:// --database-url.")
 
-    sys.path.insert(0, str(ROOT))
     run_started = time.perf_counter()
-    ensure_database(args.database_url)
-    work = Path(tempfile.mkdtemp(prefix="agentdesk-livebench-"))
-    env = {
-        "DJANGO_SETTINGS_MODULE": "agentdesk.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "AGENTDESK_VAR_DIR": str(work / "var"),
-        "AGENTDESK_DEMO": "1",
-        "CHANNELS_PREFIX": PREFIX,
-        "CACHE_PREFIX": PREFIX,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-        # The worker imports this module as bench.live_bench, and it imports bench/benchdb.py.
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")])
-        ),
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from agentdesk.celery import app as celery_app
-
-    celery_app.set_current()  # the tasks above are shared_task proxies: bind them to this app
-
     print("Migrating ...", flush=True)
-    call_command("migrate", verbosity=0)
+    # The worker imports this module as bench.live_bench (its tasks above, bound to the app).
+    env = setup_django(args.database_url, args.redis_url, prefix=PREFIX, AGENTDESK_DEMO="1")
+    work = Path(env.pop("WORK"))
     stack = Stack(work, env)
     os.environ.update(env)
     from django.conf import settings

@@ -120,3 +120,34 @@ def test_plain_http_development_turns_no_https_only_setting_on(settings):
     assert not settings.SECURE_SSL_REDIRECT
     assert settings.SECURE_HSTS_SECONDS == 0
     assert settings.CSRF_COOKIE_HTTPONLY and settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_the_web_process_keeps_no_database_connection_between_requests(tmp_path):
+    """Under ASGI each request runs in a thread of its own: a persistent connection would stay
+    open per request until collected (a daphne ran PostgreSQL out of connections under load,
+    bench/load_bench.py). Workers and commands keep theirs."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AGENTDESK_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:9/unused",
+    }
+    show = "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    ages = {}
+    for process, setup in (
+        ("web", "import agentdesk.asgi"),
+        (
+            "worker",
+            "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'agentdesk.settings'; django.setup()",
+        ),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", f"{setup}; {show}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        ages[process] = result.stdout.strip()
+    assert ages == {"web": "0", "worker": "60"}
