@@ -54,10 +54,11 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
     desk.outcome(number, agent_ring_seconds=1, ring_seconds=1)
     page.keyboard.press("d")
     expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
-    expect(page.locator("#day-connects")).to_have_text("1")  # pushed with the call's state
     expect(page.locator("#presence-reason")).to_be_disabled()  # like the Not-ready button
     page.keyboard.press("e")
     expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    # Pushed with the move to wrap-up (a presence change), not with every call state.
+    expect(page.locator("#day-connects")).to_have_text("1")
     # Wrap-up counts against the campaign's limit, then says it is over; nothing is disposed.
     expect(page.locator("#wrapup")).to_contain_text("of 0:03")
     expect(page.locator("#wrapup")).to_have_class("wrapup over", timeout=10_000)
