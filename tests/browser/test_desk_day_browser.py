@@ -108,6 +108,9 @@ def test_a_due_callback_comes_first_and_another_is_dialled_from_the_list(page: P
     sign_in(page, desk.base_url)
     number = pick_and_go_ready(page, campaign)
     assert number == first.number  # the due callback, not the lowest new lead
+    # The campaign's dispositions, not the "no dispositions" of the desk before it was picked
+    # (their box is kept across swaps for one campaign and call, never across campaigns).
+    expect(page.locator("#desk-dispose .dispositions")).to_contain_text("Call back")
     due = page.locator("#callbacks-list tr.cb.due")
     expect(due).to_have_count(1)
     expect(due).to_contain_text("On desk")

@@ -149,14 +149,15 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
     rows = page.locator("#callbacks-list tr.cb")
     expect(rows).to_have_count(3)
     expected = [
-        ("Sydney callback", "Tue 10:00 Australia/Sydney", "Tue 00:00", True),  # 23:00 UTC: due
-        ("NY callback", "Mon 19:00 America/New_York", "Tue 01:00", False),  # 00:00 UTC
-        ("LA callback", "Tue 09:00 America/Los_Angeles", "Tue 18:00", False),  # 17:00 UTC
+        ("Sydney callback", "Tue 10:00 Sydney", "Australia/Sydney", "Tue 00:00", True),  # 23:00 UTC: due
+        ("NY callback", "Mon 19:00 New York", "America/New_York", "Tue 01:00", False),  # 00:00 UTC
+        ("LA callback", "Tue 09:00 Los Angeles", "America/Los_Angeles", "Tue 18:00", False),  # 17:00 UTC
     ]
-    for i, (name, theirs, mine, due) in enumerate(expected):
+    for i, (name, theirs, zone, mine, due) in enumerate(expected):
         row = rows.nth(i)
         expect(row.locator("td").nth(0)).to_contain_text(name)
         expect(row.locator("td").nth(1)).to_have_text(theirs)
+        expect(row.locator("td").nth(1)).to_have_attribute("title", f"The lead's time ({zone})")
         expect(row.locator("td.agent-time")).to_have_text(mine)
         expect(row.locator("td.agent-time")).to_have_attribute("title", f"Your time ({AGENT_ZONE})")
         if due:
