@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from agentdesk.models import Agent
 from calls.models import Call, CallState
 from campaigns.models import Campaign, Lead
-from tests.browser.test_desk_browser import desk_synced, pick, pick_and_go_ready, sign_in, wait_call
+from tests.browser.test_desk_browser import desk_synced, pick, pick_and_go_ready, shot, sign_in, wait_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,6 +67,7 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
 
     pick(page, "Interested")
     page.fill("#dispose-notes", "Wants <b>plus</b>")
+    shot(page, "desk-wrap-up")  # over the wrap-up limit, the day counting the call
     page.click("#btn-dispose")
     expect(page.locator("#day-calls")).to_have_text("1")
     expect(page.locator("#day-conversions")).to_have_text("1")  # "Interested" counts
@@ -79,6 +80,7 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
     notes = page.locator("#recent-list .notes-input").first
     expect(notes).to_be_focused()
     notes.fill("Wants the plus plan, call after 5")
+    shot(page, "desk-recent-calls")  # the day after the call, a correction being typed
     page.keyboard.press("Enter")
     expect(row).to_contain_text("Wants the plus plan, call after 5")
     assert (
@@ -115,6 +117,8 @@ def test_a_due_callback_comes_first_and_another_is_dialled_from_the_list(page: P
     expect(due).to_have_count(1)
     expect(due).to_contain_text("On desk")
     expect(page.locator("#callbacks-list tr.cb")).to_have_count(2)
+
+    shot(page, "desk-callbacks")  # the due callback on the desk, the next one waiting
 
     # B: the first callback that can be taken; Enter previews it; D dials it as usual.
     page.keyboard.press("b")
