@@ -199,6 +199,11 @@ class Callback:
     due: bool
     mine_now: bool  # on this agent's desk at the moment
 
+    @property
+    def place(self) -> str:
+        """The zone's city, as a narrow column shows it ("Los Angeles" for America/Los_Angeles)."""
+        return self.zone.rsplit("/", 1)[-1].replace("_", " ")
+
 
 def callbacks_for_agent(*, agent: Agent, limit: int = 12, now: datetime | None = None) -> list[Callback]:
     """The callbacks this agent booked, soonest first, with the lead's zone for showing the due

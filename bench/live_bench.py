@@ -21,6 +21,10 @@ demo agents in over HTTP (a login POST) and opens a WebSocket per agent on ``/ws
    screen) is reported too.
 3. **Next lead**: ``agentdesk.services.lead_next_for_agent`` (the lease) on a campaign of
    ``--leads`` leads. Floor: a plain indexed ``SELECT id ... LIMIT 1`` of a pending lead.
+4. **Next preview after Save**: the agent's Save on a call that ended (``POST /desk/dispose/``
+   through daphne: the disposition written, the next lead leased, the whole desk rendered) until
+   its answer shows the next lead's card. Floor: the desk's re-read (``GET /desk/state/``: the
+   same desk rendered, nothing written). Target (issue 16): under 100 ms p95.
 
 Timed paths alternate with their floors, iteration by iteration, after a warm-up. The first
 message after an idle spell is probed separately (``--idle-seconds``). Prints a table and, on the
@@ -262,6 +266,19 @@ def keepalive() -> None:
         drain(ws, 0.001)
 
 
+def reset_desk(agent, presence: str = "ready") -> None:
+    """Nothing on the agent's desk: calls disposed, held leads worked (never offered again)."""
+    from agentdesk.models import Agent
+    from calls.models import Call, CallState
+    from campaigns.models import Lead
+
+    Call.objects.filter(agent=agent).exclude(state=CallState.DISPOSED).update(state=CallState.DISPOSED)
+    Lead.objects.filter(lease_owner=agent).update(
+        lease_owner=None, lease_expires_at=None, status=Lead.Status.DONE
+    )
+    Agent.objects.filter(pk=agent.pk).update(presence=presence)
+
+
 def frame_state(frame: str) -> str | None:
     found = STATE_RE.search(frame)
     return found.group(1) if found else None
@@ -452,17 +469,7 @@ class DialPath:
         self.calls: list[tuple[int, float]] = []  # (lead id, wall clock at click)
 
     def _reset_desk(self) -> None:
-        from agentdesk.models import Agent, Presence
-        from calls.models import Call, CallState
-        from campaigns.models import Lead
-
-        Call.objects.filter(agent=self.agent).exclude(state=CallState.DISPOSED).update(
-            state=CallState.DISPOSED
-        )
-        Lead.objects.filter(lease_owner=self.agent).update(
-            lease_owner=None, lease_expires_at=None, status=Lead.Status.DONE
-        )
-        Agent.objects.filter(pk=self.agent.pk).update(presence=Presence.READY)
+        reset_desk(self.agent)
 
     def dial_once(self, record: bool = True) -> float:
         from agentdesk.services import lead_next_for_agent
@@ -608,6 +615,72 @@ class NextLead:
         return {"lease": lease_plan, "select": select_plan}
 
 
+# -- 4. next preview after Save ----------------------------------------------------------------------
+
+PREVIEW_RE = re.compile(r'id="desk-preview"[^>]*data-lead-id="(\d*)"')
+
+
+class SaveAndNext:
+    """The agent presses Save on a call that ended; the answer is the desk with the next lead."""
+
+    def __init__(self, session, base_url: str, agent, campaign):
+        from campaigns.models import Disposition
+
+        self.session, self.base_url, self.agent, self.campaign = session, base_url, agent, campaign
+        self.final, _ = Disposition.objects.get_or_create(
+            campaign=campaign, name="Interested", defaults={"outcome": Disposition.Outcome.FINAL}
+        )
+
+    def _ended_call(self):
+        """A lead on the desk and its call, connected 30 s and ended: the desk in wrap-up."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from agentdesk.services import lead_next_for_agent
+        from calls.models import Call, CallState
+
+        reset_desk(self.agent, presence="wrap_up")
+        lead = lead_next_for_agent(agent=self.agent, campaign=self.campaign)
+        if lead is None:
+            raise SystemExit("the dial campaign ran out of leads")
+        now = timezone.now()
+        call = Call.objects.create(
+            lead=lead,
+            campaign=self.campaign,
+            agent=self.agent,
+            account=self.campaign.account,
+            state=CallState.ENDED,
+            state_changed_at=now,
+            connected_at=now - timedelta(seconds=30),
+            ended_at=now,
+            number=lead.number,
+        )
+        return call, lead
+
+    def save_once(self) -> float:
+        call, lead = self._ended_call()
+        started = time.perf_counter()
+        answer = htmx_post(
+            self.session,
+            f"{self.base_url}/desk/dispose/",
+            {"call": call.pk, "disposition": self.final.pk, "notes": "bench"},
+        )
+        elapsed = time.perf_counter() - started
+        shown = PREVIEW_RE.search(answer.text)
+        if answer.status_code != 200 or not shown or shown.group(1) in ("", str(lead.pk)):
+            raise SystemExit(f"Save did not show the next lead ({answer.status_code}): {answer.text[:300]}")
+        return elapsed
+
+    def reread_once(self) -> float:
+        started = time.perf_counter()
+        answer = self.session.get(f"{self.base_url}/desk/state/", headers={"HX-Request": "true"}, timeout=15)
+        elapsed = time.perf_counter() - started
+        if answer.status_code != 200:
+            raise SystemExit(f"the desk's re-read failed ({answer.status_code})")
+        return elapsed
+
+
 # -- driver ----------------------------------------------------------------------------------------
 
 
@@ -710,6 +783,7 @@ def main() -> None:
         event = EventPath(event_ws, agents["agent2"], data["account"], event_lead)
         dial = DialPath(dial_ws, dial_session, stack.base_url, agents["agent1"], data["dial"])
         nxt = NextLead(agents["agent3"], data["big"])
+        save = SaveAndNext(dial_session, stack.base_url, agents["agent1"], data["dial"])
 
         print(f"Warming up ({warmup} of each) ...", flush=True)
         for _ in range(warmup):
@@ -721,6 +795,8 @@ def main() -> None:
             dial.task_push_once()
             nxt.lease_once()
             nxt.select_once()
+            save.save_once()
+            save.reread_once()
 
         print(f"Measuring {iterations} iterations of each path ...", flush=True)
         with phase("event to screen"):
@@ -734,6 +810,8 @@ def main() -> None:
                 task_push.append(dial.task_push_once())
         with phase("next lead"):
             lease, select = alternate(iterations, nxt.lease_once, nxt.select_once)
+        with phase("next preview after Save"):
+            saved, reread = alternate(iterations, save.save_once, save.reread_once)
         platform_delays = dial.platform_delays(stack.emulator_url)
         worker_delays = dial.worker_delays()
         plans = nxt.explain()
@@ -754,6 +832,7 @@ def main() -> None:
             row("dial click HTTP answer", dial.http, "no-op Celery task round trip", task),
             row("Celery task to frame (push only)", task_push, "no-op Celery task round trip", task),
             row(f"next lead lease ({leads} leads)", lease, "indexed SELECT ... LIMIT 1", select),
+            row("next preview after Save (HTTP)", saved, "the desk's re-read (GET /desk/state/)", reread),
         ]
         idle_result = {}
         if idle > 0:

@@ -11,11 +11,17 @@ from agentdesk import live
 from calls.models import Call
 
 
-def call_changed(call: Call) -> None:
-    """A call's state moved: the agent's call panel (its buttons) and presence, and the live-calls
-    table of the campaign's page. The disposition panel is left alone: notes typed during the
-    call stay where they are. The day panel counts calls, connects and talk time."""
-    live.desk_changed(call.agent_id, live.CALL, live.PRESENCE, live.DAY)
+def call_changed(call: Call, *, presence_moved: bool = False) -> None:
+    """A call's state moved: the agent's call panel (its buttons) and the presence it shows, and
+    the live-calls table of the campaign's page. Nothing else on the desk: the disposition panel
+    keeps the notes typed during the call, and the day, callbacks and recent calls change only
+    on a presence change, a disposition or a correction. ``presence_moved``: the move changed the
+    agent's presence too (dialing puts them on call, the end in wrap-up), so the day's times
+    move, in this one frame."""
+    panels = [live.CALL, live.PRESENCE]
+    if presence_moved:
+        panels.append(live.DAY)
+    live.desk_changed(call.agent_id, *panels)
     live.campaign_calls_changed(call.campaign_id)
 
 

@@ -72,8 +72,7 @@ def call_advance(
         fields += ["failure_reason", "failure_message", "failure_code"]
     fields += absorb_data(call, data)
     call.save(update_fields=sorted(set(fields)))
-    _agent_presence_for(call)
-    events.call_changed(call)
+    events.call_changed(call, presence_moved=_agent_presence_for(call))
     return True
 
 
@@ -121,12 +120,15 @@ def absorb_data(call: Call, data: Mapping[str, Any]) -> list[str]:
     return fields
 
 
-def _agent_presence_for(call: Call) -> None:
+def _agent_presence_for(call: Call) -> bool:
+    """The presence a call's state puts its agent in; True when it changed (the caller's event
+    pushes it, with the call)."""
     agent = call.agent
     if call.state in LIVE_STATES and call.state != CallState.DIAL_REQUESTED:
-        set_presence(agent, Presence.ON_CALL)
-    elif call.state in (CallState.ENDED, CallState.FAILED):
-        set_presence(agent, Presence.WRAP_UP)
+        return set_presence(agent, Presence.ON_CALL, push=False)
+    if call.state in (CallState.ENDED, CallState.FAILED):
+        return set_presence(agent, Presence.WRAP_UP, push=False)
+    return False
 
 
 def dial_never_sent(attempt: DialAttempt | None) -> bool:

@@ -119,6 +119,28 @@
     });
   }
 
+  // ---- the agent's own time ---------------------------------------------------------------------
+  // The server renders times "yours" in its own zone (TIME_ZONE); the agent may sit in another.
+  // Each [data-agent-time] (a Unix time) is shown again in the browser's zone, as "Tue 00:30"
+  // like the server's, 24-hour. Done after every swap, so pushed panels read the same.
+
+  var AGENT_TIME = new Intl.DateTimeFormat("en-US", {
+    weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+  });
+
+  function agentTimes() {
+    var zone = AGENT_TIME.resolvedOptions().timeZone;
+    document.querySelectorAll("[data-agent-time]").forEach(function (el) {
+      var parts = {};
+      AGENT_TIME.formatToParts(new Date(parseInt(el.dataset.agentTime, 10) * 1000)).forEach(function (p) {
+        parts[p.type] = p.value;
+      });
+      el.textContent = parts.weekday + " " + parts.hour + ":" + parts.minute;
+      el.title = "Your time (" + zone + ")";
+      delete el.dataset.agentTime;
+    });
+  }
+
   // ---- a lead arriving while the tab is in the background --------------------------------------
   // The title changes, a short sound plays (the agent can turn it off: M, kept in localStorage)
   // and, when the agent allowed it (A), a desktop notification. Back in the tab, the title returns.
@@ -203,6 +225,7 @@
     var cb = $("#desk-dispose .callback-row");
     if (cb) cb.classList.toggle("active", !!(picked && picked.dataset.outcome === "callback"));
     tick();
+    agentTimes();
     leadArrived();
   }
 

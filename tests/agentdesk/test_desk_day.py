@@ -336,3 +336,100 @@ def test_the_not_ready_list_is_disabled_during_a_call(agent_client, agent, campa
 def test_services_take_callbacks_keyword_only(agent):
     with pytest.raises(TypeError):
         services.callback_take(agent, 1)  # type: ignore[misc]
+
+
+# -- what each push redraws -------------------------------------------------------------------------
+
+
+def _desk_events(monkeypatch) -> list[dict]:
+    """The desk events the code under test emits (the board rows' events left out)."""
+    sent: list[dict] = []
+    monkeypatch.setattr(live, "emit", lambda group, event: sent.append(event))
+    return sent
+
+
+def _a_full_day(agent, campaign, leads):
+    """A day with a conversion, a booked callback and a few recent calls, and a lead held on the
+    desk: the lower panels have rows to read."""
+    Disposition.objects.filter(campaign=campaign, name="Interested").update(is_conversion=True)
+    _disposed(agent, leads[0], "Interested", notes="Wants the plus plan")
+    _disposed(agent, leads[1], "Call back", callback_at=timezone.now() + timedelta(days=1))
+    _disposed(agent, leads[2], "No answer")
+    Lead.objects.filter(pk=leads[3].pk).update(
+        lease_owner=agent, lease_expires_at=timezone.now() + timedelta(minutes=2)
+    )
+
+
+def test_a_call_state_push_redraws_the_call_alone_in_few_queries(agent, campaign, leads, monkeypatch):
+    """Ringing, connected: the call panel and the presence it shows, nothing below (the day,
+    the callbacks and the recent calls are read only when a change of theirs is pushed)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agentdesk import fragments
+
+    _a_full_day(agent, campaign, leads)
+    engine.set_presence(agent, Presence.ON_CALL)
+    call = make_call(agent, leads[3], CallState.DIALING)
+    sent = _desk_events(monkeypatch)
+    Call.objects.filter(pk=call.pk).update(state=CallState.CUSTOMER_RINGING)
+    call = Call.objects.select_related("agent").get(pk=call.pk)
+    assert engine.call_advance(call=call, state=CallState.CONNECTED)
+    desk = [e for e in sent if e["type"] == live.DESK_CHANGED]
+    assert len(desk) == 1 and set(desk[0]["panels"]) == {live.CALL, live.PRESENCE}
+    with CaptureQueriesContext(connection) as queries:
+        frame = fragments.desk_event(agent.pk, desk[0])
+    assert 'id="desk-call"' in frame and "Connected" in frame and 'id="desk-presence"' in frame
+    assert (
+        'id="desk-day"' not in frame
+        and 'id="desk-callbacks"' not in frame
+        and 'id="desk-recent"' not in frame
+    )
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any('FROM "agentdesk_presencespan"' in q or '"callback_at" IS NOT NULL' in q for q in sql)
+    assert len(sql) <= 5, sql  # 7 when the day was redrawn with every call state
+
+
+def test_a_call_that_moves_the_agents_presence_redraws_the_day_with_it(agent, campaign, leads, monkeypatch):
+    """Dialing puts the agent on call, the end puts them in wrap-up: a presence change, so the
+    day's times move too, in the same frame."""
+    engine.set_presence(agent, Presence.READY)
+    Lead.objects.filter(pk=leads[0].pk).update(
+        lease_owner=agent, lease_expires_at=timezone.now() + timedelta(minutes=2)
+    )
+    call = make_call(agent, leads[0], CallState.DIAL_REQUESTED)
+    sent = _desk_events(monkeypatch)
+    call = Call.objects.select_related("agent").get(pk=call.pk)
+    for state in (CallState.DIALING, CallState.CONNECTED, CallState.ENDED):
+        assert engine.call_advance(call=call, state=state)
+    desk = [set(e["panels"]) for e in sent if e["type"] == live.DESK_CHANGED]
+    assert desk == [
+        {live.CALL, live.PRESENCE, live.DAY},  # ready -> on call
+        {live.CALL, live.PRESENCE},  # still on call
+        {live.CALL, live.PRESENCE, live.DAY},  # on call -> wrap-up
+    ]
+
+
+def test_the_day_panel_still_updates_after_a_disposition(agent_client, agent, campaign, leads, monkeypatch):
+    """What the agent sees in the frame a disposition pushes: the day counts the call."""
+    from agentdesk import fragments
+
+    Disposition.objects.filter(campaign=campaign, name="Interested").update(is_conversion=True)
+    _ready(agent_client, campaign)
+    lead = Lead.objects.get(lease_owner=agent)
+    call = make_call(agent, lead, CallState.ENDED)
+    now = timezone.now()
+    Call.objects.filter(pk=call.pk).update(connected_at=now - timedelta(seconds=75), ended_at=now)
+    before = fragments.desk_event(agent.pk, live.desk_event([live.DAY]))
+    assert 'id="day-conversions">0<' in before
+    sent = _desk_events(monkeypatch)
+    interested = campaign.dispositions.get(name="Interested")
+    assert (
+        agent_client.post("/desk/dispose/", {"call": call.pk, "disposition": interested.pk}).status_code
+        == 200
+    )
+    frames = [fragments.desk_event(agent.pk, e) for e in sent if e["type"] == live.DESK_CHANGED]
+    day = [f for f in frames if 'id="desk-day"' in f]
+    assert day, "a disposition pushes the day panel"
+    assert 'id="day-calls">1<' in day[-1] and 'id="day-connects">1<' in day[-1]
+    assert 'id="day-conversions">1<' in day[-1] and 'id="day-talk">1:15<' in day[-1]

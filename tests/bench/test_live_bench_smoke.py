@@ -19,6 +19,7 @@ METRICS = {
     "dial click to frame (HTTP+Celery)",
     "dial click HTTP answer",
     "Celery task to frame (push only)",
+    "next preview after Save (HTTP)",
 }
 
 

@@ -60,9 +60,11 @@ ENTER_RIGHT_AFTER_A_PUSH = """
 
 
 def shot(page: Page, name: str) -> None:
+    """docs/screenshots/<name>.png, the whole page (the desk's lower panels included), when the
+    run takes screenshots (``scripts/screenshots``: ``DESK_SCREENSHOTS=1``, then compressed)."""
     if SCREENSHOTS:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
 
 
 def sign_in(page: Page, base_url: str, username: str = "agent1") -> None:

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from agentdesk.models import Agent
 from calls.models import Call, CallState
 from campaigns.models import Campaign, Lead
-from tests.browser.test_desk_browser import desk_synced, pick, pick_and_go_ready, sign_in, wait_call
+from tests.browser.test_desk_browser import desk_synced, pick, pick_and_go_ready, shot, sign_in, wait_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,10 +54,11 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
     desk.outcome(number, agent_ring_seconds=1, ring_seconds=1)
     page.keyboard.press("d")
     expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
-    expect(page.locator("#day-connects")).to_have_text("1")  # pushed with the call's state
     expect(page.locator("#presence-reason")).to_be_disabled()  # like the Not-ready button
     page.keyboard.press("e")
     expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    # Pushed with the move to wrap-up (a presence change), not with every call state.
+    expect(page.locator("#day-connects")).to_have_text("1")
     # Wrap-up counts against the campaign's limit, then says it is over; nothing is disposed.
     expect(page.locator("#wrapup")).to_contain_text("of 0:03")
     expect(page.locator("#wrapup")).to_have_class("wrapup over", timeout=10_000)
@@ -66,6 +67,7 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
 
     pick(page, "Interested")
     page.fill("#dispose-notes", "Wants <b>plus</b>")
+    shot(page, "desk-wrap-up")  # over the wrap-up limit, the day counting the call
     page.click("#btn-dispose")
     expect(page.locator("#day-calls")).to_have_text("1")
     expect(page.locator("#day-conversions")).to_have_text("1")  # "Interested" counts
@@ -78,6 +80,7 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
     notes = page.locator("#recent-list .notes-input").first
     expect(notes).to_be_focused()
     notes.fill("Wants the plus plan, call after 5")
+    shot(page, "desk-recent-calls")  # the day after the call, a correction being typed
     page.keyboard.press("Enter")
     expect(row).to_contain_text("Wants the plus plan, call after 5")
     assert (
@@ -107,10 +110,15 @@ def test_a_due_callback_comes_first_and_another_is_dialled_from_the_list(page: P
     sign_in(page, desk.base_url)
     number = pick_and_go_ready(page, campaign)
     assert number == first.number  # the due callback, not the lowest new lead
+    # The campaign's dispositions, not the "no dispositions" of the desk before it was picked
+    # (their box is kept across swaps for one campaign and call, never across campaigns).
+    expect(page.locator("#desk-dispose .dispositions")).to_contain_text("Call back")
     due = page.locator("#callbacks-list tr.cb.due")
     expect(due).to_have_count(1)
     expect(due).to_contain_text("On desk")
     expect(page.locator("#callbacks-list tr.cb")).to_have_count(2)
+
+    shot(page, "desk-callbacks")  # the due callback on the desk, the next one waiting
 
     # B: the first callback that can be taken; Enter previews it; D dials it as usual.
     page.keyboard.press("b")
