@@ -38,6 +38,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument(
         "--var-dir", default=str(ROOT / "var" / "shift"), help="the started stack's var dir (emptied first)"
     )
+    run.add_argument(
+        "--chaos-every",
+        type=float,
+        default=45,
+        help="platform seconds between two misfortunes on average (default 45; lower is denser)",
+    )
     run.add_argument("--no-kill", action="store_true", help="do not kill the dial worker mid-shift")
     run.add_argument("--json", help="also write the results here")
     check = sub.add_parser("check", help="check the invariants of a past shift")
@@ -147,7 +153,7 @@ def shift(args: argparse.Namespace, stack: Stack) -> int:
     chaos = Chaos(
         emulator_url=stack.emulator_url,
         scale=scale,
-        every=45,
+        every=args.chaos_every,
         huawei_agents=[seat.platform_ref for seat in seats if seat.platform == "huawei"],
         stop=stop,
         seed=args.seed,

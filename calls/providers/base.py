@@ -447,6 +447,13 @@ class Provider(ABC):
         where the platform offers no way to look (``can_look_up_calls`` False)."""
         raise NotImplementedError
 
+    @classmethod
+    def can_end_call(cls, call_id: str, log_id: str = "") -> bool:
+        """Whether the ids we hold for a call are enough to end it on the platform (hang up, or
+        End Preview Call on Ryng). Without them the engine never ends the call on our side alone:
+        the platform may still have it (docs/shift.md)."""
+        return bool(str(call_id or "").strip()) or not cls.hang_up_needs_call_id
+
     @abstractmethod
     def hang_up(self, agent: AgentLogin, call_id: str, *, log_id: str = "") -> None:
         """End the live call."""

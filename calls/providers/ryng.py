@@ -203,6 +203,14 @@ class RyngProvider(Provider):
         has chosen the disposition (the agent can also hang up their own phone)."""
         raise NotImplementedError("Ryng ends a call only together with its disposition: use dispose()")
 
+    @classmethod
+    def can_end_call(cls, call_id: str, log_id: str = "") -> bool:
+        """End Preview Call needs both the callID (path) and the logID (seed 001: required). The
+        dial's answer carries both; a connect callback only the callID; the terminal callback both
+        (``callLogID``). A dial whose answer was lost (a timeout) has neither until a callback
+        comes, and no lookup exists: such a call cannot be ended from here."""
+        return str(call_id or "").strip().isdigit() and _int_or_none(log_id) is not None
+
     def lookup_call(self, request: DialRequest) -> DialResult | None:
         """Ryng has no API to find a call (telephony.md: no list endpoints). After an ambiguous
         dial the connect callbacks are the only way to learn that the call went out."""
