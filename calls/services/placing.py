@@ -306,9 +306,15 @@ def platform_end_settled(call: Call) -> None:
 
 
 def platform_end_waits(call: Call, words: str) -> None:
-    """The end cannot be sent yet (no ids): owed still, looked at again by the reconciler (or at
-    once when a signal brings the ids); the agent hears it once, in plain words."""
-    due = timezone.now() + timedelta(seconds=settings.CALLS_RETRY_CAP_SECONDS)
+    """The end cannot be sent yet (no ids): owed still, sent at once when a signal brings the ids
+    (``signals.platform_end_resume``), else looked at again by the reconciler after a quiet
+    spell, up to the maximum call length; the agent hears it once, in plain words."""
+    now = timezone.now()
+    if (call.ended_at or call.created_at) < now - timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS):
+        log.warning("call %s: gave up waiting for the platform's call ids to end it there", call.pk)
+        platform_end_settled(call)
+        return
+    due = now + timedelta(seconds=settings.CALLS_LOST_AFTER_SECONDS)
     told = call.platform_end_error == words[:300]
     Call.objects.filter(pk=call.pk).update(platform_end_due_at=due, platform_end_error=words[:300])
     if not told:

@@ -63,19 +63,35 @@ def calls_reconcile(*, stale_after: timedelta | None = None, max_call: timedelta
     max_call = max_call or timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS)
     now = timezone.now()
     quiet_since = now - stale_after
+    # An End the platform cannot be told of (no ids) is looked at sooner: the agent waits on it.
+    ending_since = now - timedelta(seconds=settings.CALLS_END_WITHOUT_IDS_SECONDS)
     quiet = (
-        Call.objects.filter(state__in=LIVE_STATES, state_changed_at__lt=quiet_since)
+        Call.objects.filter(state__in=LIVE_STATES)
+        .filter(
+            Q(state_changed_at__lt=quiet_since)
+            | Q(platform_end_due_at__isnull=False, state_changed_at__lt=ending_since)
+        )
         .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lt=quiet_since))
         .select_related("account", "agent", "lead", "campaign")
         .order_by("id")
     )
     acted = platform_ends_handed_back(now)
     for call in quiet:
+        if call.state_changed_at >= quiet_since and not _end_waits_for_ids(call):
+            continue  # an End the platform can be told of: its task does, not the reconciler
         attempt = DialAttempt.objects.filter(call=call).first()
         decision = _decide(call, attempt, now, stale_after, max_call)
         _record(call, decision, now)
         acted += decision.acted
     return acted
+
+
+def _end_waits_for_ids(call: Call) -> bool:
+    """The agent pressed End and the platform never sent the ids to end the call there."""
+    adapter = provider_class(call.account.platform)
+    return call.platform_end_due_at is not None and not adapter.can_end_call(
+        call.platform_call_id, call.platform_log_id
+    )
 
 
 def _decide(
@@ -94,9 +110,11 @@ def _decide(
     if adapter.can_look_up_calls:
         return _ask_the_platform(call, attempt, now, max_call)
     endable = adapter.can_end_call(call.platform_call_id, call.platform_log_id)
-    if not endable and call.platform_end_due_at is not None:
+    if _end_waits_for_ids(call):
         # The agent pressed End, the platform never sent the ids to end it there, and the desk
-        # told them to hang up their phone; nothing has come since.
+        # told them to hang up their phone; nothing has come since (CALLS_END_WITHOUT_IDS_SECONDS:
+        # a call Ryng placed rings the agent's phone and calls back within seconds, and retries
+        # a refused connect callback after a minute).
         return _finish(
             call, attempt, f"the agent ended it and was told to hang up their phone; no signal for {quiet}"
         )

@@ -222,3 +222,30 @@ def test_an_owed_end_whose_retry_died_with_its_worker_is_handed_back_by_the_reco
     with django_capture_on_commit_callbacks() as queued:
         assert services.calls_reconcile() == 0  # nothing owed any more
     assert queued == []
+
+
+def test_end_on_a_dial_ryng_never_placed_closes_within_minutes_not_at_the_lost_call_limit(
+    ryng, alice, emulator
+):
+    """A bare 500 to the dial: in doubt, and in fact Ryng has no call. End cannot reach Ryng
+    (no ids); the desk says to hang up the phone, and with no signal for
+    ``CALLS_END_WITHOUT_IDS_SECONDS`` (2 min) the reconciler closes the call, not after the
+    15 minutes of ``CALLS_LOST_AFTER_SECONDS``."""
+    emulator.control("POST", "faults", {"kind": "500", "platform": "ryng", "path": DIAL_PATH})
+    call = services.call_dial(agent=alice, lead=ryng)
+    assert services.call_place(call_id=call.pk).status == "retry"
+    assert services.call_place(call_id=call.pk).status == "waiting"
+    call = end(alice, call)
+    assert call.state == CallState.DIAL_REQUESTED and "Hang up your phone" in call.platform_end_error
+    Call.objects.filter(pk=call.pk).update(state_changed_at=timezone.now() - timedelta(minutes=1))
+    services.calls_reconcile()
+    call.refresh_from_db()
+    assert call.state == CallState.DIAL_REQUESTED  # still in its grace
+    Call.objects.filter(pk=call.pk).update(state_changed_at=timezone.now() - timedelta(minutes=3))
+    services.calls_reconcile()
+    call.refresh_from_db()
+    assert call.state == CallState.FAILED and call.failure_reason == Call.FailureReason.LOST
+    decision = CallEvent.objects.get(call=call, source="reconcile").payload
+    assert "told to hang up their phone" in decision["reason"]
+    dispose(alice, call, "No answer")
+    assert patches(emulator) == []  # nothing to name on Ryng; a late callback would still send it
