@@ -55,6 +55,9 @@ TALK_SECONDS = "talk_seconds"  # int seconds the customer was connected
 RECORDING_URL = "recording_url"  # the call's recording
 LOG_ID = "log_id"  # the platform's second call reference (Ryng logID), when it has one
 CONNECTED_AT = "connected_at"  # ISO 8601: when the customer connected, by the platform's clock
+# True when the signal says the platform recorded our end and disposition (Ryng's terminal callback
+# after End Preview Call carries callDisposed): an end still owed is settled by it.
+PLATFORM_CLOSED = "platform_closed"
 
 # Keys that hold the customer's name among an offer's fields (see :meth:`Offer.from_fields`).
 NAME_KEYS = ("name", "Name", "customerName", "CustomerName")

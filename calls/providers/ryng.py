@@ -32,6 +32,7 @@ from calls.providers.base import (
     ENDED,
     FAILED,
     LOG_ID,
+    PLATFORM_CLOSED,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
@@ -354,6 +355,8 @@ class RyngProvider(Provider):
             ]
         if event == CALL_ENDED_EVENT:
             state, reason = _ended_state(body)
+            if body.get("callDisposed"):
+                data[PLATFORM_CLOSED] = True  # only End Preview Call disposes a Ryng call
             # A call can end (customer hang-up, busy) and be disposed later: two real events, so
             # the disposed callback gets its own key; a retry of either repeats its key.
             suffix = ":disposed" if body.get("callDisposed") else ""

@@ -360,6 +360,11 @@ def call_platform_end_refused(*, call_id: int, error: ProviderError, gave_up: bo
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return
+    if call.platform_end_due_at is None:
+        # Settled meanwhile: the platform confirmed an earlier try (Ryng's disposed callback)
+        # and refuses this repeat ("already disposed"), as it should.
+        log.info("call %s: a repeat of its end refused after the platform confirmed it: %s", call.pk, error)
+        return
     log.warning(
         "call %s (platform ids %s/%s, %s): the platform refused its end%s: %s",
         call.pk,
@@ -371,4 +376,13 @@ def call_platform_end_refused(*, call_id: int, error: ProviderError, gave_up: bo
     )
     platform_end_settled(call)
     what = "the disposition" if call.state == CallState.DISPOSED else "the hang-up"
-    events.platform_error(call.agent_id, f"The platform did not record {what}: {error.message}", error.code)
+    if call.platform_end_tries and not gave_up:
+        # An earlier try went unanswered (a timeout) and may have been applied: Ryng refuses a
+        # second End Preview Call of a call it disposed with the same 500 as a wrong id (seed 001).
+        message = (
+            f"The platform refused {what} when it was sent again ({error.message}); the earlier try,"
+            " which went unanswered, may have been recorded."
+        )
+    else:
+        message = f"The platform did not record {what}: {error.message}"
+    events.platform_error(call.agent_id, message, error.code)

@@ -22,7 +22,7 @@ from agentdesk.models import Agent
 from calls import tasks
 from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt, TelephonyAccount
 from calls.providers import provider_class
-from calls.providers.base import Offer, Signal
+from calls.providers.base import PLATFORM_CLOSED, Offer, Signal
 from calls.services import events
 from calls.services.life import absorb_data, call_advance, on_commit
 from calls.services.presence import REREAD_SOURCE, agent_apply_platform_state
@@ -141,7 +141,13 @@ def _raw_text(raw: Any) -> str:
 def _apply_to_call(call: Call, signal: Signal) -> bool:
     ids = (call.platform_call_id, call.platform_log_id)
     applied = _move_call(call, signal)
-    if (call.platform_call_id, call.platform_log_id) != ids:
+    if (signal.data or {}).get(PLATFORM_CLOSED) and call.platform_end_due_at is not None:
+        # The platform confirms our end (a try that timed out went through after all): the
+        # retries stop, and a refusal of a later one ("already disposed") is not an error.
+        Call.objects.filter(pk=call.pk).update(
+            platform_end_due_at=None, platform_end_tries=None, platform_end_error=None
+        )
+    elif (call.platform_call_id, call.platform_log_id) != ids:
         platform_end_resume(call)
     return applied
 

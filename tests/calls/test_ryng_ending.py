@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from calls import services, tasks
 from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt
+from calls.providers.base import ProviderError
 from campaigns.models import Disposition
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +250,32 @@ def test_end_on_a_dial_ryng_never_placed_closes_within_minutes_not_at_the_lost_c
     assert "told to hang up their phone" in decision["reason"]
     dispose(alice, call, "No answer")
     assert patches(emulator) == []  # nothing to name on Ryng; a late callback would still send it
+
+
+def test_end_preview_call_answered_after_the_timeout_is_settled_by_ryngs_disposed_callback(
+    ryng, alice, emulator, callback_sink, client
+):
+    """(b) What the refusals were: the ids sent were right (the dial's answer's), and the
+    emulator is faithful to seed 001 (a call already disposed is refused with its one 500,
+    "Failed to dispose of call."). A PATCH answered after the read timeout had been applied by
+    Ryng; its retry found the call disposed and was refused. Now Ryng's terminal callback with
+    ``callDisposed`` settles the owed end, and the retry sends nothing."""
+    call = services.call_dial(agent=alice, lead=ryng)
+    assert services.call_place(call_id=call.pk).status == "placed"
+    up = ryng_call(emulator, "connected")
+    call = end(alice, call)
+    assert call.state == CallState.ENDED
+    emulator.control("POST", "faults", {"kind": "slow", "platform": "ryng", "path": DIAL_PATH, "seconds": 1})
+    disposition = Disposition.objects.get(campaign=call.campaign, name="Interested")
+    services.call_dispose(agent=alice, call=call, disposition=disposition, notes="")
+    with pytest.raises(ProviderError) as timed_out:
+        services.call_platform_dispose(call_id=call.pk)
+    assert timed_out.value.code == "timeout"
+    assert services.call_platform_end_retry(call_id=call.pk, error=timed_out.value, countdown=1)
+    terminal = f"/calls/hooks/ryng/{call.account.webhook_secret}/terminal"
+    relay(client, callback_sink, 1, terminal)  # Ryng took it after all: call-ended, disposed
+    assert emulator.control("GET", f"ryng/calls/{up['callID']}")["disposed"] is True
+    call.refresh_from_db()
+    assert call.platform_end_due_at is None  # settled by Ryng's word
+    services.call_platform_dispose(call_id=call.pk)  # the retry
+    assert [p["status"] for p in patches(emulator)] == [200]  # the slow one only; no repeat
