@@ -176,6 +176,10 @@ CALLS_LOST_AFTER_SECONDS = env_int("CALLS_LOST_AFTER_SECONDS", 900, minimum=30)
 # A connected call on a platform that cannot look calls up is ended (never failed) only after
 # this long: real conversations last hours, not minutes.
 CALLS_MAX_CALL_SECONDS = env_int("CALLS_MAX_CALL_SECONDS", 4 * 3600, minimum=60)
+# The agent pressed End on a call whose ids the platform never sent (Ryng: a dial answered after
+# the timeout, its callbacks lost), was told to hang up their phone, and nothing has come since
+# for this long: the reconciler closes it here.
+CALLS_END_WITHOUT_IDS_SECONDS = env_int("CALLS_END_WITHOUT_IDS_SECONDS", 120, minimum=10)
 # How long a lead stays leased to an agent without the desk renewing it.
 LEAD_LEASE_SECONDS = env_int("LEAD_LEASE_SECONDS", 120, minimum=30)
 

@@ -80,6 +80,9 @@ class TelephonyAccount(models.Model):
             platform=self.platform,
             base_url=self.base_url,
             credentials=self.credentials,
+            # An operator may tune how long an answer is waited for (``options.read_timeout``,
+            # seconds); past it a dial's outcome is in doubt.
+            read_timeout=float((self.options or {}).get("read_timeout") or AccountConfig.read_timeout),
             options=self.options,
         )
 
@@ -229,6 +232,13 @@ class Call(models.Model):
     state_changed_at = models.DateTimeField(null=True, blank=True)
     # When the reconciler last found the call still live on the platform (its next look waits).
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    # The platform still has to hear this call's end: the agent's hang-up, or (Ryng) End Preview
+    # Call with the disposition. When the next try is due; empty when nothing is owed. The
+    # reconciler hands an owed end whose try never ran (a killed worker) back to its task.
+    # Nullable with no default (SQLite adds such a column in place; see ``draft``).
+    platform_end_due_at = models.DateTimeField(null=True, blank=True)
+    platform_end_tries = models.PositiveSmallIntegerField(null=True, blank=True)
+    platform_end_error = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001 - no default: SQLite
     talk_seconds = models.PositiveIntegerField(null=True, blank=True)
     recording_url = models.URLField(max_length=1000, blank=True)
     disposition = models.ForeignKey("campaigns.Disposition", null=True, blank=True, on_delete=models.SET_NULL)

@@ -9,7 +9,9 @@ dialing again.
 Retry policy (owned here): a retryable :class:`ProviderError` backs off exponentially with full
 jitter, ``CALLS_RETRY_BASE_SECONDS`` * 2**n capped at ``CALLS_RETRY_CAP_SECONDS``, at most
 ``CALLS_DIAL_MAX_RETRIES`` times; then the call fails with the platform's reason, shown to the
-agent. The broker's visibility timeout (2 h) is far longer than the whole chain.
+agent. The broker's visibility timeout (2 h) is far longer than the whole chain. Ending a call
+on the platform (``end_call``, ``dispose_call``) is never given up that way: see
+:func:`_platform_end`.
 """
 
 from __future__ import annotations
@@ -51,29 +53,35 @@ def place_call(self, call_id: int) -> str:
     return outcome.status
 
 
+def _platform_end(task, step, call_id: int) -> None:
+    """Run ``step`` (the hang-up or the disposition on the platform), owed until it succeeds.
+
+    A call the platform may still have is never given up after a few tries: a retryable failure
+    backs off (capped at ``CALLS_RETRY_CAP_SECONDS``) for as long as the call is younger than
+    ``CALLS_MAX_CALL_SECONDS``, the agent told in words at the first failure; a refusal for good
+    stops and is said. A retry lost with a killed worker is handed back by the reconciler
+    (``Call.platform_end_due_at``), not after the broker's visibility timeout."""
+    try:
+        step(call_id=call_id)
+    except ProviderError as exc:
+        if exc.permanent:
+            services.call_platform_end_refused(call_id=call_id, error=exc)
+            return
+        countdown = backoff_seconds(min(task.request.retries, 8))
+        if services.call_platform_end_retry(call_id=call_id, error=exc, countdown=countdown):
+            raise task.retry(countdown=countdown) from exc
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def end_call(self, call_id: int) -> None:
-    try:
-        services.call_hang_up(call_id=call_id)
-    except ProviderError as exc:
-        if exc.permanent or self.request.retries >= _max_retries():
-            log.warning("call %s: hang-up failed: %s", call_id, exc)
-            return
-        raise self.retry(countdown=backoff_seconds(self.request.retries)) from exc
+    _platform_end(self, services.call_hang_up, call_id)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def dispose_call(self, call_id: int) -> None:
-    """The disposition is already ours (committed); this tells the platform. Idempotent enough:
-    a repeated Ryng PATCH is refused by the platform (500) and logged, never applied twice."""
-    try:
-        services.call_platform_dispose(call_id=call_id)
-    except ProviderError as exc:
-        if exc.permanent or self.request.retries >= _max_retries():
-            log.warning("call %s: platform dispose failed: %s", call_id, exc)
-            services.call_platform_dispose_failed(call_id=call_id, error=exc)
-            return
-        raise self.retry(countdown=backoff_seconds(self.request.retries)) from exc
+    """The disposition is already ours (committed); this tells the platform, once: the call
+    owes it until it is taken (a repeat finds nothing owed)."""
+    _platform_end(self, services.call_platform_dispose, call_id)
 
 
 @shared_task

@@ -38,6 +38,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument(
         "--var-dir", default=str(ROOT / "var" / "shift"), help="the started stack's var dir (emptied first)"
     )
+    run.add_argument(
+        "--chaos-every",
+        type=float,
+        default=45,
+        help="platform seconds between two misfortunes on average (default 45; lower is denser)",
+    )
     run.add_argument("--no-kill", action="store_true", help="do not kill the dial worker mid-shift")
     run.add_argument("--json", help="also write the results here")
     check = sub.add_parser("check", help="check the invariants of a past shift")
@@ -147,7 +153,7 @@ def shift(args: argparse.Namespace, stack: Stack) -> int:
     chaos = Chaos(
         emulator_url=stack.emulator_url,
         scale=scale,
-        every=45,
+        every=args.chaos_every,
         huawei_agents=[seat.platform_ref for seat in seats if seat.platform == "huawei"],
         stop=stop,
         seed=args.seed,
@@ -234,13 +240,17 @@ def sample_closed_while_live(
     since, emulator_url, agents, closed_while_live, platform_live_calls
 ) -> list[str]:
     """During the shift: calls we closed that a platform still has up, leaving out those an
-    agent ended that are not disposed yet (Ryng ends the platform call with the disposition)."""
+    agent ended that are not disposed yet (Ryng ends the platform call with the disposition) and
+    those whose end the product is still sending (``Call.platform_end_due_at``)."""
     from calls.models import Call, CallState
 
     spare = set()
     for agent in agents:
         spare |= agent.stats.ended_by_agent
     spare -= set(Call.objects.filter(pk__in=spare, state=CallState.DISPOSED).values_list("pk", flat=True))
+    # Ending: the product still owes the platform this call's end (a PATCH answered slowly, or
+    # retried after Ryng's 500s) and keeps trying; the check after the shift spares none.
+    spare |= set(Call.objects.filter(platform_end_due_at__isnull=False).values_list("pk", flat=True))
     try:
         live = platform_live_calls(emulator_url)
     except Exception:  # the sampler never stops the shift; the final check reads again

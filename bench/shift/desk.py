@@ -388,10 +388,32 @@ class SimulatedAgent(threading.Thread):
             self.stats.add("ended by agent" if connected_at is not None else "gave up waiting")
             self.post(f"/desk/calls/{call_id}/end/")
             # The End goes through a task: wait for the call to leave its live state.
-            self._wait_frames(lambda view: view.get("call", "live") != "1", 30)
+            if not self._wait_frames(lambda view: view.get("call", "live") != "1", 5):
+                # Still up: the platform never sent the ids to end it from the desk (Ryng, a dial
+                # answer lost), and the desk says to hang up the phone. A person does.
+                if self.hang_up_phone(call_id):
+                    self.stats.add("phones hung up (End could not reach the platform)")
+                self._wait_frames(lambda view: view.get("call", "live") != "1", 25)
             return
         frames = self.view.frames
         self._wait_frames(lambda view: view.frames > frames, 1)
+
+    def hang_up_phone(self, call_id: int) -> bool:
+        """The agent's phone hangs up: the emulator's Ryng call carrying our call's key in its
+        callback URL (the platform's side of the line, not the product's) ends without a PATCH."""
+        from calls.models import Call
+
+        key = Call.objects.filter(pk=call_id).values_list("key", flat=True).first()
+        if key is None:
+            return False
+        calls = requests.get(f"{self.emulator_url}/_emulator/ryng/calls", timeout=TIMEOUT).json()
+        for row in calls:
+            if f"call={key}" in (row.get("connectCallbackUrl") or "") and row.get("state") != "ended":
+                requests.post(
+                    f"{self.emulator_url}/_emulator/ryng/calls/{row['callID']}/hangup", timeout=TIMEOUT
+                )
+                return True
+        return False
 
     def dispose(self, facts: dict[str, str]) -> None:
         call = facts["call"]

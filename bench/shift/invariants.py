@@ -141,7 +141,13 @@ def platform_live_calls(emulator_url: str) -> list[dict[str, str]]:
         if call.get("state") != "ended":
             query = parse_qs(urlsplit(call.get("connectCallbackUrl") or "").query)
             live.append(
-                {"platform": "ryng", "id": str(call.get("callID")), "key": (query.get("call") or [""])[0]}
+                {
+                    "platform": "ryng",
+                    "id": str(call.get("callID")),
+                    "key": (query.get("call") or [""])[0],
+                    "log": str(call.get("logID")),
+                    "state": str(call.get("state")),
+                }
             )
     huawei = requests.get(f"{emulator_url}/_emulator/huawei/agents", timeout=30).json()
     for agent, row in huawei.items():
@@ -173,7 +179,13 @@ def closed_while_live(
         if call is None:
             continue  # not a call of this shift (or one whose id we never learned: below)
         if call.state not in LIVE_STATES and call.pk not in spare:
-            broken.append(f"call {call.pk} ({row['platform']} {row['id']}) is {call.state} here, live there")
+            # What we knew of it against what the platform has: which ids a hang-up could send.
+            ours = f"ours {call.platform_call_id or '-'}/{call.platform_log_id or '-'}"
+            theirs = f"theirs {row['id']}/{row['log']} {row['state']}" if row.get("log") else ""
+            known = f"; {ours}, {theirs}" if theirs else ""
+            broken.append(
+                f"call {call.pk} ({row['platform']} {row['id']}) is {call.state} here, live there{known}"
+            )
     return broken
 
 

@@ -55,6 +55,9 @@ TALK_SECONDS = "talk_seconds"  # int seconds the customer was connected
 RECORDING_URL = "recording_url"  # the call's recording
 LOG_ID = "log_id"  # the platform's second call reference (Ryng logID), when it has one
 CONNECTED_AT = "connected_at"  # ISO 8601: when the customer connected, by the platform's clock
+# True when the signal says the platform recorded our end and disposition (Ryng's terminal callback
+# after End Preview Call carries callDisposed): an end still owed is settled by it.
+PLATFORM_CLOSED = "platform_closed"
 
 # Keys that hold the customer's name among an offer's fields (see :meth:`Offer.from_fields`).
 NAME_KEYS = ("name", "Name", "customerName", "CustomerName")
@@ -446,6 +449,13 @@ class Provider(ABC):
         asks before it ends a call whose final signal never came. Raise ``NotImplementedError``
         where the platform offers no way to look (``can_look_up_calls`` False)."""
         raise NotImplementedError
+
+    @classmethod
+    def can_end_call(cls, call_id: str, log_id: str = "") -> bool:
+        """Whether the ids we hold for a call are enough to end it on the platform (hang up, or
+        End Preview Call on Ryng). Without them the engine never ends the call on our side alone:
+        the platform may still have it (docs/shift.md)."""
+        return bool(str(call_id or "").strip()) or not cls.hang_up_needs_call_id
 
     @abstractmethod
     def hang_up(self, agent: AgentLogin, call_id: str, *, log_id: str = "") -> None:

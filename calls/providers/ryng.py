@@ -32,6 +32,7 @@ from calls.providers.base import (
     ENDED,
     FAILED,
     LOG_ID,
+    PLATFORM_CLOSED,
     REASON_BUSY,
     REASON_NO_ANSWER,
     REASON_PLATFORM,
@@ -203,6 +204,14 @@ class RyngProvider(Provider):
         has chosen the disposition (the agent can also hang up their own phone)."""
         raise NotImplementedError("Ryng ends a call only together with its disposition: use dispose()")
 
+    @classmethod
+    def can_end_call(cls, call_id: str, log_id: str = "") -> bool:
+        """End Preview Call needs both the callID (path) and the logID (seed 001: required). The
+        dial's answer carries both; a connect callback only the callID; the terminal callback both
+        (``callLogID``). A dial whose answer was lost (a timeout) has neither until a callback
+        comes, and no lookup exists: such a call cannot be ended from here."""
+        return str(call_id or "").strip().isdigit() and _int_or_none(log_id) is not None
+
     def lookup_call(self, request: DialRequest) -> DialResult | None:
         """Ryng has no API to find a call (telephony.md: no list endpoints). After an ambiguous
         dial the connect callbacks are the only way to learn that the call went out."""
@@ -346,6 +355,8 @@ class RyngProvider(Provider):
             ]
         if event == CALL_ENDED_EVENT:
             state, reason = _ended_state(body)
+            if body.get("callDisposed"):
+                data[PLATFORM_CLOSED] = True  # only End Preview Call disposes a Ryng call
             # A call can end (customer hang-up, busy) and be disposed later: two real events, so
             # the disposed callback gets its own key; a retry of either repeats its key.
             suffix = ":disposed" if body.get("callDisposed") else ""

@@ -65,6 +65,9 @@ def call_advance(
     if state in (CallState.ENDED, CallState.FAILED) and call.ended_at is None:
         call.ended_at = now
         fields.append("ended_at")
+    if state in (CallState.ENDED, CallState.FAILED) and call.platform_end_due_at is not None:
+        # Over: a hang-up still owed is moot (the disposition owes its own, call_dispose).
+        fields += owe_platform_end(call, None)
     if state == CallState.FAILED:
         call.failure_reason = reason if reason in FAILURE_REASONS else Call.FailureReason.PLATFORM_ERROR
         call.failure_message = (message or _reason_text(call.failure_reason))[:300]
@@ -74,6 +77,15 @@ def call_advance(
     call.save(update_fields=sorted(set(fields)))
     events.call_changed(call, presence_moved=_agent_presence_for(call))
     return True
+
+
+def owe_platform_end(call: Call, due: datetime | None) -> list[str]:
+    """Set (``due``: the first try's moment) or clear (None) what the platform still has to hear
+    of this call's end; returns the fields to save."""
+    call.platform_end_due_at = due
+    call.platform_end_tries = 0 if due is not None else None
+    call.platform_end_error = None
+    return ["platform_end_due_at", "platform_end_tries", "platform_end_error"]
 
 
 def _reason_text(reason: str) -> str:
@@ -208,6 +220,9 @@ def call_end(*, agent: Agent, call: Call) -> Call:
             # the call the agent had ended (make shift: a worker killed during a retry's wait).
             call_advance(call=call, state=CallState.ENDED)
             return call
+        # Owed until the platform heard it (calls.services.placing.call_hang_up): a try lost
+        # with a killed worker is handed back by the reconciler.
+        call.save(update_fields=owe_platform_end(call, timezone.now()))
         on_commit(lambda: tasks.end_call.delay(call.pk))
     return call
 
@@ -302,9 +317,14 @@ def call_dispose(
         call.disposition = disposition
         call.notes = notes
         call.callback_at = callback_at if disposition.outcome == Disposition.Outcome.CALLBACK else None
+        # The platform still has to hear it (Ryng: the call ends there with it): owed until it
+        # did (calls.services.placing.call_platform_dispose).
+        owed = owe_platform_end(call, now)
         call.save(
-            update_fields=["state", "state_changed_at", "disposed_at", "disposition", "notes", "callback_at"]
-        )
+            update_fields=[
+                "state", "state_changed_at", "disposed_at", "disposition", "notes", "callback_at", *owed
+            ]
+        )  # fmt: skip
         holder = call.agent  # read with the locked call: the caller's copy may be stale
         if holder.presence == Presence.WRAP_UP:
             presence_after_call(holder, account_id=call.account_id)

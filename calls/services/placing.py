@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +21,7 @@ from calls import compliance
 from calls.models import LIVE_STATES, Call, CallState, DialAttempt
 from calls.providers.base import DialRequest, DialResult, Provider, ProviderError
 from calls.services import events
-from calls.services.life import call_advance, call_fail
+from calls.services.life import call_advance, call_fail, dial_never_sent
 from calls.services.sessions import agent_login, provider_for, session_save_state
 from campaigns.models import Disposition, Lead
 
@@ -219,13 +221,25 @@ def call_place_give_up(*, call_id: int, error: ProviderError | None) -> None:
     call_fail(call=call, reason=Call.FailureReason.PLATFORM_ERROR, message=message, code=code)
 
 
+def ids_missing_words(label: str) -> str:
+    return (
+        f"{label} has not sent this call's ids yet (its answer to the dial was lost), so AgentDesk"
+        " cannot end the call there. Hang up your phone: the call ends here as soon as"
+        f" {label} reports it."
+    )
+
+
 def call_hang_up(*, call_id: int) -> None:
+    """The agent's End on the platform. A call the platform may still have is never ended on our
+    side alone: without the ids the platform needs, the end stays owed (re-tried when a signal
+    brings them, or by the reconciler) and the agent is told to hang up their phone."""
     call = Call.objects.select_related("agent", "account", "lead").get(pk=call_id)
-    if call.state not in LIVE_STATES:
-        return
+    if call.state not in LIVE_STATES or call.platform_end_due_at is None:
+        return  # over already (a late try), or nothing owed
     provider, session = provider_for(agent=call.agent, account=call.account)
-    if not call.platform_call_id and provider.hang_up_needs_call_id:
-        log.info("call %s: hang-up before the platform call id is known; the reconciler follows it", call.pk)
+    if not provider.can_end_call(call.platform_call_id, call.platform_log_id):
+        log.info("call %s: End before %s sent the call's ids; waiting for them", call.pk, provider.label)
+        platform_end_waits(call, ids_missing_words(provider.label))
         return
     if provider.ends_on_dispose:
         # Ryng: End Preview Call ends *and* disposes in one request (seed 001), so the call ends
@@ -240,24 +254,32 @@ def call_hang_up(*, call_id: int) -> None:
             call.platform_call_id,
             log_id=call.platform_log_id,
         )
-    except ProviderError as exc:
-        events.platform_error(call.agent_id, exc.message, exc.code)
-        raise
     finally:
         session_save_state(session, provider)
+    # Heard: the platform's own signal (Released, Call_Release) ends the call here.
+    Call.objects.filter(pk=call.pk).update(platform_end_due_at=None, platform_end_error=None)
 
 
 def call_platform_dispose(*, call_id: int) -> None:
     """Tell the platform the disposition (Ryng End Preview Call, GWS CompleteRecord or
-    RescheduleRecord; nothing on Huawei)."""
+    RescheduleRecord; nothing on Huawei), once: a repeat finds nothing owed. On Ryng a call whose
+    ids never came waits for them (a late terminal callback brings both)."""
     call = Call.objects.select_related("agent", "account", "lead", "disposition").get(pk=call_id)
-    if call.disposition is None:
+    if call.disposition is None or call.platform_end_due_at is None:
         return
     offer = dict(call.lead.offer or {})
-    if not call.platform_call_id and not offer:
-        return  # never reached the platform: nothing to dispose there
-    outcome = call.disposition.outcome
     provider, session = provider_for(agent=call.agent, account=call.account)
+    if provider.ends_on_dispose and not provider.can_end_call(call.platform_call_id, call.platform_log_id):
+        if dial_never_sent(DialAttempt.objects.filter(call=call).first()):
+            platform_end_settled(call)  # never reached the platform: nothing to end there
+        else:
+            log.info("call %s: disposition waits for %s's call ids", call.pk, provider.label)
+            platform_end_waits(call, ids_missing_words(provider.label))
+        return
+    if not call.platform_call_id and not offer:
+        platform_end_settled(call)  # never reached the platform: nothing to dispose there
+        return
+    outcome = call.disposition.outcome
     try:
         provider.dispose(
             agent_login(agent=call.agent, account=call.account),
@@ -271,13 +293,96 @@ def call_platform_dispose(*, call_id: int) -> None:
         )
     finally:
         session_save_state(session, provider)
+    platform_end_settled(call)
 
 
-def call_platform_dispose_failed(*, call_id: int, error: ProviderError) -> None:
-    """The platform never took the disposition (retries spent, or refused for good): ours stands,
-    and the agent is told in plain words with the platform's code."""
-    agent_id = Call.objects.filter(pk=call_id).values_list("agent_id", flat=True).first()
-    if agent_id is not None:
+# -- what the platform still has to hear of a call's end ----------------------------------------------
+
+
+def platform_end_settled(call: Call) -> None:
+    Call.objects.filter(pk=call.pk).update(
+        platform_end_due_at=None, platform_end_tries=None, platform_end_error=None
+    )
+
+
+def platform_end_waits(call: Call, words: str) -> None:
+    """The end cannot be sent yet (no ids): owed still, sent at once when a signal brings the ids
+    (``signals.platform_end_resume``), else looked at again by the reconciler after a quiet
+    spell, up to the maximum call length; the agent hears it once, in plain words."""
+    now = timezone.now()
+    if (call.ended_at or call.created_at) < now - timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS):
+        log.warning("call %s: gave up waiting for the platform's call ids to end it there", call.pk)
+        platform_end_settled(call)
+        return
+    due = now + timedelta(seconds=settings.CALLS_LOST_AFTER_SECONDS)
+    told = call.platform_end_error == words[:300]
+    Call.objects.filter(pk=call.pk).update(platform_end_due_at=due, platform_end_error=words[:300])
+    if not told:
+        events.platform_error(call.agent_id, words, "no_ids")
+
+
+def call_platform_end_retry(*, call_id: int, error: ProviderError, countdown: float) -> bool:
+    """A try failed and another follows in ``countdown`` seconds (the task's backoff). Returns
+    False when the call is too old to keep trying (``CALLS_MAX_CALL_SECONDS``): given up, said."""
+    call = Call.objects.get(pk=call_id)
+    if call.platform_end_due_at is None:
+        return False
+    since = call.ended_at or call.created_at
+    if since < timezone.now() - timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS):
+        call_platform_end_refused(call_id=call_id, error=error, gave_up=True)
+        return False
+    tries = (call.platform_end_tries or 0) + 1
+    Call.objects.filter(pk=call.pk).update(
+        platform_end_due_at=timezone.now() + timedelta(seconds=countdown),
+        platform_end_tries=tries,
+        platform_end_error=error.message[:300],
+    )
+    log.info(
+        "call %s: the platform did not take its end (try %s: %s); again in %.0fs",
+        call.pk,
+        tries,
+        error,
+        countdown,
+    )
+    if tries == 1:
         events.platform_error(
-            agent_id, f"The platform did not record the disposition: {error.message}", error.code
+            call.agent_id,
+            f"The platform has not taken the end of your last call yet: {error.message} AgentDesk"
+            " keeps trying; if you still hear the customer, hang up your phone.",
+            error.code,
         )
+    return True
+
+
+def call_platform_end_refused(*, call_id: int, error: ProviderError, gave_up: bool = False) -> None:
+    """The platform refused the end for good (or it is too old to keep trying): nothing more is
+    sent; ours stands, and the agent is told in plain words with the platform's code."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return
+    if call.platform_end_due_at is None:
+        # Settled meanwhile: the platform confirmed an earlier try (Ryng's disposed callback)
+        # and refuses this repeat ("already disposed"), as it should.
+        log.info("call %s: a repeat of its end refused after the platform confirmed it: %s", call.pk, error)
+        return
+    log.warning(
+        "call %s (platform ids %s/%s, %s): the platform refused its end%s: %s",
+        call.pk,
+        call.platform_call_id or "-",
+        call.platform_log_id or "-",
+        call.state,
+        " (gave up)" if gave_up else "",
+        error,
+    )
+    platform_end_settled(call)
+    what = "the disposition" if call.state == CallState.DISPOSED else "the hang-up"
+    if call.platform_end_tries and not gave_up:
+        # An earlier try went unanswered (a timeout) and may have been applied: Ryng refuses a
+        # second End Preview Call of a call it disposed with the same 500 as a wrong id (seed 001).
+        message = (
+            f"The platform refused {what} when it was sent again ({error.message}); the earlier try,"
+            " which went unanswered, may have been recorded."
+        )
+    else:
+        message = f"The platform did not record {what}: {error.message}"
+    events.platform_error(call.agent_id, message, error.code)

@@ -8,7 +8,11 @@ of silence (beat runs this every minute) the reconciler looks at the call once m
   platform still has is kept (and looked at again after another quiet spell), one the platform no
   longer has is ended, or failed as lost if it never connected;
 - elsewhere a call that never got past dialing and ringing is failed as lost, and a connected
-  call is ended only after ``CALLS_MAX_CALL_SECONDS`` (hours): a conversation is not a lost call.
+  call is ended only after ``CALLS_MAX_CALL_SECONDS`` (hours): a conversation is not a lost call;
+- a call the platform has but that cannot be ended from here (Ryng sent its callID, never its
+  logID) is kept, unless the agent pressed End and was told to hang up their phone;
+- an end owed to the platform (a hang-up, Ryng's End Preview Call) whose try is long overdue (lost
+  with a killed worker) is handed back to its task (``Call.platform_end_due_at``).
 
 A connected call whose final signal never came ends as *ended*, never *failed*: the agent
 disposes it as the conversation it was. Every decision is logged per call with its reason and
@@ -38,6 +42,7 @@ log = logging.getLogger("calls.reconcile")
 
 # What the reconciler did with a call (CallEvent.payload["action"]).
 REDIAL, FOUND, KEPT, ENDED, LOST = "redial", "found", "kept", "ended", "lost"
+END_AGAIN = "end_again"
 
 
 @dataclass(frozen=True)
@@ -58,19 +63,35 @@ def calls_reconcile(*, stale_after: timedelta | None = None, max_call: timedelta
     max_call = max_call or timedelta(seconds=settings.CALLS_MAX_CALL_SECONDS)
     now = timezone.now()
     quiet_since = now - stale_after
+    # An End the platform cannot be told of (no ids) is looked at sooner: the agent waits on it.
+    ending_since = now - timedelta(seconds=settings.CALLS_END_WITHOUT_IDS_SECONDS)
     quiet = (
-        Call.objects.filter(state__in=LIVE_STATES, state_changed_at__lt=quiet_since)
+        Call.objects.filter(state__in=LIVE_STATES)
+        .filter(
+            Q(state_changed_at__lt=quiet_since)
+            | Q(platform_end_due_at__isnull=False, state_changed_at__lt=ending_since)
+        )
         .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lt=quiet_since))
         .select_related("account", "agent", "lead", "campaign")
         .order_by("id")
     )
-    acted = 0
+    acted = platform_ends_handed_back(now)
     for call in quiet:
+        if call.state_changed_at >= quiet_since and not _end_waits_for_ids(call):
+            continue  # an End the platform can be told of: its task does, not the reconciler
         attempt = DialAttempt.objects.filter(call=call).first()
         decision = _decide(call, attempt, now, stale_after, max_call)
         _record(call, decision, now)
         acted += decision.acted
     return acted
+
+
+def _end_waits_for_ids(call: Call) -> bool:
+    """The agent pressed End and the platform never sent the ids to end the call there."""
+    adapter = provider_class(call.account.platform)
+    return call.platform_end_due_at is not None and not adapter.can_end_call(
+        call.platform_call_id, call.platform_log_id
+    )
 
 
 def _decide(
@@ -85,8 +106,30 @@ def _decide(
         Call.objects.filter(pk=call.pk).update(state_changed_at=now)
         on_commit(lambda: tasks.place_call.delay(call.pk))
         return Decision(REDIAL, f"the dial never reached the platform in {quiet}: handed to place_call again")
-    if provider_class(call.account.platform).can_look_up_calls:
+    adapter = provider_class(call.account.platform)
+    if adapter.can_look_up_calls:
         return _ask_the_platform(call, attempt, now, max_call)
+    endable = adapter.can_end_call(call.platform_call_id, call.platform_log_id)
+    if _end_waits_for_ids(call):
+        # The agent pressed End, the platform never sent the ids to end it there, and the desk
+        # told them to hang up their phone; nothing has come since (CALLS_END_WITHOUT_IDS_SECONDS:
+        # a call Ryng placed rings the agent's phone and calls back within seconds, and retries
+        # a refused connect callback after a minute).
+        return _finish(
+            call, attempt, f"the agent ended it and was told to hang up their phone; no signal for {quiet}"
+        )
+    if call.connected_at is None and call.platform_call_id and not endable:
+        # On the platform (a callback named it) but not to be ended from here (Ryng sent no
+        # logID): closing it here would leave it up there. Its final signal, or the agent's End
+        # and their phone, close it; the maximum call length at the latest.
+        if call.created_at < now - max_call:
+            return _lose(
+                call, attempt, f"known to the platform but silent for {quiet}, over the maximum call length"
+            )
+        _keep(call, now)
+        return Decision(
+            KEPT, f"on the platform as call {call.platform_call_id} with no way to end it from here"
+        )
     if call.connected_at is None:
         return _lose(call, attempt, f"no signal past {call.get_state_display().lower()} for {quiet}")
     if call.connected_at < now - max_call:
@@ -95,6 +138,37 @@ def _decide(
     return Decision(
         KEPT, f"connected, quiet for {quiet}; the platform cannot be asked, under the maximum length"
     )
+
+
+def platform_ends_handed_back(now: datetime) -> int:
+    """Ends owed to a platform whose next try is long overdue (its task was lost, e.g. a retry
+    waiting inside a killed worker, which the broker would redeliver only after its visibility
+    timeout): handed back to their task, once per spell. Returns how many."""
+    grace = timedelta(seconds=settings.CALLS_RETRY_CAP_SECONDS)
+    overdue = (
+        Call.objects.filter(platform_end_due_at__lt=now - grace).select_related("account").order_by("id")
+    )
+    handed = 0
+    for call in overdue:
+        if call.state in LIVE_STATES:
+            task, what = tasks.end_call, "hang-up"
+        elif call.state == CallState.DISPOSED:
+            task, what = tasks.dispose_call, "disposition"
+        else:
+            Call.objects.filter(pk=call.pk).update(platform_end_due_at=None)
+            continue
+        Call.objects.filter(pk=call.pk).update(platform_end_due_at=now + grace)
+        on_commit(lambda pk=call.pk, task=task: task.delay(pk))
+        _record(
+            call,
+            Decision(
+                END_AGAIN,
+                f"the {what} owed to the platform was due {_minutes(now - call.platform_end_due_at)} ago: sent again",
+            ),
+            now,
+        )
+        handed += 1
+    return handed
 
 
 def _ask_the_platform(

@@ -19,11 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agentdesk.models import Agent
+from calls import tasks
 from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt, TelephonyAccount
 from calls.providers import provider_class
-from calls.providers.base import Offer, Signal
+from calls.providers.base import PLATFORM_CLOSED, Offer, Signal
 from calls.services import events
-from calls.services.life import absorb_data, call_advance
+from calls.services.life import absorb_data, call_advance, on_commit
 from calls.services.presence import REREAD_SOURCE, agent_apply_platform_state
 from campaigns.models import Campaign, Lead
 from campaigns.phone import Normalized, normalize
@@ -138,6 +139,33 @@ def _raw_text(raw: Any) -> str:
 
 
 def _apply_to_call(call: Call, signal: Signal) -> bool:
+    ids = (call.platform_call_id, call.platform_log_id)
+    applied = _move_call(call, signal)
+    if (signal.data or {}).get(PLATFORM_CLOSED) and call.platform_end_due_at is not None:
+        # The platform confirms our end (a try that timed out went through after all): the
+        # retries stop, and a refusal of a later one ("already disposed") is not an error.
+        Call.objects.filter(pk=call.pk).update(
+            platform_end_due_at=None, platform_end_tries=None, platform_end_error=None
+        )
+    elif (call.platform_call_id, call.platform_log_id) != ids:
+        platform_end_resume(call)
+    return applied
+
+
+def platform_end_resume(call: Call) -> None:
+    """A signal brought ids an owed end was waiting for (a dial whose answer was lost): send it
+    now, after the commit, instead of at the reconciler's next look."""
+    if call.platform_end_due_at is None:
+        return
+    if not provider_class(call.account.platform).can_end_call(call.platform_call_id, call.platform_log_id):
+        return
+    if call.state in LIVE_STATES:
+        on_commit(lambda: tasks.end_call.delay(call.pk))
+    elif call.state == CallState.DISPOSED:
+        on_commit(lambda: tasks.dispose_call.delay(call.pk))
+
+
+def _move_call(call: Call, signal: Signal) -> bool:
     fields = []
     if signal.call_id and not call.platform_call_id:
         call.platform_call_id = str(signal.call_id)[:120]
