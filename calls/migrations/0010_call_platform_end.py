@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0008_platformsession_listening_since'),
+        ('calls', '0009_call_created_idx'),
     ]
 
     operations = [
