@@ -34,7 +34,22 @@ TIMEOUT = 120
 PANEL_RE = re.compile(r'<(?:div|section) id="desk-(presence|alert|preview|call|dispose)"[^>]*>')
 ATTR_RE = re.compile(r'data-([a-z-]+)="([^"]*)"')
 SELECTED_CAMPAIGN_RE = re.compile(r'<option value="(\d+)" selected>')
-DISPOSITION_RE = re.compile(r'name="disposition" value="(\d+)" data-outcome="(\w+)"')
+# Each disposition's radio, read whatever the order of its attributes (the desk added data-key).
+DISPOSITION_TAG_RE = re.compile(r'<input[^>]*\bname="disposition"[^>]*>')
+VALUE_RE = re.compile(r'\bvalue="(\d+)"')
+OUTCOME_RE = re.compile(r'\bdata-outcome="(\w+)"')
+
+
+def dispositions_in(body: str) -> list[tuple[str, str]]:
+    """(id, outcome) of every disposition the dispose panel offers."""
+    found = []
+    for tag in DISPOSITION_TAG_RE.findall(body):
+        value, outcome = VALUE_RE.search(tag), OUTCOME_RE.search(tag)
+        if value and outcome:
+            found.append((value.group(1), outcome.group(1)))
+    return found
+
+
 CALLBACK_MIN_RE = re.compile(r'id="dispose-callback" name="callback_at" value="[^"]*" min="([^"]+)"')
 NUMBER_RE = re.compile(r'id="lead-number">([^<]+)<')
 ALERT_RE = re.compile(r'<span class="alert-text">([^<]*)</span>')
@@ -55,7 +70,7 @@ def read_panels(html: str) -> dict[str, dict[str, Any]]:
             number = NUMBER_RE.search(body)
             facts["number"] = number.group(1).strip() if number else ""
         elif name == "dispose":
-            facts["dispositions"] = DISPOSITION_RE.findall(body)
+            facts["dispositions"] = dispositions_in(body)
             callback_min = CALLBACK_MIN_RE.search(body)
             facts["callback_min"] = callback_min.group(1) if callback_min else ""
         elif name == "alert":

@@ -271,7 +271,8 @@ def test_defaults_are_the_last_seven_days_in_the_zone_last_used(floor, superviso
         ({"date_to": "0001-01-01"}, "Pick a date between 2000 and 2200."),
         ({"tz": "Mars/Olympus"}, "Select a valid choice."),
         ({"group": "lead"}, "Select a valid choice."),
-        ({"date_from": "2025-01-14\x00"}, "Write the date as YYYY-MM-DD"),
+        # A NUL is dropped before any view reads the query (campaigns.nul): the date is read.
+        ({"date_from": "2025-01-14\x00", "date_to": "2025-01-13"}, "The range ends before it starts."),
     ],
 )
 def test_wrong_choices_are_said_in_words(supervisor, query, words):

@@ -91,7 +91,12 @@ def expected(campaign: Campaign) -> dict[str, str]:
     today = Call.objects.filter(campaign=campaign, created_at__gte=wallboard.start_of_day())
     statuses = list(Lead.objects.filter(campaign=campaign).values_list("status", flat=True))
     connected = [c for c in today if c.connected_at]
-    talks = [(c.ended_at - c.connected_at).total_seconds() for c in connected if c.ended_at]
+    # The platform's talk time when it sent one, else the call's own (calls.figures).
+    talks = [
+        c.talk_seconds if c.talk_seconds is not None else (c.ended_at - c.connected_at).total_seconds()
+        for c in today
+        if c.talk_seconds is not None or (c.connected_at and c.ended_at)
+    ]
     waits = [(c.connected_at - c.dialed_at).total_seconds() for c in connected]
     hour_ago = timezone.now() - timedelta(hours=1)
 
