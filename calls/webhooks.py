@@ -30,10 +30,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from agentdesk import nul
 from calls import services
 from calls.models import CallEvent, TelephonyAccount
 from calls.providers import ADAPTERS, get_provider, provider_class
+from campaigns import nul
 
 log = logging.getLogger("calls.webhooks")
 
@@ -66,7 +66,7 @@ def platform_callback(request: HttpRequest, platform: str, secret: str, kind: st
             request.META.get("REMOTE_ADDR", "?"),
         )
         raise Http404
-    # The body is kept whatever it holds; a NUL in it becomes the symbol for one (agentdesk.nul).
+    # The body is kept whatever it holds; a NUL in it becomes the symbol for one (campaigns.nul).
     raw = nul.shown(request.body.decode("utf-8", "replace"))
     call_hint = request.GET.get("call", "")
     signals = get_provider(account.config()).parse(raw)

@@ -54,9 +54,8 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
-from agentdesk import nul
 from calls.models import PlatformIdentity
-from campaigns import csvsafe, partitions, rowcheck, sheets
+from campaigns import csvsafe, nul, partitions, rowcheck, sheets
 from campaigns.locks import lead_append_lock
 from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
 from campaigns.rowcheck import DNC, DUPLICATE, DUPLICATE_CAMPAIGN, INVALID, ChunkResult, Plan

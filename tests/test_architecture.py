@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("agentdesk", "calls", "campaigns", "emulators")
 # What the engine and the campaigns may take from the desk.
-DESK_ALLOWED = {"agentdesk.models", "agentdesk.live", "agentdesk.roles", "agentdesk.nul"}
+DESK_ALLOWED = {"agentdesk.models", "agentdesk.live", "agentdesk.roles"}
 
 
 def sources(*packages: str):

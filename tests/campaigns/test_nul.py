@@ -1,4 +1,4 @@
-"""NUL in what a person or a platform sends (agentdesk.nul): form and query values arrive without
+"""NUL in what a person or a platform sends (campaigns.nul): form and query values arrive without
 it, whatever the view; a platform's raw body keeps a visible symbol for it; nothing answers 500
 (PostgreSQL refuses the character in text and JSON)."""
 
@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from agentdesk import nul
+from campaigns import nul
 from campaigns.models import DoNotCall
 from tests.factories import make_user_agent
 

@@ -1,4 +1,5 @@
-"""NUL, the one character no text column takes: PostgreSQL refuses it in ``text`` and ``jsonb``
+"""NUL, the one character no text column takes (here, beside the sheets that bring most of it;
+the calls engine's callbacks and the project's middleware use it too): PostgreSQL refuses it in ``text`` and ``jsonb``
 (raw or as the JSON escape ``\\u0000``), so it is dealt with once, where input enters.
 
 - Form and query input (a person typing, or an attacker): :class:`StripNulMiddleware` drops it
