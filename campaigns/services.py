@@ -20,11 +20,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from agentdesk import live
 from agentdesk.models import Agent, AuditEntry, audit_record, person_name
@@ -187,7 +189,12 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
         size_bytes=size,
     )
     # A workbook is stored under its format's suffix, whatever its name said: the reader goes by it.
-    upload.file.save(f"{Path(name).stem}.{workbook_format}" if workbook_format else name, file, save=False)
+    target = f"{Path(name).stem}.{workbook_format}" if workbook_format else name
+    try:
+        get_valid_filename(target)
+    except SuspiciousFileOperation:  # a name of nothing storable ("[]", "..."): the page keeps it
+        target = f"sheet.{workbook_format or 'csv'}"
+    upload.file.save(target, file, save=False)
     stored = [upload.file.name]
     try:
         path = Path(upload.file.path)

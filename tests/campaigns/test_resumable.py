@@ -281,3 +281,15 @@ def test_anything_sent_to_the_protocol_is_answered_in_words(
     for answer in answers:
         assert answer.status_code < 500, answer.content
         assert answer.json()["error"] is False or answer.json()["message"], answer.content
+
+
+def test_a_name_with_nothing_storable_is_stored_under_a_plain_one(supervisor_client, campaign):
+    """Found by the generated test: a file named "[]" (nothing a file name can keep) answered an
+    HTML 400 at finish; it is stored as sheet.csv and the page keeps the name it came with."""
+    data = b"Name,Phone\r\nAnn,2125550134\r\n"
+    upload_id = start(supervisor_client, campaign, data, "[]").json()["id"]
+    assert put(supervisor_client, campaign, upload_id, "0", data).status_code == 200
+    done = finish(supervisor_client, campaign, upload_id)
+    assert done.status_code == 200, done.content
+    upload = SheetUpload.objects.get(campaign=campaign)
+    assert upload.original_name == "[]" and upload.file.name.endswith(".csv")
