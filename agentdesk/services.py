@@ -80,7 +80,9 @@ def _open_zones(*, campaign: Campaign, now: datetime) -> list[str]:
     ]
 
 
-def _open_zone_queues(*, agent: Agent, campaign: Campaign, now: datetime) -> list:
+def _open_zone_queues(
+    *, agent: Agent, campaign: Campaign, now: datetime, zones: list[str] | None = None
+) -> list:
     """The offerable leads, one queue per zone whose calling window is open now, the zone with
     the lowest first id first: the desk never offers a lead the dial would refuse for the hour
     (a lead in Sydney is offered while New York sleeps), and each queue is one walk of
@@ -89,7 +91,9 @@ def _open_zone_queues(*, agent: Agent, campaign: Campaign, now: datetime) -> lis
     The stored zone is the number's strictest (campaigns.phone); a number whose area code spans
     zones is still checked in every one at dial time."""
     offerable = _offerable(agent=agent, campaign=campaign, now=now)
-    queues = [offerable.filter(timezone=name) for name in _open_zones(campaign=campaign, now=now)]
+    if zones is None:
+        zones = _open_zones(campaign=campaign, now=now)
+    queues = [offerable.filter(timezone=name) for name in zones]
     if len(queues) < 2:
         return queues
     firsts = [(next(iter(queue.values_list("id", flat=True)[:1]), None), queue) for queue in queues]
@@ -125,7 +129,7 @@ def leads_promote_due() -> int:
     )
 
 
-def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
+def lead_next_for_agent(*, agent: Agent, campaign: Campaign, zones: list[str] | None = None) -> Lead | None:
     """Lease the next lead of ``campaign`` to ``agent`` (or return the one already held); never
     the same lead to two agents (:func:`_take_first`)."""
     with transaction.atomic():
@@ -135,13 +139,15 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
             return held
         now = timezone.now()
         _promote_due(campaign=campaign, now=now)
-        for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now):
+        for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now, zones=zones):
             if (lead := _take_first(agent=agent, candidates=queue)) is not None:
                 return lead
     return None
 
 
-def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
+def callback_next_for_agent(
+    *, agent: Agent, campaign: Campaign, zones: list[str] | None = None
+) -> Lead | None:
     """Lease a due callback of ``campaign`` before any new lead: the ones this agent booked
     first, then anyone's, in id order. None when the agent holds a lead already (the
     queue renews it) or no callback is due.
@@ -152,7 +158,8 @@ def callback_next_for_agent(*, agent: Agent, campaign: Campaign) -> Lead | None:
         return None
     now = timezone.now()
     _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
-    zones = _open_zones(campaign=campaign, now=now)
+    if zones is None:
+        zones = _open_zones(campaign=campaign, now=now)
     due = _offerable(agent=agent, campaign=campaign, now=now).filter(
         status=Lead.Status.CALLBACK, timezone__in=zones
     )
@@ -321,8 +328,12 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
         return
     if not provider_class(campaign.platform).offers_leads:
         # A due callback comes before new leads; the queue keeps (and renews) a lead held.
-        if callback_next_for_agent(agent=agent, campaign=campaign) is None:
-            lead_next_for_agent(agent=agent, campaign=campaign)
+        # The zones open now, read once for both (ready_zones' probes), after the due leads joined.
+        now = timezone.now()
+        _promote_due(campaign=campaign, now=now)
+        zones = _open_zones(campaign=campaign, now=now)
+        if callback_next_for_agent(agent=agent, campaign=campaign, zones=zones) is None:
+            lead_next_for_agent(agent=agent, campaign=campaign, zones=zones)
     elif lead_current_for_agent(agent=agent) is None:
         engine.platform_request_offer(agent=agent, campaign=campaign)
 
