@@ -58,9 +58,13 @@ class DeskSocket:
         """Frames from now on wait (a slow link): :meth:`release` delivers them in order."""
         self.holding = True
 
-    def release(self) -> None:
-        self.holding = False
-        held, self.held = self.held, []
+    def release(self, count: int | None = None) -> None:
+        """Deliver the held frames in order: all of them (and stop holding), or the first
+        ``count`` (holding on)."""
+        if count is None:
+            self.holding = False
+            count = len(self.held)
+        held, self.held = self.held[:count], self.held[count:]
         for ws, text in held:
             ws.send(text)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from agentdesk.models import Agent
 from calls.models import Call, CallState
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.network import DeskSocket, SlowAnswers
@@ -300,12 +301,47 @@ def test_a_slow_reread_or_a_late_answer_never_undoes_the_desk(page: Page, desk):
     expect(page.locator("#desk-call")).to_have_attribute("data-state", "connected")
 
 
+def test_a_frame_drawn_before_a_pick_never_takes_the_pick_back(page: Page, desk):
+    """Not ready on one campaign, the agent picks another and presses Ready; a frame the server
+    drew before the pick reached it lands in between (the answer to Not ready, on a slow link).
+    The picker keeps the agent's pick, and Ready goes to the campaign picked."""
+    ryng, huawei = desk.campaigns["ryng"], desk.campaigns["huawei"]
+    net = DeskSocket(page)
+    sign_in(page, desk.base_url)
+    pick_and_go_ready(page, ryng)
+    net.hold()
+    page.click("#btn-not-ready")
+    deadline = time.monotonic() + 30
+    while not net.held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(500)  # every frame the Not ready draws, drawn on Ryng
+    stale = len(net.held)
+    assert stale, "the Not ready was never answered"
+    page.select_option("#campaign-select", str(huawei.pk))
+    agent = Agent.objects.get(user__username="agent1")
+    while time.monotonic() < deadline:
+        agent.refresh_from_db()
+        if agent.desk_campaign_id == huawei.pk:
+            break
+        page.wait_for_timeout(50)
+    assert agent.desk_campaign_id == huawei.pk, "the pick never reached the server"
+
+    net.release(stale)  # the frames drawn before the pick land now
+    expect(page.locator("#desk-presence")).to_have_attribute("data-presence", "not_ready")
+    expect(page.locator("#campaign-select")).to_have_value(str(huawei.pk))
+    page.click("#btn-ready")
+    net.release()
+    expect(page.locator("#platform-session")).to_contain_text("signed in", timeout=30_000)
+    expect(page.locator("#campaign-select")).to_have_value(str(huawei.pk))
+    agent.refresh_from_db()
+    assert agent.desk_campaign_id == huawei.pk
+
+
 def test_a_push_keeps_the_skip_form_the_agent_has_open(page: Page, desk):
     """Any change re-renders the call panel (the worker finishing the last call, a presence
     change) while the agent picks a skip reason: the form stays open with their reason, and Enter
     skips. When the desk's lead changes, the form for the old lead goes."""
     from agentdesk import live
-    from agentdesk.models import Agent
     from campaigns.models import Lead
 
     campaign = desk.campaigns["ryng"]
