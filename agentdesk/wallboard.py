@@ -28,6 +28,7 @@ from calls import figures as call_figures
 from calls.figures import PLACED
 from calls.models import LIVE_STATES, Call
 from campaigns.models import Campaign, Lead
+from campaigns.selectors import lead_counts
 
 TEMPLATE = "supervisor/wallboard.html"
 AGENTS, CALLS, CAMPAIGNS = "agents", "calls", "campaigns"
@@ -189,19 +190,11 @@ def campaign_figures(now: datetime | None = None) -> list[CampaignFigures]:
         Campaign.objects.filter(Q(status=Campaign.Status.ACTIVE) | Q(pk__in=list(calls))).order_by("name")
     )
     figures = {c.pk: CampaignFigures(campaign=c) for c in campaigns}
-    for row in (
-        Lead.objects.filter(campaign__in=list(figures))
-        .values("campaign", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        item = figures[row["campaign"]]
-        if row["status"] in LEADS_DONE:
-            item.done += row["n"]
-        elif row["status"] in LEADS_REMAINING:
-            item.remaining += row["n"]
-        elif row["status"] == Lead.Status.IN_PROGRESS:
-            item.in_progress += row["n"]
+    for pk, counts in lead_counts(list(figures)).items():
+        item = figures[pk]
+        item.done = sum(counts[status] for status in LEADS_DONE)
+        item.remaining = sum(counts[status] for status in LEADS_REMAINING)
+        item.in_progress = counts[Lead.Status.IN_PROGRESS]
     for pk, item in figures.items():
         row = calls.get(pk)
         if row:

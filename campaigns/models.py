@@ -246,6 +246,30 @@ class Lead(models.Model):
         return f"{self.name or 'Lead'} {self.number}"
 
 
+class LeadCount(models.Model):
+    """How many of a campaign's leads are in each status, kept by the database itself.
+
+    Triggers on ``campaigns_lead`` (migration 0017) add each INSERT, UPDATE and DELETE
+    statement's net change per (campaign, status) here, in the statement's own transaction, so
+    the count is exact at every commit; a partition attached whole by the importer is counted
+    when it is attached (``campaigns.partitions``). Pages read these few rows instead of
+    counting millions of leads (``campaigns.selectors.lead_counts``; docs/supervisor.md)."""
+
+    # No foreign key: the counter of a deleted campaign goes with it (a trigger), and a lead's
+    # own reference to its campaign is kept by triggers too (migration 0005).
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    status = models.CharField(max_length=12, choices=Lead.Status.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "status"], name="lead_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.status}: {self.n}"
+
+
 class DoNotCall(models.Model):
     number = models.CharField(max_length=20, unique=True, help_text="E.164")
     reason = models.CharField(max_length=200, blank=True)

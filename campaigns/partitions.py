@@ -232,6 +232,12 @@ def _attach(cur, table: str, campaign_id: int) -> None:
     cur.execute(f"SET LOCAL lock_timeout = '{ATTACH_LOCK_TIMEOUT}'")
     cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({int(campaign_id)})")
     cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+    # Rows that arrive by ATTACH fire no trigger: count them here (campaigns migration 0017).
+    cur.execute(
+        "INSERT INTO campaigns_leadcount (campaign_id, status, n)"  # noqa: S608 - our table name
+        f" SELECT campaign_id, status, count(*) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
+        " ON CONFLICT (campaign_id, status) DO UPDATE SET n = campaigns_leadcount.n + EXCLUDED.n"
+    )
 
 
 def _lock_campaign(cur, campaign_id: int) -> None:

@@ -9,13 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from calls.models import Call
 from campaigns import phone
-from campaigns.models import Campaign, DoNotCall, Lead, SheetUpload
+from campaigns.models import Campaign, DoNotCall, Lead, LeadCount, SheetUpload
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -23,15 +24,34 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 # -- campaigns ---------------------------------------------------------------------------------------
 
 
+def _counted(*statuses: str) -> Coalesce:
+    """The campaign's leads in ``statuses`` (all when none), from its counters
+    (:class:`~campaigns.models.LeadCount`): a few rows, whatever the number of leads."""
+    rows = LeadCount.objects.filter(campaign=OuterRef("pk"))
+    if statuses:
+        rows = rows.filter(status__in=statuses)
+    return Coalesce(Subquery(rows.values("campaign").annotate(s=Sum("n")).values("s")[:1]), 0)
+
+
 def campaign_list() -> QuerySet[Campaign]:
-    """Campaigns with lead counts by status, for the dashboard (one query)."""
+    """Campaigns with lead counts by status, for the dashboard (one query, over the counters)."""
     return Campaign.objects.select_related("account").annotate(
-        lead_total=Count("leads"),
-        lead_pending=Count("leads", filter=Q(leads__status=Lead.Status.PENDING)),
-        lead_callback=Count("leads", filter=Q(leads__status=Lead.Status.CALLBACK)),
-        lead_done=Count("leads", filter=Q(leads__status__in=[Lead.Status.DONE, Lead.Status.EXHAUSTED])),
-        lead_dnc=Count("leads", filter=Q(leads__status=Lead.Status.DNC)),
+        lead_total=_counted(),
+        lead_pending=_counted(Lead.Status.PENDING),
+        lead_callback=_counted(Lead.Status.CALLBACK),
+        lead_done=_counted(Lead.Status.DONE, Lead.Status.EXHAUSTED),
+        lead_dnc=_counted(Lead.Status.DNC),
     )
+
+
+def lead_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each campaign's leads by status (every status, 0 when none), from the counters."""
+    counts = {pk: dict.fromkeys(Lead.Status.values, 0) for pk in campaign_ids}
+    for campaign_id, status, n in LeadCount.objects.filter(campaign__in=campaign_ids).values_list(
+        "campaign", "status", "n"
+    ):
+        counts[campaign_id][status] = n
+    return counts
 
 
 def campaign_get(*, campaign_id: int) -> Campaign:
@@ -41,10 +61,7 @@ def campaign_get(*, campaign_id: int) -> Campaign:
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
-    rows = Lead.objects.filter(campaign=campaign).values("status").annotate(n=Count("id"))
-    counts = {status: 0 for status, _ in Lead.Status.choices}
-    for row in rows:
-        counts[row["status"]] = row["n"]
+    counts = lead_counts([campaign.pk])[campaign.pk]
     counts["total"] = sum(counts.values())
     return counts
 
