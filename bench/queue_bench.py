@@ -31,16 +31,13 @@ import os
 import platform
 import random
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-from benchdb import ensure_database
+from benchdb import django_on
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agentdesk_queue_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 PREFIX = "queuebench"
@@ -277,31 +274,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
-    if not args.database_url.startswith("postgres"):
-        raise SystemExit("The benchmark measures the PostgreSQL path: pass a postgres:// --database-url.")
-    sys.path.insert(0, str(ROOT))
-    ensure_database(args.database_url)
-    work_dir = Path(tempfile.mkdtemp(prefix="agentdesk-queuebench-"))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "agentdesk.settings",
-            "DATABASE_URL": args.database_url,
-            # The lease tells the desk after commit (a push through Redis, sent without waiting).
-            "REDIS_URL": args.redis_url,
-            "CHANNELS_PREFIX": PREFIX,
-            "CACHE_PREFIX": PREFIX,
-            "AGENTDESK_VAR_DIR": str(work_dir / "var"),
-            "LOG_LEVEL": "ERROR",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_on(args.database_url, args.redis_url, PREFIX)
     from django.db import connection
 
-    print("Migrating ...", flush=True)
-    call_command("migrate", verbosity=0)
     campaign, team, mix = seed(args.leads, args.agents)
     from agentdesk import services
 

@@ -16,6 +16,13 @@ and otherwise it is dialable now. Each reason says when the next of its leads op
 One aggregate query over the campaign's remaining leads (on PostgreSQL, the campaign's own
 partition), grouped by the lead's zone and its assigned agents: the calling window and who is
 signed in are then decided once per group in Python, not once per lead.
+
+That query reads every remaining lead: about 3 s for the 2.8 million of a worked 5-million-lead
+campaign (BENCHMARKS.md). So the page counts on the spot only up to :data:`INLINE_MAX` remaining
+leads (the counters say how many, ``LeadCount``); above, a worker counts
+(``campaigns.services.campaign_breakdown_for_page``, one count at a time per campaign) and the
+page shows the last count with its time, asking again until one younger than
+:data:`FRESH_SECONDS` is there.
 """
 
 from __future__ import annotations
@@ -38,6 +45,13 @@ RETRY_LATER = "retry_later"
 OUTSIDE_WINDOW = "outside_window"
 AGENTS_AWAY = "agents_away"
 DIALABLE = "dialable"
+
+# Remaining leads up to which the page counts them itself (a few hundred ms at most).
+INLINE_MAX = 200_000
+# A worker's count younger than this is shown as it is; an older one is shown while it counts again.
+FRESH_SECONDS = 30
+# How long a count in progress keeps others from starting one (a killed worker's lock expires).
+COUNTING_SECONDS = 300
 
 LABELS = {
     PAUSED: "Campaign paused",

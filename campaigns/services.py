@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,12 @@ from django.utils.text import get_valid_filename
 from agentdesk import live
 from agentdesk.models import Agent, AuditEntry, audit_record, person_name
 from calls.providers import append_campaign, get_provider, provider_class
-from campaigns import importer, sheets, tasks, workbooks
+from campaigns import blockers, importer, sheets, tasks, workbooks
 from campaigns.locks import lead_append_lock
 from campaigns.models import DESK_KEYS, Campaign, Disposition, DoNotCall, Lead, SheetUpload
 from campaigns.phone import Normalized, normalize
 from campaigns.rowcheck import INVALID, Plan, check_chunk
+from campaigns.selectors import lead_counts
 
 log = logging.getLogger("campaigns.services")
 
@@ -1079,3 +1080,54 @@ def _push_sync(campaign: Campaign) -> None:
 
 def default_window() -> tuple[time, time]:
     return time(9, 0), time(21, 0)
+
+
+# -- why nothing is dialable (campaigns.blockers) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A breakdown as the page shows it: ``breakdown`` (None until a first count is done), when
+    it was counted, and whether a newer count is on its way."""
+
+    breakdown: blockers.Breakdown | None
+    at: datetime | None
+    counting: bool
+
+
+def _breakdown_key(campaign_id: int) -> str:
+    return f"breakdown:{campaign_id}"
+
+
+def _remaining(campaign: Campaign) -> int:
+    counts = lead_counts([campaign.pk])[campaign.pk]
+    return counts[Lead.Status.PENDING] + counts[Lead.Status.CALLBACK]
+
+
+def campaign_breakdown_for_page(campaign: Campaign, *, again: bool = False) -> Counted:
+    """The breakdown the campaign page shows: counted now for a campaign of up to
+    :data:`blockers.INLINE_MAX` remaining leads, else the worker's last count, with a new one asked for
+    when it is older than :data:`blockers.FRESH_SECONDS` (or ``again``: the supervisor asked)."""
+    now = timezone.now()
+    if _remaining(campaign) <= blockers.INLINE_MAX:
+        return Counted(blockers.campaign_breakdown(campaign, now), now, counting=False)
+    cached = cache.get(_breakdown_key(campaign.pk))
+    breakdown, at = cached if cached else (None, None)
+    stale = at is None or again or (now - at).total_seconds() > blockers.FRESH_SECONDS
+    if stale and cache.add(f"{_breakdown_key(campaign.pk)}:counting", 1, timeout=blockers.COUNTING_SECONDS):
+        tasks.campaign_breakdown.delay(campaign.pk)  # unless a count is already on its way
+    return Counted(breakdown, at, counting=stale)
+
+
+def campaign_breakdown_count_run(*, campaign_id: int) -> blockers.Breakdown | None:
+    """The worker's count (``campaigns.tasks.campaign_breakdown``), kept for the page."""
+    try:
+        campaign = Campaign.objects.get(pk=campaign_id)
+        now = timezone.now()
+        breakdown = blockers.campaign_breakdown(campaign, now)
+        cache.set(_breakdown_key(campaign_id), (breakdown, now), timeout=None)
+        return breakdown
+    except Campaign.DoesNotExist:
+        return None
+    finally:
+        cache.delete(f"{_breakdown_key(campaign_id)}:counting")

@@ -40,3 +40,10 @@ def campaign_sync(self, campaign_id: int) -> None:
         services.campaign_sync_failed(campaign_id=campaign_id, message=str(exc), final=final)
         if not final:
             raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc
+
+
+@shared_task
+def campaign_breakdown(campaign_id: int) -> None:
+    """Count why a big campaign's leads are not dialable, for its page (a few seconds at
+    millions of leads)."""
+    services.campaign_breakdown_count_run(campaign_id=campaign_id)

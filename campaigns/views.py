@@ -26,7 +26,6 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -34,7 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agentdesk.roles import supervisor_required
 from calls.selectors import calls_on_desks
-from campaigns import blockers, export, importer, resumable, selectors, services, sheets, upload_handlers
+from campaigns import export, importer, resumable, selectors, services, sheets, upload_handlers
 from campaigns.forms import CampaignForm, DncAddForm, DncUploadForm, ExportFilterForm, UploadForm
 from campaigns.models import Campaign, SheetUpload
 
@@ -549,9 +548,6 @@ def intake(request: HttpRequest, campaign_id: int) -> JsonResponse:
 def campaign_breakdown(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Why leads are not dialable now (``campaigns.blockers``): a fragment of the campaign page."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    context = {
-        "campaign": campaign,
-        "breakdown": blockers.campaign_breakdown(campaign),
-        "now": timezone.now(),
-    }
+    counted = services.campaign_breakdown_for_page(campaign, again="again" in request.GET)
+    context = {"campaign": campaign, "breakdown": counted.breakdown, "counted": counted}
     return render(request, "supervisor/_breakdown.html", context)

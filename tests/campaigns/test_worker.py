@@ -10,11 +10,13 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.test import Client
 
 from agentdesk import fragments, live
-from campaigns import services
+from campaigns import blockers, services
 from campaigns.models import Lead, SheetUpload
 from tests.campaigns.conftest import sheet_bytes, upload_sheet
+from tests.factories import make_leads
 from tests.process_fixtures import ManagedProcess, celery_worker, child_env, wait_for_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -74,3 +76,34 @@ def test_import_through_a_real_worker(imports_worker, campaign, settings):
     html = fragments.supervisor_event(events[-1])
     assert f'id="upload-progress-{upload.pk}"' in html and "hx-swap-oob" in html
     assert "Imported" in html
+
+
+def test_a_big_campaigns_breakdown_is_counted_by_the_worker(
+    imports_worker, campaign, supervisor, monkeypatch
+):
+    """Above ``INLINE_MAX`` remaining leads the page does not count them itself: it says it is
+    counting, a worker counts, and the page asks again until the count is there; the counts are
+    the ones counted on the spot."""
+    make_leads(campaign, 5)
+    Lead.objects.filter(pk=Lead.objects.filter(campaign=campaign).first().pk).update(attempts=99)
+    monkeypatch.setattr(blockers, "INLINE_MAX", 2)
+    boss = Client()
+    boss.force_login(supervisor.user)
+    path = f"/supervisor/campaigns/{campaign.pk}/breakdown/"
+    first = boss.get(path).content.decode()
+    assert "Counting the remaining leads" in first and 'hx-trigger="load delay:3s"' in first
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fragment = boss.get(path).content.decode()
+        if 'id="breakdown-remaining"' in fragment:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the worker never counted")
+    assert 'id="breakdown-remaining">5<' in fragment and "Attempts used up" in fragment
+    assert "Counted at" in fragment
+    # A fresh count is shown as it is: no asking again.
+    assert 'hx-trigger="load delay:3s"' not in boss.get(path).content.decode()
+    # Count again: the last count stays on screen while the worker counts anew.
+    again = boss.get(path + "?again=1").content.decode()
+    assert 'id="breakdown-remaining">5<' in again and "counting again" in again
