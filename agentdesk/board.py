@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from agentdesk.models import AGENTS_GROUP, NOT_READY_REASONS, Agent, Presence
+from agentdesk.models import AGENTS_GROUP, Agent, Presence, not_ready_reasons
 from calls.models import LIVE_STATES, Call, CallState
 from campaigns.models import Lead
 
@@ -29,8 +29,11 @@ class BoardRow:
     connected_today: int
     leased: int
 
-    # The reasons a supervisor picks from when setting the agent Not ready (the desk's own list).
-    not_ready_reasons = NOT_READY_REASONS
+    @property
+    def not_ready_reasons(self) -> list[str]:
+        """What a supervisor picks from when setting the agent Not ready: the desk's own list,
+        that of the campaign the agent works."""
+        return not_ready_reasons(self.agent.desk_campaign)
 
     @property
     def since(self) -> datetime | None:
@@ -49,7 +52,7 @@ def _start_of_day() -> datetime:
 
 def board_rows(agent_ids: list[int] | None = None) -> list[BoardRow]:
     agents = (
-        Agent.objects.select_related("user")
+        Agent.objects.select_related("user", "desk_campaign")
         .filter(user__groups__name=AGENTS_GROUP)
         .annotate(
             calls_today=Count("calls", filter=Q(calls__created_at__gte=_start_of_day()), distinct=True),

@@ -22,6 +22,16 @@ class Presence(models.TextChoices):
 
 # What an agent picks from when going Not ready, and when skipping a lead.
 NOT_READY_REASONS = ["Break", "Lunch", "Meeting", "Training", "Coaching"]
+NOT_READY_REASON_MAX = 40  # characters of one reason a supervisor lists (the board shows 80)
+NOT_READY_REASONS_MAX = 12  # reasons in a campaign's list
+
+
+def not_ready_reasons(campaign: Any) -> list[str]:
+    """The Not-ready reasons an agent working ``campaign`` picks from: the campaign's own list
+    (its supervisor edits it), else the standard one. ``campaign`` may be None."""
+    return list(getattr(campaign, "not_ready_reasons", None) or NOT_READY_REASONS)
+
+
 SKIP_REASONS = ["Not a good time", "Wrong campaign", "Bad data", "Duplicate", "Other"]
 SKIP_OTHER = "Other"  # the skip reason that takes a few words of the agent's own
 SKIP_OTHER_MAX = 80

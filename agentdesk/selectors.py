@@ -18,13 +18,13 @@ from django.http import Http404
 from django.utils import timezone
 
 from agentdesk.models import (
-    NOT_READY_REASONS,
     SKIP_OTHER_MAX,
     SKIP_REASONS,
     Agent,
     AuditEntry,
     Presence,
     PresenceSpan,
+    not_ready_reasons,
 )
 from calls import figures
 from calls.compliance import dial_checks
@@ -309,7 +309,7 @@ def desk_state(*, agent: Agent) -> dict[str, Any]:
         "agent": agent,
         "presence": shown_presence,
         "presence_label": shown_label,
-        "presence_reasons": NOT_READY_REASONS,
+        "presence_reasons": not_ready_reasons(campaign),
         "skip_reasons": SKIP_REASONS,
         "skip_other_max": SKIP_OTHER_MAX,
         "campaign": campaign,

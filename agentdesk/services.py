@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from agentdesk import live
 from agentdesk.models import (
-    NOT_READY_REASONS,
     SKIP_OTHER,
     SKIP_OTHER_MAX,
     Agent,
     AuditEntry,
     Presence,
     audit_record,
+    not_ready_reasons,
     person_name,
 )
 from agentdesk.selectors import (
@@ -418,11 +418,9 @@ def agent_set_presence(
         raise Refusal(f"{label} follows your calls: it cannot be set by hand.", code="presence")
     if presence not in AGENT_PRESENCES:
         raise Refusal("Unknown presence.", code="presence")
-    if presence == Presence.NOT_READY and reason and reason not in NOT_READY_REASONS:
-        raise Refusal("Pick a Not-ready reason from the list.", code="reason")
-    if presence == Presence.NOT_READY and not reason:
-        reason = NOT_READY_REASONS[0]
     campaign = campaign or desk_campaign(agent=agent)
+    if presence == Presence.NOT_READY:
+        reason = _not_ready_reason(campaign, reason)
     if presence == Presence.READY and campaign is None:
         raise Refusal("Pick a campaign first.", code="campaign", level="info")
     asked = False
@@ -497,14 +495,24 @@ def _intervention_refused(agent: Agent) -> None:
         raise Refusal(f"{agent.username} is on a call: try again when it ends.", code="busy")
 
 
+def _not_ready_reason(campaign: Campaign | None, reason: str) -> str:
+    """``reason`` if it is one of the campaign's Not-ready reasons (the first of them when
+    empty); else a refusal that names them."""
+    reasons = not_ready_reasons(campaign)
+    if not reason:
+        return reasons[0]
+    if reason not in reasons:
+        raise Refusal(f"Pick a Not-ready reason from the list: {', '.join(reasons)}.", code="reason")
+    return reason
+
+
 def agent_force_not_ready(*, agent: Agent, by, reason: str) -> None:
     """A supervisor (``by``) sets an agent Not ready with a reason from the list: on the platform
     too where agents have a state there (``agent_set_presence``, which leaves the presence alone
     if the platform refuses). Refused for an agent on a call (the call's life owns the presence)
     or offline (Not ready would sign them in). The desk says who and why; the audit records it."""
-    if reason not in NOT_READY_REASONS:
-        raise Refusal("Pick a Not-ready reason from the list.", code="reason")
     agent.refresh_from_db()
+    reason = _not_ready_reason(desk_campaign(agent=agent), reason or "-")
     _intervention_refused(agent)
     if agent.presence == Presence.OFFLINE:
         raise Refusal(f"{agent.username} is offline.", code="offline")

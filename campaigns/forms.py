@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django import forms
 
-from agentdesk.models import AGENTS_GROUP, Agent
+from agentdesk.models import (
+    AGENTS_GROUP,
+    NOT_READY_REASON_MAX,
+    NOT_READY_REASONS,
+    NOT_READY_REASONS_MAX,
+    Agent,
+)
 from calls.models import TelephonyAccount
 from campaigns import formfields, services
 from campaigns.models import DESK_KEYS, AgentMapping, Campaign, Disposition, Lead, desk_keys
@@ -168,6 +174,13 @@ class CampaignForm(forms.ModelForm):
     days = forms.MultipleChoiceField(
         label="Calling days", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=True
     )
+    not_ready_text = forms.CharField(
+        label="Not-ready reasons",
+        required=False,
+        help_text=f"What its agents pick from when they step away: one per line, up to "
+        f"{NOT_READY_REASONS_MAX} of {NOT_READY_REASON_MAX} characters. Empty: {', '.join(NOT_READY_REASONS)}.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     class Meta:
         model = Campaign
@@ -224,6 +237,7 @@ class CampaignForm(forms.ModelForm):
             self.initial.setdefault("agents", list(campaign.agents.all()))
         self.initial.setdefault("custom_fields_text", "\n".join(campaign.custom_field_names or []))
         self.initial.setdefault("days", list(campaign.window_days or "0123456"))
+        self.initial.setdefault("not_ready_text", "\n".join(campaign.not_ready_reasons or []))
         self.dispositions = DispositionRows(
             self.data if self.is_bound else None,
             prefix="disp",
@@ -247,6 +261,20 @@ class CampaignForm(forms.ModelForm):
         if len(set(names)) != len(names):
             raise forms.ValidationError("Custom field names must be unique.")
         return names
+
+    def clean_not_ready_text(self) -> list[str] | None:
+        reasons = list(
+            dict.fromkeys(line.strip() for line in self.cleaned_data["not_ready_text"].splitlines())
+        )
+        reasons = [reason for reason in reasons if reason]
+        long = [reason for reason in reasons if len(reason) > NOT_READY_REASON_MAX]
+        if long:
+            raise forms.ValidationError(
+                f"A reason is at most {NOT_READY_REASON_MAX} characters: shorten “{long[0][:NOT_READY_REASON_MAX]}…”."
+            )
+        if len(reasons) > NOT_READY_REASONS_MAX:
+            raise forms.ValidationError(f"At most {NOT_READY_REASONS_MAX} reasons ({len(reasons)} given).")
+        return reasons or None
 
     def clean_default_region(self) -> str:
         import phonenumbers
@@ -274,6 +302,7 @@ class CampaignForm(forms.ModelForm):
             setattr(campaign, name, self.cleaned_data[name])
         campaign.custom_field_names = self.cleaned_data["custom_fields_text"]
         campaign.window_days = "".join(sorted(self.cleaned_data["days"]))
+        campaign.not_ready_reasons = self.cleaned_data["not_ready_text"]
         return services.campaign_save(
             campaign=campaign,
             agents=self.cleaned_data["agents"],

@@ -63,6 +63,14 @@ class Campaign(models.Model):
         help_text="How long an agent should take to dispose a call after it ends. Empty: no limit. "
         "The desk counts against it and says when it is over; it never disposes by itself.",
     )
+    # The Not-ready reasons its agents pick from, as the supervisor lists them; empty: the
+    # standard list (agentdesk.models.not_ready_reasons). Nullable with no default, like
+    # target_contact_rate below (SQLite adds the column in place).
+    not_ready_reasons = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The Not-ready reasons its agents pick from (empty: the standard list).",
+    )
     intake_token = models.CharField(max_length=64, unique=True, default=_intake_token, editable=False)
     # Service level the supervisor aims at, shown met or missed on the wallboard. Nullable with no
     # default: SQLite then adds the column in place instead of rebuilding campaigns_campaign,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from agentdesk import services
 from agentdesk.models import Presence
 from calls.models import Call, CallState
-from campaigns.models import DoNotCall, Lead
+from campaigns.models import Campaign, DoNotCall, Lead
 from tests.agentdesk.conftest import login
 from tests.factories import make_call, make_campaign, make_leads
 
@@ -415,7 +415,8 @@ def test_presence_refuses_what_an_agent_may_not_set(agent_client, agent, campaig
     body = agent_client.post(
         "/desk/presence/", {"presence": "not_ready", "reason": "x" * 3000}
     ).content.decode()
-    assert "Pick a Not-ready reason from the list." in body and "x" * 100 not in body
+    assert "Pick a Not-ready reason from the list: Break, Lunch, Meeting, Training, Coaching." in body
+    assert "x" * 100 not in body
     agent.refresh_from_db()
     assert agent.presence == Presence.READY
     agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"})
@@ -458,3 +459,25 @@ def test_leads_outside_their_window_are_not_offered_and_the_desk_says_when(agent
     assert "Ann NY" not in body and "Bo Syd" not in body
     assert "Leads are waiting for their calling window" in body
     assert f"{campaign.window_start:%H:%M} in " in body
+
+
+def test_a_campaigns_own_not_ready_reasons_are_the_ones_offered_and_taken(agent_client, agent, campaign):
+    """A supervisor lists the campaign's reasons: the desk offers those, the server takes only
+    those, and the refusal names them."""
+    Campaign.objects.filter(pk=campaign.pk).update(not_ready_reasons=["Team huddle", "Tech issue"])
+    _ready(agent_client, campaign)
+    page = agent_client.get("/desk/").content.decode()
+    picker = re.search(r'<select name="reason" id="presence-reason".*?</select>', page, re.S).group(0)
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", picker) == ["Team huddle", "Tech issue"]
+    body = agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"}).content.decode()
+    assert "Pick a Not-ready reason from the list: Team huddle, Tech issue." in body
+    agent.refresh_from_db()
+    assert agent.presence == Presence.READY
+    agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Tech issue"})
+    agent.refresh_from_db()
+    assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Tech issue"
+    # No reason given: the campaign's first.
+    _ready(agent_client, campaign)
+    agent_client.post("/desk/presence/", {"presence": "not_ready"})
+    agent.refresh_from_db()
+    assert agent.presence_reason == "Team huddle"

@@ -103,7 +103,7 @@ def test_not_ready_is_refused_in_words_and_nothing_is_recorded(agent, campaign, 
     url = f"/supervisor/agents/{agent.pk}/not-ready/"
     be(agent, Presence.READY, campaign=campaign)
     answer = sam_client.post(url, {"reason": "Sleeping"}).content.decode()
-    assert "Pick a Not-ready reason from the list." in answer
+    assert "Pick a Not-ready reason from the list: Break, Lunch, Meeting, Training, Coaching." in answer
     be(agent, Presence.OFFLINE, campaign=campaign)
     assert "agent is offline." in sam_client.post(url, {"reason": "Break"}).content.decode()
     be(agent, Presence.ON_CALL, campaign=campaign)

@@ -151,3 +151,27 @@ def test_rotating_is_a_service(campaign, supervisor):
     before = campaign.intake_token
     services.campaign_rotate_token(campaign=campaign, by=supervisor.user)
     assert Campaign.objects.get(pk=campaign.pk).intake_token not in ("", before)
+
+
+def test_the_supervisor_lists_the_campaigns_not_ready_reasons(supervisor_client, campaign):
+    edit = reverse("supervisor:campaign_edit", args=[campaign.pk])
+    page = supervisor_client.get(edit).content.decode()
+    assert 'name="not_ready_text"' in page and "Empty: Break, Lunch, Meeting, Training, Coaching." in page
+    too_long = supervisor_client.post(edit, form_data(campaign, not_ready_text="Huddle\n" + "y" * 41))
+    assert too_long.status_code == 200 and "A reason is at most 40 characters" in too_long.content.decode()
+    too_many = "\n".join(f"Reason {n}" for n in range(13))
+    answer = supervisor_client.post(edit, form_data(campaign, not_ready_text=too_many))
+    assert "At most 12 reasons (13 given)." in answer.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.not_ready_reasons is None
+    answer = supervisor_client.post(
+        edit, form_data(campaign, not_ready_text=" Huddle \n\nTech issue\nHuddle")
+    )
+    assert answer.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.not_ready_reasons == ["Huddle", "Tech issue"]
+    assert "Huddle\nTech issue</textarea>" in supervisor_client.get(edit).content.decode()
+    # Emptied: the standard list again.
+    supervisor_client.post(edit, form_data(campaign, not_ready_text=""))
+    campaign.refresh_from_db()
+    assert campaign.not_ready_reasons is None
