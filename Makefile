@@ -37,7 +37,7 @@ test: $(STAMP) lint
 # BENCHMARKS.md). The load benches take their sizes from BENCH_* variables (bench/load_bench.py),
 # e.g. make bench BENCH_DESKS=500 BENCH_DESKS_MAX=2000.
 bench: $(STAMP)
-	$(PY) bench/import_bench.py --xlsx $(BENCH_ARGS)
+	$(PY) bench/import_bench.py --xlsx --import-export 50000 $(BENCH_ARGS)
 	$(PY) bench/live_bench.py $(LIVE_BENCH_ARGS)
 	$(PY) bench/queue_bench.py $(QUEUE_BENCH_ARGS)
 	$(PY) bench/floor_bench.py $(FLOOR_BENCH_ARGS)

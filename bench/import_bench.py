@@ -19,6 +19,13 @@
    (openpyxl, write-only; not timed) and runs its upload, dry run (which converts the workbook
    first, python-calamine) and import into a second campaign: the workbook's figure next to the
    CSV's, as a ratio.
+7. With ``--import-export N`` (``make bench``: 50,000; django-import-export is a dev requirement): the first
+   ``N`` rows of the same sheet into two more new campaigns, once our way (upload, dry run,
+   import) and once with django-import-export as its admin does it (a dry run, then the import)
+   through a ``ModelResource`` over ``Lead`` given the same work: each number normalized with our
+   own ``campaigns.phone.normalize`` (the invalid skipped), the city and plan kept as custom
+   fields, a number already in the campaign skipped, its bulk mode in batches of 1,000. Both
+   must import the same leads; the ratio is its time over ours.
 
 Figures are recorded in BENCHMARKS.md.
 """
@@ -277,6 +284,13 @@ def main() -> None:
         "--workers", type=int, default=None, help="row-check processes (default: CPUs, max 4)"
     )
     parser.add_argument("--xlsx", action="store_true", help="also import the same rows as an .xlsx workbook")
+    parser.add_argument(
+        "--import-export",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also import N rows with django-import-export",
+    )
     parser.add_argument("--child", choices=["dry", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--upload-id", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -393,8 +407,96 @@ def main() -> None:
         print(f"ratio .xlsx / CSV (upload excluded for the CSV): {book_both / both:.2f}x")
         Campaign.objects.filter(pk=workbook_campaign.pk).delete()
 
+    if args.import_export:
+        against_import_export(sheet, min(args.import_export, rows), account, env, url)
+
     Campaign.objects.filter(pk=campaign.pk).delete()
     TelephonyAccount.objects.filter(pk=account.pk).delete()
+
+
+def against_import_export(sheet: Path, rows: int, account, env: dict[str, str], url: str) -> None:
+    """Item 7 of the module docstring: our import and django-import-export's on the same rows."""
+    from django.core.files import File
+    from django.db import connections, transaction
+    from import_export import resources
+    from tablib import Dataset
+
+    from campaigns import services
+    from campaigns.models import Campaign, Lead
+    from campaigns.phone import Normalized, normalize
+
+    head = sheet.with_name(f"first-{rows}.csv")
+    with open(sheet, encoding="utf-8") as source, open(head, "w", encoding="utf-8") as out:
+        for _ in range(rows + 1):  # the header too
+            out.write(source.readline())
+
+    def campaign(label: str) -> Campaign:
+        return Campaign.objects.create(
+            name=f"bench {label} {time.strftime('%H:%M:%S')}",
+            account=account,
+            custom_field_names=["City", "Plan"],
+        )
+
+    ours = campaign("ours")
+    started = time.perf_counter()
+    with open(head, "rb") as handle:
+        upload = services.upload_create(campaign=ours, file=File(handle, name=head.name))
+    upload_seconds = time.perf_counter() - started
+    connections.close_all()
+    settle_database(url)
+    dry, *_ = run_phase("dry", upload.pk, env)
+    imp, *_ = run_phase("import", upload.pk, env)
+    ours_seconds = upload_seconds + dry["seconds"] + imp["seconds"]
+
+    theirs = campaign("import-export")
+
+    class LeadResource(resources.ModelResource):
+        class Meta:
+            model = Lead
+            fields = ("campaign", "number", "raw_number", "name", "custom_fields")
+            import_id_fields = ("campaign", "number")
+            skip_unchanged = True
+            use_bulk = True
+            batch_size = 1000
+
+        def before_import(self, dataset, **kwargs):
+            # Its id fields must be columns before any row is read: the rows' work is done here.
+            numbers = [normalize(phone, "US") for phone in dataset["Phone"]]
+            dataset.append_col(
+                [n.e164 if isinstance(n, Normalized) else "" for n in numbers], header="number"
+            )
+            dataset.append_col(list(dataset["Phone"]), header="raw_number")
+            dataset.append_col(list(dataset["Name"]), header="name")
+            dataset.append_col([theirs.pk] * len(dataset), header="campaign")
+            fields = [
+                json.dumps({"City": c, "Plan": p})
+                for c, p in zip(dataset["City"], dataset["Plan"], strict=True)
+            ]
+            dataset.append_col(fields, header="custom_fields")
+
+        def skip_row(self, instance, original, row, import_validation_errors=None):
+            return not row["number"] or super().skip_row(instance, original, row, import_validation_errors)
+
+    connections.close_all()
+    settle_database(url)
+    started = time.perf_counter()
+    with open(head, encoding="utf-8") as handle:
+        text = handle.read()
+    for dry_run in (True, False):  # its admin: the confirm page's dry run, then the import
+        with transaction.atomic():
+            data = Dataset().load(text, format="csv")
+            result = LeadResource().import_data(data, dry_run=dry_run, raise_errors=True)
+    theirs_seconds = time.perf_counter() - started
+    theirs_leads = Lead.objects.filter(campaign=theirs).count()
+    if theirs_leads != imp["imported"]:
+        raise SystemExit(f"django-import-export imported {theirs_leads} leads, ours {imp['imported']}")
+    print(
+        f"first {rows:,} rows: ours {ours_seconds:.2f} s (upload {upload_seconds:.2f} + dry run"
+        f" {dry['seconds']:.2f} + import {imp['seconds']:.2f}); django-import-export {theirs_seconds:.2f} s"
+        f" (dry run + import, {result.totals}); the same {theirs_leads} leads"
+    )
+    print(f"ratio django-import-export / ours: {theirs_seconds / ours_seconds:.1f}x")
+    Campaign.objects.filter(pk__in=[ours.pk, theirs.pk]).delete()
 
 
 if __name__ == "__main__":
