@@ -687,52 +687,83 @@ class _PostgresStage:
         ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table keeps the first of two rows
         with one number. ``progress`` (the fraction of the stage moved) runs between the
         ``COPY``'s :data:`INSERT_CHUNKS` pieces and may raise to abort the insert."""
-        columns, select, params = self._select(campaign, upload, source)
         lead_append_lock(campaign.pk)
-        with connection.cursor() as cur:
+        with transaction.atomic(), connection.cursor() as cur:  # SET LOCAL needs a transaction
             # Nothing is lost if the server crashes in the next few hundred ms after COMMIT
             # returns that a re-run (idempotent) would not restore; the fsync wait is saved.
             cur.execute("SET LOCAL synchronous_commit = off")
-            where, suffix, guard = "", "", None
-            if pruned_at is None:
-                suffix = " ON CONFLICT DO NOTHING"
-            elif _added_since(cur, campaign, pruned_at):
-                guard = campaign
-            # A partition of its own only for many leads: the dry run chose by the file's size,
-            # and the sheet's invalid rows and duplicates may have left few.
-            big = pruned_at is not None and _stage_bytes(cur, self.tables) >= COPY_MIN_BYTES
-            if big and built and guard is None and partitions.can_build(cur, campaign.pk):
-                adopted = partitions.adopt(cur, self.table, campaign.pk, rows, progress)
-                if adopted is not None:
-                    if progress:
-                        progress(1.0)
-                    return adopted
-            if big:
-                if guard is None and partitions.can_build(cur, campaign.pk):
-                    pieces = [(clause, [*params, *more]) for clause, more, _ in self._pieces(cur, None)[0]]
-                    moved = partitions.build(cur, campaign.pk, pieces, columns, select, progress)
-                    if moved is not None:
-                        return moved
-                return self._copy_in(cur, columns, select, params, guard, progress)
-            if guard is not None:
-                where = (
-                    " WHERE NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
-                    " AND l.number = s.number AND l.source <> 'platform')"
+            # The leads are counted once, at the end: a counter locked by the first of many
+            # statements would hold every disposition in the campaign until COMMIT (migration
+            # 0017). A partition attached whole is counted by its attach.
+            cur.execute("SET LOCAL agentdesk.lead_counts = 'later'")
+            try:
+                inserted, counted = self._insert(
+                    cur, campaign, upload, source, pruned_at, built, rows, progress
                 )
-            # Keep each scan from starting mid-table: the first row of a number is the one kept.
-            cur.execute("SET LOCAL synchronize_seqscans = off")
-            inserted = 0
-            for table in self.tables:
-                cur.execute(f"DELETE FROM {table} s USING campaigns_donotcall d WHERE d.number = s.number")  # noqa: S608
+            finally:
+                cur.execute("SET LOCAL agentdesk.lead_counts = ''")
+            if inserted and not counted:
                 cur.execute(
-                    # Table and column names are ours (model meta, the upload's integer id).
-                    f"INSERT INTO campaigns_lead ({columns}) SELECT {select} FROM {table} s{where}{suffix}",  # noqa: S608
-                    [*params, *([guard.pk] if guard else [])],
+                    "INSERT INTO campaigns_leadcount (campaign_id, status, n) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (campaign_id, status) DO UPDATE SET n = campaigns_leadcount.n + EXCLUDED.n",
+                    [campaign.pk, Lead.Status.PENDING, inserted],
                 )
-                inserted += cur.rowcount
-            if progress:
-                progress(1.0)
             return inserted
+
+    def _insert(
+        self,
+        cur,
+        campaign: Campaign,
+        upload: SheetUpload | None,
+        source: str,
+        pruned_at: int | None,
+        built: bool,
+        rows: int,
+        progress: Callable[[float], None] | None,
+    ) -> tuple[int, bool]:
+        """:meth:`insert`'s work: how many leads went in, and whether they are counted already
+        (a partition attached whole)."""
+        columns, select, params = self._select(campaign, upload, source)
+        where, suffix, guard = "", "", None
+        if pruned_at is None:
+            suffix = " ON CONFLICT DO NOTHING"
+        elif _added_since(cur, campaign, pruned_at):
+            guard = campaign
+        # A partition of its own only for many leads: the dry run chose by the file's size,
+        # and the sheet's invalid rows and duplicates may have left few.
+        big = pruned_at is not None and _stage_bytes(cur, self.tables) >= COPY_MIN_BYTES
+        if big and built and guard is None and partitions.can_build(cur, campaign.pk):
+            adopted = partitions.adopt(cur, self.table, campaign.pk, rows, progress)
+            if adopted is not None:
+                if progress:
+                    progress(1.0)
+                return adopted, True
+        if big:
+            if guard is None and partitions.can_build(cur, campaign.pk):
+                pieces = [(clause, [*params, *more]) for clause, more, _ in self._pieces(cur, None)[0]]
+                moved = partitions.build(cur, campaign.pk, pieces, columns, select, progress)
+                if moved is not None:
+                    return moved, True
+            return self._copy_in(cur, columns, select, params, guard, progress), False
+        if guard is not None:
+            where = (
+                " WHERE NOT EXISTS (SELECT 1 FROM campaigns_lead l WHERE l.campaign_id = %s"
+                " AND l.number = s.number AND l.source <> 'platform')"
+            )
+        # Keep each scan from starting mid-table: the first row of a number is the one kept.
+        cur.execute("SET LOCAL synchronize_seqscans = off")
+        inserted = 0
+        for table in self.tables:
+            cur.execute(f"DELETE FROM {table} s USING campaigns_donotcall d WHERE d.number = s.number")  # noqa: S608
+            cur.execute(
+                # Table and column names are ours (model meta, the upload's integer id).
+                f"INSERT INTO campaigns_lead ({columns}) SELECT {select} FROM {table} s{where}{suffix}",  # noqa: S608
+                [*params, *([guard.pk] if guard else [])],
+            )
+            inserted += cur.rowcount
+        if progress:
+            progress(1.0)
+        return inserted, False
 
     def _copy_in(
         self,

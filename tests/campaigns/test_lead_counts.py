@@ -6,12 +6,13 @@ themselves, and the supervisor's dashboard must show them."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 
-from campaigns import partitions, services
+from campaigns import importer, partitions, services
 from campaigns.models import Campaign, Lead, LeadCount, SheetUpload
 from campaigns.selectors import campaign_counts, campaign_list
 from tests.campaigns.conftest import run_dry, upload_sheet
@@ -116,3 +117,33 @@ def test_a_sheet_attached_as_its_own_partition_is_counted(campaign, split_small)
     first = list(Lead.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True)[:10])
     Lead.objects.filter(pk__in=first).update(status=Lead.Status.DONE)
     _agree(campaign)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("postgres_only")
+def test_an_import_into_a_worked_campaign_never_holds_its_dispositions(campaign, split_small, monkeypatch):
+    """A sheet appended to a campaign agents are working inserts for seconds in one transaction;
+    a disposition in the campaign meanwhile (its own connection, as another agent's request)
+    must not wait for that transaction's counters."""
+    worked = make_leads(campaign, 2)
+    probes = []
+    copy_in = importer._PostgresStage._copy_in
+
+    def copy_then_dispose(self, *args, **kwargs):
+        moved = copy_in(self, *args, **kwargs)
+        db = connection.settings_dict
+        with psycopg.connect(
+            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, autocommit=True
+        ) as other:
+            other.execute("SET lock_timeout = '2s'")
+            other.execute("UPDATE campaigns_lead SET status = 'done' WHERE id = %s", [worked[0].pk])
+        probes.append(moved)
+        return moved
+
+    monkeypatch.setattr(importer._PostgresStage, "_copy_in", copy_then_dispose)
+    upload = _import(run_dry(upload_sheet(campaign, _sheet(500))))
+    assert upload.status == SheetUpload.Status.DONE, upload.error
+    assert probes, "the import did not take the COPY path"
+    _agree(campaign)
+    assert campaign_counts(campaign)["done"] == 1
+    assert campaign_counts(campaign)["pending"] == 1 + upload.imported_rows
