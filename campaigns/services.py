@@ -781,6 +781,15 @@ def _finish(upload: SheetUpload, status: str, run: int | None = None, **fields: 
 # -- do-not-call ---------------------------------------------------------------------------------------
 
 
+def _mark_dnc(numbers: list[str]) -> None:
+    """The waiting leads of ``numbers``, in every campaign, become do-not-call. Callbacks first,
+    then the rest: each lead's status change moves two of its campaign's counters (LeadCount),
+    and taking them in the order every writer takes them (callback < dnc < pending) keeps this
+    many-row update from deadlocking with an agent's disposition in one of those campaigns."""
+    for status in (Lead.Status.CALLBACK, Lead.Status.PENDING):
+        Lead.objects.filter(number__in=numbers, status=status).update(status=Lead.Status.DNC)
+
+
 @transaction.atomic
 def dnc_add(*, number: str, reason: str, added_by: Any = None, region: str = "US") -> DoNotCall:
     """Put a number on the do-not-call list (idempotent; the first reason is kept) and mark the
@@ -793,9 +802,7 @@ def dnc_add(*, number: str, reason: str, added_by: Any = None, region: str = "US
     row, _ = DoNotCall.objects.get_or_create(
         number=result.e164, defaults={"reason": reason[:200], "added_by": user}
     )
-    Lead.objects.filter(number=result.e164, status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK]).update(
-        status=Lead.Status.DNC
-    )
+    _mark_dnc([result.e164])
     return row
 
 
@@ -860,10 +867,7 @@ def _dnc_import_path(path: Path, *, reason: str, added_by: Any, region: str) -> 
         DoNotCall.objects.bulk_create(batch, ignore_conflicts=True, batch_size=2000)
         numbers = [d.number for d in batch]
         for start in range(0, len(numbers), 500):
-            Lead.objects.filter(
-                number__in=numbers[start : start + 500],
-                status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK],
-            ).update(status=Lead.Status.DNC)
+            _mark_dnc(numbers[start : start + 500])
     result.added = len(batch)
     return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
@@ -147,3 +148,15 @@ def test_an_import_into_a_worked_campaign_never_holds_its_dispositions(campaign,
     _agree(campaign)
     assert campaign_counts(campaign)["done"] == 1
     assert campaign_counts(campaign)["pending"] == 1 + upload.imported_rows
+
+
+def test_a_number_put_on_do_not_call_moves_the_counts_of_every_campaign_it_is_in():
+    spring, autumn = make_campaign(name="Spring"), make_campaign(name="Autumn")
+    first = make_leads(spring, 3)
+    make_leads(autumn, 3)  # the same three numbers
+    Lead.objects.filter(campaign=autumn, number=first[0].number).update(status=Lead.Status.CALLBACK)
+    services.dnc_add(number=first[0].number, reason="asked")
+    services.dnc_import(file=SimpleUploadedFile("dnc.csv", f"{first[1].number}\n".encode()), reason="list")
+    _agree(spring, autumn)
+    assert campaign_counts(spring)["dnc"] == campaign_counts(autumn)["dnc"] == 2
+    assert campaign_counts(autumn)["callback"] == 0
