@@ -227,6 +227,7 @@
     tick();
     agentTimes();
     leadArrived();
+    keepTakeFocus();
   }
 
   // ---- recent calls: correcting notes -----------------------------------------------------------
@@ -257,6 +258,29 @@
     htmx.process(btn);
     btn.focus();
     return true;
+  }
+
+  // The callback whose Preview button has the keyboard (B): a push that redraws the list puts
+  // the focus back on it, so B then Enter works whatever arrives in between.
+  var takeFocus = null;
+
+  function onFocusIn(e) {
+    var row = e.target.classList && e.target.classList.contains("cb-take") && e.target.closest("tr[data-lead-id]");
+    takeFocus = row ? row.dataset.leadId : null;
+  }
+
+  function onFocusOut(e) {
+    // Moved away by the agent (the button is still there): forget it. Removed by a swap: keep it.
+    var left = e.target;
+    if (!left.classList || !left.classList.contains("cb-take")) return;
+    setTimeout(function () { if (left.isConnected && document.activeElement !== left) takeFocus = null; }, 0);
+  }
+
+  function keepTakeFocus() {
+    var active = document.activeElement;
+    if (!takeFocus || (active && active !== document.body)) return;
+    var btn = document.querySelector('#callbacks-list tr[data-lead-id="' + takeFocus + '"] .cb-take:not(:disabled)');
+    if (btn) { htmx.process(btn); btn.focus(); } else takeFocus = null;
   }
 
   function showSkip(show) {
@@ -420,6 +444,8 @@
     showSound();
     showNotify();
     document.addEventListener("keydown", onKey);
+    document.addEventListener("focusin", onFocusIn);
+    document.addEventListener("focusout", onFocusOut);
     document.addEventListener("click", onClick);
     setInterval(tick, 1000);
     sync();

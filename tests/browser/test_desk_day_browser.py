@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from agentdesk import live
 from agentdesk.models import Agent
 from calls.models import Call, CallState
 from campaigns.models import Campaign, Lead
@@ -123,6 +124,11 @@ def test_a_due_callback_comes_first_and_another_is_dialled_from_the_list(page: P
     # B: the first callback that can be taken; Enter previews it; D dials it as usual.
     page.keyboard.press("b")
     take = page.locator(f"#callbacks-list tr[data-lead-id='{second.pk}'] .cb-take")
+    expect(take).to_be_focused()
+    # A push redraws the list meanwhile (any event of the desk may): the keyboard stays on it.
+    take.evaluate("button => { button.dataset.drawnBefore = '1'; }")
+    live.send(live.agent_group(agent.pk), live.desk_event([live.CALLBACKS]))
+    expect(take).not_to_have_attribute("data-drawn-before", "1")  # a new list came
     expect(take).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#lead-number")).to_have_text(second.number)
