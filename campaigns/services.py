@@ -503,14 +503,13 @@ def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
     return upload
 
 
-def _cancel_key(upload_id: int) -> str:
-    return f"campaigns:upload-cancel:{upload_id}"
-
-
-def _cancel_flag(upload_id: int, action: str) -> bool:
+def _cancel_flag(upload: SheetUpload, action: str) -> bool:
     """Set, read or clear the cancel left for an inserting import. The cache is Redis: when it
-    is down, reading finds no cancel and setting reports False (the caller then waits)."""
-    key = _cancel_key(upload_id)
+    is down, reading finds no cancel and setting reports False (the caller then waits). The key
+    names when the upload was made too, so a flag left in a Redis that outlived its database never
+    cancels another upload that got the same id."""
+    upload_id = upload.pk
+    key = f"campaigns:upload-cancel:{upload_id}:{upload.created_at.timestamp():.6f}"
     try:
         if action == "set":
             cache.set(key, True, timeout=3600)
@@ -539,7 +538,7 @@ def upload_cancel(*, upload: SheetUpload) -> SheetUpload:
             with transaction.atomic():
                 upload = SheetUpload.objects.select_for_update(nowait=True).get(pk=upload.pk)
         except OperationalError:
-            if _cancel_flag(upload.pk, "set"):
+            if _cancel_flag(upload, "set"):
                 log.info("upload %s: cancel asked while it inserts; the import will roll back", upload.pk)
                 return SheetUpload.objects.get(pk=upload.pk)
             upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
@@ -591,7 +590,7 @@ def _progress_reporter(upload: SheetUpload, phase: str):
 
     def cancelled() -> bool:
         return (
-            _cancel_flag(upload.pk, "get")
+            _cancel_flag(upload, "get")
             or SheetUpload.objects.filter(pk=upload.pk, status=SheetUpload.Status.CANCELLED).exists()
         )
 
@@ -761,7 +760,7 @@ def _finish(upload: SheetUpload, status: str, run: int | None = None, **fields: 
     if run is not None and _dry_run_number(current) != run:
         log.info("dry run %s of upload %s finished after a newer one started; dropped", run, upload.pk)
         return None
-    _cancel_flag(upload.pk, "clear")
+    _cancel_flag(upload, "clear")
     # A cancel wins over any ending but "done": leads already inserted stay recorded as imported.
     if current.status == SheetUpload.Status.CANCELLED and status not in (
         SheetUpload.Status.DONE,
@@ -1089,6 +1088,11 @@ def default_window() -> tuple[time, time]:
 # -- why nothing is dialable (campaigns.blockers) ---------------------------------------------------
 
 
+KEEP_COUNT_SECONDS = 24 * 3600
+"""How long a worker's count is kept: a page asks for a new one after
+:data:`blockers.FRESH_SECONDS`; one nobody looked at for a day is dropped."""
+
+
 @dataclass(frozen=True)
 class Counted:
     """A breakdown as the page shows it: ``breakdown`` (None until a first count is done), when
@@ -1099,8 +1103,11 @@ class Counted:
     counting: bool
 
 
-def _breakdown_key(campaign_id: int) -> str:
-    return f"breakdown:{campaign_id}"
+def _breakdown_key(campaign: Campaign) -> str:
+    """The cache key of a campaign's count: its id and when it was made, so a count kept in a Redis
+    that outlived its database (a database restored or re-created, a test run after another) never
+    shows for another campaign that got the same id."""
+    return f"breakdown:{campaign.pk}:{campaign.created_at.timestamp():.6f}"
 
 
 def _remaining(campaign: Campaign) -> int:
@@ -1115,23 +1122,23 @@ def campaign_breakdown_for_page(campaign: Campaign, *, again: bool = False) -> C
     now = timezone.now()
     if _remaining(campaign) <= blockers.INLINE_MAX:
         return Counted(blockers.campaign_breakdown(campaign, now), now, counting=False)
-    cached = cache.get(_breakdown_key(campaign.pk))
+    cached = cache.get(_breakdown_key(campaign))
     breakdown, at = cached if cached else (None, None)
     stale = at is None or again or (now - at).total_seconds() > blockers.FRESH_SECONDS
-    if stale and cache.add(f"{_breakdown_key(campaign.pk)}:counting", 1, timeout=blockers.COUNTING_SECONDS):
+    if stale and cache.add(f"{_breakdown_key(campaign)}:counting", 1, timeout=blockers.COUNTING_SECONDS):
         tasks.campaign_breakdown.delay(campaign.pk)  # unless a count is already on its way
     return Counted(breakdown, at, counting=stale)
 
 
 def campaign_breakdown_count_run(*, campaign_id: int) -> blockers.Breakdown | None:
     """The worker's count (``campaigns.tasks.campaign_breakdown``), kept for the page."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
     try:
-        campaign = Campaign.objects.get(pk=campaign_id)
         now = timezone.now()
         breakdown = blockers.campaign_breakdown(campaign, now)
-        cache.set(_breakdown_key(campaign_id), (breakdown, now), timeout=None)
+        cache.set(_breakdown_key(campaign), (breakdown, now), timeout=KEEP_COUNT_SECONDS)
         return breakdown
-    except Campaign.DoesNotExist:
-        return None
     finally:
-        cache.delete(f"{_breakdown_key(campaign_id)}:counting")
+        cache.delete(f"{_breakdown_key(campaign)}:counting")

@@ -107,3 +107,24 @@ def test_a_big_campaigns_breakdown_is_counted_by_the_worker(
     # Count again: the last count stays on screen while the worker counts anew.
     again = boss.get(path + "?again=1").content.decode()
     assert 'id="breakdown-remaining">5<' in again and "counting again" in again
+
+
+def test_a_count_kept_for_an_earlier_campaign_with_the_same_id_is_never_shown(
+    campaign, supervisor, monkeypatch
+):
+    """Redis outlives a re-created database: a campaign made later under the same id starts with
+    no count of its own, never the old campaign's."""
+    make_leads(campaign, 5)
+    monkeypatch.setattr(blockers, "INLINE_MAX", 2)
+    monkeypatch.setattr(services.tasks.campaign_breakdown, "delay", lambda *args: None)
+    services.campaign_breakdown_count_run(campaign_id=campaign.pk)
+    boss = Client()
+    boss.force_login(supervisor.user)
+    path = f"/supervisor/campaigns/{campaign.pk}/breakdown/"
+    assert 'id="breakdown-remaining">5<' in boss.get(path).content.decode()
+    pk, account = campaign.pk, campaign.account
+    campaign.delete()
+    again = type(campaign).objects.create(pk=pk, name="Made again", account=account)
+    make_leads(again, 3)
+    page = boss.get(path).content.decode()
+    assert "Counting the remaining leads" in page and "breakdown-remaining" not in page
