@@ -138,7 +138,8 @@ def lead_next_for_agent(*, agent: Agent, campaign: Campaign, zones: list[str] | 
             Lead.objects.filter(pk=held.pk).update(lease_expires_at=_lease_until())
             return held
         now = timezone.now()
-        _promote_due(campaign=campaign, now=now)
+        if zones is None:  # else the caller promoted before it read the zones (desk_fill)
+            _promote_due(campaign=campaign, now=now)
         for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now, zones=zones):
             if (lead := _take_first(agent=agent, candidates=queue)) is not None:
                 return lead
@@ -157,8 +158,8 @@ def callback_next_for_agent(
     if lead_current_for_agent(agent=agent) is not None:
         return None
     now = timezone.now()
-    _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
-    if zones is None:
+    if zones is None:  # else the caller promoted before it read the zones (desk_fill)
+        _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
         zones = _open_zones(campaign=campaign, now=now)
     due = _offerable(agent=agent, campaign=campaign, now=now).filter(
         status=Lead.Status.CALLBACK, timezone__in=zones
@@ -495,11 +496,11 @@ def _intervention_refused(agent: Agent) -> None:
         raise Refusal(f"{agent.username} is on a call: try again when it ends.", code="busy")
 
 
-def _not_ready_reason(campaign: Campaign | None, reason: str) -> str:
+def _not_ready_reason(campaign: Campaign | None, reason: str, *, required: bool = False) -> str:
     """``reason`` if it is one of the campaign's Not-ready reasons (the first of them when
-    empty); else a refusal that names them."""
+    empty, unless ``required``); else a refusal that names them."""
     reasons = not_ready_reasons(campaign)
-    if not reason:
+    if not reason and not required:
         return reasons[0]
     if reason not in reasons:
         raise Refusal(f"Pick a Not-ready reason from the list: {', '.join(reasons)}.", code="reason")
@@ -512,7 +513,7 @@ def agent_force_not_ready(*, agent: Agent, by, reason: str) -> None:
     if the platform refuses). Refused for an agent on a call (the call's life owns the presence)
     or offline (Not ready would sign them in). The desk says who and why; the audit records it."""
     agent.refresh_from_db()
-    reason = _not_ready_reason(desk_campaign(agent=agent), reason or "-")
+    reason = _not_ready_reason(desk_campaign(agent=agent), reason, required=True)
     _intervention_refused(agent)
     if agent.presence == Presence.OFFLINE:
         raise Refusal(f"{agent.username} is offline.", code="offline")

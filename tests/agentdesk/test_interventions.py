@@ -104,6 +104,9 @@ def test_not_ready_is_refused_in_words_and_nothing_is_recorded(agent, campaign, 
     be(agent, Presence.READY, campaign=campaign)
     answer = sam_client.post(url, {"reason": "Sleeping"}).content.decode()
     assert "Pick a Not-ready reason from the list: Break, Lunch, Meeting, Training, Coaching." in answer
+    # A supervisor names why: no reason is not taken as the list's first.
+    answer = sam_client.post(url, {"reason": ""}).content.decode()
+    assert "Pick a Not-ready reason from the list: Break, Lunch, Meeting, Training, Coaching." in answer
     be(agent, Presence.OFFLINE, campaign=campaign)
     assert "agent is offline." in sam_client.post(url, {"reason": "Break"}).content.decode()
     be(agent, Presence.ON_CALL, campaign=campaign)
