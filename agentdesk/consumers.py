@@ -18,6 +18,7 @@ import re
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from agentdesk import fragments, live
@@ -26,6 +27,15 @@ from agentdesk.roles import is_agent, is_supervisor
 
 # A desk tab's id, as the desk page mints it (uuid4().hex).
 TAB_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def rendered(render):
+    """``render`` to await from a consumer: run in a thread of the event loop's pool with a
+    database connection borrowed for the render only (the web process's pool, agentdesk/settings.py),
+    so the renders of different sockets run side by side instead of queueing on asgiref's one
+    shared thread (bench/load_bench.py, BENCHMARKS.md). One socket still renders its events one at a
+    time: the consumer awaits each before it reads the next (the ordering rule above)."""
+    return database_sync_to_async(render, thread_sensitive=False)
 
 
 def _query(scope, name: str) -> str:
@@ -79,7 +89,7 @@ class DeskConsumer(_PushConsumer):
 
     async def desk_changed(self, event):
         if fragments.reads_the_desk(event):
-            html = await sync_to_async(fragments.desk_event)(self.agent_id, event)
+            html = await rendered(fragments.desk_event)(self.agent_id, event)
         else:
             html = fragments.desk_event(self.agent_id, event)  # a template alone: no thread hop
         await self.send_html(html)
@@ -110,7 +120,7 @@ class SupervisorConsumer(_PushConsumer):
 
     async def _render(self, event):
         render = fragments.wallboard_event if self.wallboard else fragments.supervisor_event
-        await self.send_html(await sync_to_async(render)(event))
+        await self.send_html(await rendered(render)(event))
 
     board_agent = _render
     campaign_calls = _render

@@ -3,6 +3,7 @@ run on a fresh machine: SQLite in ``var/``, and the private Redis that ``make ru
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,6 +108,17 @@ if env_bool("AGENTDESK_ASGI", False):
     # connections under 32 clients, then answer callbacks 500 ("too many clients"). Django's
     # advice for ASGI: no persistent connections. Workers keep theirs.
     _db["CONN_MAX_AGE"] = 0
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # A pool instead: a request borrows a connection and gives it back when it ends, so a
+        # request pays no connect, and a burst (100 Dial clicks in a second) waits for one of
+        # DB_POOL_MAX_SIZE connections instead of opening 100 and meeting PostgreSQL's
+        # "too many clients". DB_POOL_TIMEOUT: how long a request waits before it fails.
+        _db.setdefault("OPTIONS", {})["application_name"] = f"agentdesk-web-{os.getpid()}"
+        _db["OPTIONS"]["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1),
+            "timeout": env_int("DB_POOL_TIMEOUT", 20, minimum=1),
+        }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"

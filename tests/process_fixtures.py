@@ -186,6 +186,12 @@ def celery_worker(queues: str, name: str, env: dict[str, str], concurrency: int 
     return ManagedProcess(name, argv, env, settings.VAR_DIR / "test-logs" / f"{name}.log")
 
 
+def daphne(name: str, port: int, env: dict[str, str]) -> ManagedProcess:
+    """A web process serving the project's ASGI application on ``port`` (not started)."""
+    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "agentdesk.asgi:application"]
+    return ManagedProcess(name, argv, env, settings.VAR_DIR / "test-logs" / f"{name}.log")
+
+
 def wait_for_worker(name_prefix: str, timeout: float = 30.0) -> None:
     from agentdesk.celery import app
 
@@ -221,12 +227,7 @@ def live_stack(django_db_setup, django_db_blocker, emulator_process: EmulatorPro
     )
     stack = LiveStack(base_url=base_url, emulator=emulator_process)
     logs = settings.VAR_DIR / "test-logs"
-    stack.processes["web"] = ManagedProcess(
-        "web",
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "agentdesk.asgi:application"],
-        env,
-        logs / "web.log",
-    )
+    stack.processes["web"] = daphne("web", port, env)
     stack.processes["worker"] = celery_worker("dial,default", "worker", env, concurrency=2)
     stack.processes["imports"] = celery_worker("imports", "imports", env)
     stack.processes["streams"] = ManagedProcess(

@@ -10,7 +10,6 @@ import re
 
 import pytest
 import requests
-from django.conf import settings
 from django.test import Client
 
 from calls.models import Call, CallState, Platform
@@ -18,7 +17,7 @@ from tests.calls.conftest import lease_lead, make_account, make_campaign
 from tests.calls.wsclient import WSClient
 from tests.emulator_fixtures import free_port, wait_for_http
 from tests.factories import make_user_agent
-from tests.process_fixtures import BIN, ManagedProcess, child_env
+from tests.process_fixtures import child_env, daphne
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -33,12 +32,7 @@ def second_web(live_stack, emulator):
     env = child_env(
         PUBLIC_BASE_URL=live_stack.base_url, EMULATOR_URL=emulator.url, ALLOWED_HOSTS="127.0.0.1,localhost"
     )
-    web = ManagedProcess(
-        "web-b",
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "agentdesk.asgi:application"],
-        env,
-        settings.VAR_DIR / "test-logs" / "web-b.log",
-    ).start()
+    web = daphne("web-b", port, env).start()
     try:
         wait_for_http(f"{url}/login/", timeout=30)
         yield url
