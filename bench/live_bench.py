@@ -18,7 +18,8 @@ demo agents in over HTTP (a login POST) and opens a WebSocket per agent on ``/ws
    emulator, until the frame showing the call past ``dial_requested`` reaches the socket. The
    emulator's request log gives the moment the platform saw the request. Floor: a no-op Celery
    task (``.delay()`` until its Redis marker is seen). A task that pushes a frame (task to
-   screen) is reported too.
+   screen) is reported too. The click's HTTP answer (no Celery in it) is set against the desk's
+   re-read of item 4 instead.
 3. **Next lead**: ``agentdesk.services.lead_next_for_agent`` (the lease) on a campaign of
    ``--leads`` leads. Floor: a plain indexed ``SELECT id ... LIMIT 1`` of a pending lead.
 4. **Next preview after Save**: the agent's Save on a call that ended (``POST /desk/dispose/``
@@ -829,7 +830,9 @@ def main() -> None:
                 row("dial click to platform request", platform_delays, "no-op Celery task round trip", task)
             )
         rows += [
-            row("dial click HTTP answer", dial.http, "no-op Celery task round trip", task),
+            # The answer is a write, the task published and the desk rendered, with no Celery in
+            # it: its floor is the same desk rendered with nothing written (the Save's floor).
+            row("dial click HTTP answer", dial.http, "the desk's re-read (GET /desk/state/)", reread),
             row("Celery task to frame (push only)", task_push, "no-op Celery task round trip", task),
             row(f"next lead lease ({leads} leads)", lease, "indexed SELECT ... LIMIT 1", select),
             row("next preview after Save (HTTP)", saved, "the desk's re-read (GET /desk/state/)", reread),
