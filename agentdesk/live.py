@@ -115,65 +115,9 @@ def _log_failure(done, group: str, event: dict[str, Any]) -> None:
         log.warning("live event %s to %s failed", event.get("type"), group, exc_info=done.exception())
 
 
-class _Batch:
-    """The events of one transaction, sent when it commits, merged on the way: the same event to
-    the same group goes once, and a group's ``desk.changed`` events become one naming all their
-    panels (at most one alert; a tab's own extras are never merged). A callback that moves the
-    call and then the agent's presence is one render per desk, not two: each render reads the
-    committed state, so one frame shows what two would have."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def add(self, group: str, event: dict[str, Any]) -> None:
-        for i, (other_group, other) in enumerate(self.events):
-            if other_group != group:
-                continue
-            if other == event:
-                return
-            if (merged := _merged_desk_event(other, event)) is not None:
-                self.events[i] = (group, merged)
-                return
-        self.events.append((group, event))
-
-    def __call__(self) -> None:
-        for group, event in self.events:
-            send(group, event)
-
-
-def _merged_desk_event(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] | None:
-    keys = {"type", "panels", "alert"}
-    if not (first["type"] == second["type"] == DESK_CHANGED and set(first) == set(second) == keys):
-        return None
-    if first["alert"] and second["alert"] and first["alert"] != second["alert"]:
-        return None
-    panels = (
-        [MAIN]
-        if MAIN in (*first["panels"], *second["panels"])
-        else [panel for panel in PANELS if panel in (*first["panels"], *second["panels"])]
-    )
-    return desk_event(panels, alert=first["alert"] or second["alert"])
-
-
 def emit(group: str, event: dict[str, Any]) -> None:
-    """Send ``event`` after the current transaction commits (at once outside a transaction),
-    in the transaction's one batch of events (:class:`_Batch`).
-
-    The batch is the last one registered with ``on_commit`` that is still pending: Django drops a
-    callback registered inside a savepoint that rolls back, so a batch still listed belongs to
-    work that is still to commit, and an event added to it is dropped only with work that
-    encloses the event's own."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        send(group, event)
-        return
-    for _savepoints, callback, _robust in reversed(connection.run_on_commit):
-        if isinstance(callback, _Batch):
-            callback.add(group, event)
-            return
-    batch = _Batch()
-    batch.add(group, event)
-    transaction.on_commit(batch, robust=True)
+    """Send ``event`` after the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: send(group, event), robust=True)
 
 
 def desk_event(panels: Iterable[str], *, alert: dict[str, str] | None = None, **extra: Any) -> dict:
