@@ -25,6 +25,14 @@ def call_changed(call: Call, *, presence_moved: bool = False) -> None:
     live.campaign_calls_changed(call.campaign_id)
 
 
+def call_details_arrived(call: Call) -> None:
+    """Details a platform sent after the call's last move (a terminal callback's talk time after
+    the disposition): the agent's day and recent calls, and the campaign's figures, count them."""
+    if call.agent_id:
+        live.desk_changed(call.agent_id, live.DAY, live.RECENT)
+    live.campaign_calls_changed(call.campaign_id)
+
+
 def call_left_desk(call: Call) -> None:
     """A call was disposed: the whole desk moves on (the next lead, an empty disposition), and
     the agent's day, callbacks and recent calls count it."""

@@ -193,6 +193,7 @@ def _move_call(call: Call, signal: Signal) -> bool:
     extra = absorb_data(call, data)
     if extra:
         call.save(update_fields=extra)
+        events.call_details_arrived(call)
         return True
     return False
 

@@ -263,3 +263,24 @@ def test_dial_time_check_runs_again_in_the_task(ryng_lead, alice, emulator):
     assert call.state == CallState.FAILED and call.failure_reason == Call.FailureReason.COMPLIANCE
     assert call.compliance["dial"]["ok"] is False
     assert emulator.requests(platform="ryng", path="/rest-api/v1/preview/call") == []
+
+
+def test_talk_time_arriving_after_the_disposition_is_counted_and_announced(ryng_lead, alice, monkeypatch):
+    """Ryng's terminal callback can land after the agent's Save: its talk time is kept, and the
+    campaign's figures (the wallboard) and the agent's day and recent calls are told, or they show
+    a talk time of 0:00 until something else moves."""
+    from agentdesk import live
+
+    call = _call(ryng_lead, alice, CallState.DISPOSED, "131")
+    sent = []
+    monkeypatch.setattr(live, "emit", lambda group, event: sent.append((group, event)))
+    services.call_apply_signal(
+        account=call.account,
+        signal=_signal("131", CallState.ENDED, "late", talk_seconds=82),
+        source="callback",
+    )
+    call.refresh_from_db()
+    assert call.state == CallState.DISPOSED and call.talk_seconds == 82
+    assert (live.WALLBOARD, {"type": live.CAMPAIGN_CALLS, "campaign": call.campaign_id}) in sent
+    desk = [event for group, event in sent if group == live.agent_group(alice.pk)]
+    assert desk and {live.DAY, live.RECENT} <= set(desk[0]["panels"])
