@@ -503,13 +503,18 @@ def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
     return upload
 
 
+def _made_key(prefix: str, obj: Campaign | SheetUpload) -> str:
+    """A cache key for one row: its id and when it was made, so a key left in a Redis that outlived
+    its database (restored, re-created, a test run after another) never serves another row that
+    got the same id."""
+    return f"{prefix}:{obj.pk}:{obj.created_at.timestamp():.6f}"
+
+
 def _cancel_flag(upload: SheetUpload, action: str) -> bool:
     """Set, read or clear the cancel left for an inserting import. The cache is Redis: when it
-    is down, reading finds no cancel and setting reports False (the caller then waits). The key
-    names when the upload was made too, so a flag left in a Redis that outlived its database never
-    cancels another upload that got the same id."""
+    is down, reading finds no cancel and setting reports False (the caller then waits)."""
     upload_id = upload.pk
-    key = f"campaigns:upload-cancel:{upload_id}:{upload.created_at.timestamp():.6f}"
+    key = _made_key("campaigns:upload-cancel", upload)
     try:
         if action == "set":
             cache.set(key, True, timeout=3600)
@@ -1104,10 +1109,7 @@ class Counted:
 
 
 def _breakdown_key(campaign: Campaign) -> str:
-    """The cache key of a campaign's count: its id and when it was made, so a count kept in a Redis
-    that outlived its database (a database restored or re-created, a test run after another) never
-    shows for another campaign that got the same id."""
-    return f"breakdown:{campaign.pk}:{campaign.created_at.timestamp():.6f}"
+    return _made_key("breakdown", campaign)
 
 
 def _remaining(campaign: Campaign) -> int:
