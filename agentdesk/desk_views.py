@@ -7,7 +7,9 @@ goes is one rule, on the server (docs/desk.md "One ordering rule"):
 - a desk tab names itself (``X-Desk-Tab``, minted with the page): its answer is an event to that
   tab's socket, rendered at delivery behind every event before it, and the HTTP answer is an
   empty 204. The socket is the only thing that draws the desk, so nothing rendered earlier can
-  land later and undo a newer state;
+  land later and undo a newer state. A command that moves the call or the lead sends its events
+  as one batch when it ends (``live.one_batch``), its answer to the tab folded into the event
+  every desk of the agent gets: a Save is one render per desk, not three;
 - a request that names no tab (no socket: a script, a test client) gets the panels over HTTP.
 
 Refusals an agent should read come back as the alert panel; permission failures are plain 403s.
@@ -62,7 +64,7 @@ def _answer(request: HttpRequest, agent: Agent, *panels: str, **extra: Any) -> H
     panels = panels or (live.MAIN,)
     tab = _tab(request)
     if tab:
-        live.send(live.tab_group(agent.pk, tab), live.desk_event(panels, **extra))
+        live.answer_tab(agent.pk, tab, live.desk_event(panels, **extra))
         return HttpResponse(status=204)
     agent.refresh_from_db()
     if panels == (live.MAIN,):
@@ -168,6 +170,7 @@ def renew(request: HttpRequest) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
@@ -180,6 +183,7 @@ def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
@@ -194,6 +198,7 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def end(request: HttpRequest, call_id: int) -> HttpResponse:
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=call_id)
@@ -226,6 +231,7 @@ def draft(request: HttpRequest) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def dispose(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=DisposeForm.call_id(request.POST))
@@ -242,6 +248,7 @@ def dispose(request: HttpRequest) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
     """One of the agent's callbacks from the list onto the desk, previewed for the normal Dial."""
     agent = _agent(request)

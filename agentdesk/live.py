@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -99,7 +100,17 @@ def send(group: str, event: dict[str, Any]) -> None:
     """Send an event to a group now, without waiting for Redis: the caller (a request, a task, a
     lease) goes on at once. Failures are logged, never raised: an event is a courtesy on top of
     state that is already committed, and its receiver renders whatever is committed when it
-    arrives, so two events overtaking each other still end on the newest state."""
+    arrives, so two events overtaking each other still end on the newest state.
+
+    Inside :func:`one_batch` (a desk command), the event joins the command's batch instead."""
+    batch = getattr(_command, "batch", None)
+    if batch is not None:
+        batch.add(group, event)
+    else:
+        _publish(group, event)
+
+
+def _publish(group: str, event: dict[str, Any]) -> None:
     try:
         future = asyncio.run_coroutine_threadsafe(
             get_channel_layer().group_send(group, event), _push_loop.get()
@@ -115,9 +126,104 @@ def _log_failure(done, group: str, event: dict[str, Any]) -> None:
         log.warning("live event %s to %s failed", event.get("type"), group, exc_info=done.exception())
 
 
+class _Batch:
+    """The events of one transaction, sent when it commits, merged on the way: the same event to
+    the same group goes once, and a group's ``desk.changed`` events become one naming all their
+    panels (at most one alert; a tab's own extras are never merged). A Save that disposes the
+    call and leases the next lead is one render per desk, not two: each render reads the
+    committed state, so one frame shows what two would have."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, group: str, event: dict[str, Any]) -> None:
+        for i, (other_group, other) in enumerate(self.events):
+            if other_group != group:
+                continue
+            if other == event:
+                return
+            if (merged := _merged_desk_event(other, event)) is not None:
+                self.events[i] = (group, merged)
+                return
+        self.events.append((group, event))
+
+    def fold(self, group: str, event: dict[str, Any]) -> bool:
+        """Merge ``event`` into the batch's desk event for ``group``, if it has one it merges with."""
+        for i, (other_group, other) in enumerate(self.events):
+            if other_group == group and (merged := _merged_desk_event(other, event)) is not None:
+                self.events[i] = (group, merged)
+                return True
+        return False
+
+    def __call__(self) -> None:
+        for group, event in self.events:
+            send(group, event)
+
+
+def _merged_desk_event(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] | None:
+    keys = {"type", "panels", "alert"}
+    if not (first["type"] == second["type"] == DESK_CHANGED and set(first) == set(second) == keys):
+        return None
+    if first["alert"] and second["alert"] and first["alert"] != second["alert"]:
+        return None
+    named = (*first["panels"], *second["panels"])
+    panels = [MAIN] if MAIN in named else [panel for panel in PANELS if panel in named]
+    return desk_event(panels, alert=first["alert"] or second["alert"])
+
+
+_command = threading.local()
+
+
+@contextmanager
+def one_batch():
+    """A desk command's events, its transactions' and its tab's answer, leave as one batch when
+    it ends: a Save that disposes, leases the next lead and answers its tab costs each open desk
+    one render, not three. The command's own work (its commits, its answer) is done by then, so
+    the batch is sent where its newest event would have been."""
+    if getattr(_command, "batch", None) is not None:
+        yield
+        return
+    batch = _command.batch = _Batch()
+    try:
+        yield
+    finally:
+        _command.batch = None
+        batch()
+
+
+def answer_tab(agent_id: int, tab: str, event: dict[str, Any]) -> None:
+    """A command's answer to the tab that sent it. Within :func:`one_batch`, when the command also
+    changed every desk of the agent and the answer carries nothing of the tab's own (no form
+    errors, no poll counter), the two are one event to the agent's desks, the tab among them."""
+    batch = getattr(_command, "batch", None)
+    if batch is None or not batch.fold(agent_group(agent_id), event):
+        send(tab_group(agent_id, tab), event)
+
+
 def emit(group: str, event: dict[str, Any]) -> None:
-    """Send ``event`` after the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(lambda: send(group, event), robust=True)
+    """Send ``event`` after the current transaction commits (at once outside a transaction), in
+    the transaction's one batch of events (:class:`_Batch`).
+
+    The batch leaves at the place of its *newest* event among the transaction's commit hooks: each
+    add moves it behind every hook registered before that event (a task enqueued, another write's
+    hook), so no event ever leaves earlier than it would have alone, and a render never reads the
+    state before a hook that came first. The batch is the newest one still pending: Django drops
+    hooks registered inside a savepoint that rolls back, so a batch still listed belongs to work
+    still to commit (an event of rolled-back work that joined an outer batch costs a render, no
+    more)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        send(group, event)
+        return
+    hooks = connection.run_on_commit
+    for i in range(len(hooks) - 1, -1, -1):
+        if isinstance(hooks[i][1], _Batch):
+            hooks[i][1].add(group, event)
+            hooks.append(hooks.pop(i))
+            return
+    batch = _Batch()
+    batch.add(group, event)
+    transaction.on_commit(batch, robust=True)
 
 
 def desk_event(panels: Iterable[str], *, alert: dict[str, str] | None = None, **extra: Any) -> dict:
