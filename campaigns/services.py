@@ -166,7 +166,10 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
-    limits) is refused and its stored copy deleted. Either way no row and no file is left."""
+    limits) is refused and its stored copy deleted. Either way no row and no file is left.
+
+    A zip of one sheet is unpacked into a temporary file (gone when this returns, refused or
+    not) and that sheet is stored and read as if it had been uploaded itself."""
     check_takes_sheets(campaign)
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
@@ -176,15 +179,43 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     try:
         is_workbook = sheets.check_head(head, size=size, max_bytes=settings.UPLOAD_MAX_BYTES, workbooks=True)
         workbook_format = workbooks.identify(file) if is_workbook else ""
+        if workbook_format != workbooks.ZIPPED:
+            return _upload_store(campaign, file, user, name=name, size=size, workbook_format=workbook_format)
+        with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as unpacked:
+            member, workbook_format = workbooks.unzip(file, unpacked, max_bytes=settings.UPLOAD_MAX_BYTES)
+            return _upload_store(
+                campaign,
+                File(unpacked, name=member),
+                user,
+                name=member,
+                size=unpacked.seek(0, os.SEEK_END),
+                workbook_format=workbook_format,
+                zipped=name,
+            )
     except sheets.SheetError as exc:
         raise _refused(campaign, name, size, user, exc) from exc
+
+
+def _upload_store(
+    campaign: Campaign,
+    file: UploadedFile | File,
+    user: Any,
+    *,
+    name: str,
+    size: int,
+    workbook_format: str,
+    zipped: str = "",
+) -> SheetUpload:
+    """``upload_create``'s storing and reading of a file it accepted (``name``, of ``size``
+    bytes; unpacked from the zip named ``zipped``); ``SheetError`` once every file is gone."""
+    file.seek(0)
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
     file.seek(0)
     upload = SheetUpload(
         campaign=campaign,
-        original_name=name[:255],
+        original_name=(zipped or name)[:255],
         sha256=digest.hexdigest(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
         size_bytes=size,
@@ -208,14 +239,14 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
         _read_sheet(upload, path)
         if workbook:
             upload.mapping["workbook"] = workbook
+        if zipped:
+            upload.mapping["zip"] = {"name": zipped, "member": name[:255]}
         upload.save()
         if workbook and not workbook["file"]:
             upload.file.storage.delete(stored[0])  # the sheet is the CSV now
-    except BaseException as exc:
+    except BaseException:
         for stored_name in stored:  # the transaction forgets the row; the files must go too
             upload.file.storage.delete(stored_name)
-        if isinstance(exc, sheets.SheetError):
-            raise _refused(campaign, name, size, user, exc) from exc
         raise
     return upload
 
