@@ -524,10 +524,20 @@ def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
 
 
 @transaction.atomic
-def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
+def upload_start_import(*, upload: SheetUpload, run: int | None = None) -> SheetUpload:
+    """Import what the dry run checked. ``run`` is the number of the dry run whose report the
+    supervisor read (the page's Import form carries it): unless it is the current mapping's, the
+    import is refused, so a page left open on an older mapping's counts (another tab, another
+    supervisor) never imports the newer mapping under them. ``None``: the current report."""
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status != SheetUpload.Status.VALIDATED:
         raise ServiceError("Run the dry run first; the import starts from its report.")
+    if run is not None and run != _dry_run_number(upload):
+        raise ServiceError(
+            "Nothing was imported: the report you imported from is of an earlier mapping (it was "
+            "changed and checked again since, perhaps in another tab). Check the current report "
+            "and import from it."
+        )
     _set_status(upload, SheetUpload.Status.IMPORTING)
     transaction.on_commit(lambda: tasks.upload_import.delay(upload.pk))
     _push_progress(upload)
