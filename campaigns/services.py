@@ -7,12 +7,14 @@ and every live push sent only after the transaction commits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -1041,8 +1043,9 @@ LEAD_NAME_FIELD = "Name"
 
 
 def campaign_sync_run(*, campaign_id: int) -> int:
-    """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk is marked pushed only
-    after the platform accepted it, so a retry resumes where a failure stopped (Ryng gives no
+    """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk (each request of it, where
+    the adapter sends it in smaller batches) is marked pushed only after the platform accepted
+    it, so a retry resumes with the request that failed and sends nothing twice (Ryng gives no
     counts back and no way to list a campaign, so a chunk that failed mid-request may arrive
     twice; Ryng dedupes nothing either way, which is why chunks stay small). Agents are named by
     their usernames on the platform where they have one. Raises ``ProviderError``."""
@@ -1089,9 +1092,13 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             if assigned:
                 row["agents"] = assigned
             rows.append(row)
+        # Marked pushed as each request of the chunk is accepted (the adapter may send the chunk
+        # in smaller batches): a batch that fails leaves only itself and those after it to retry.
+        ids = iter([lead["id"] for lead in chunk])
         provider.append_leads(
             campaign.platform_campaign_id,
             rows,
+            accepted=functools.partial(_mark_pushed, campaign, ids),
             fmt=campaign.push_format,
             agent_mapping=campaign.agent_mapping,
             agents=agent_names,
@@ -1100,17 +1107,25 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             connect_callback_url=urls.get("connect", ""),
             terminal_callback_url=urls.get("terminal", ""),
         )
-        Lead.objects.filter(pk__in=[lead["id"] for lead in chunk]).update(pushed_at=timezone.now())
+        _mark_pushed(campaign, ids, len(chunk))  # what the adapter did not tell, all of it accepted
         pushed += len(chunk)
-        Campaign.objects.filter(pk=campaign.pk).update(sync_pushed=F("sync_pushed") + len(chunk))
-        campaign.refresh_from_db()
-        _push_sync(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(
         sync_status="done", sync_message=f"Pushed {pushed} leads.", synced_at=timezone.now()
     )
     campaign.refresh_from_db()
     _push_sync(campaign)
     return pushed
+
+
+def _mark_pushed(campaign: Campaign, ids: Iterator[int], count: int) -> None:
+    """The next ``count`` leads of a chunk (``ids``, in the order sent) reached the platform."""
+    taken = list(itertools.islice(ids, count))
+    if not taken:
+        return
+    Lead.objects.filter(pk__in=taken).update(pushed_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(sync_pushed=F("sync_pushed") + len(taken))
+    campaign.refresh_from_db()
+    _push_sync(campaign)
 
 
 def campaign_sync_failed(*, campaign_id: int, message: str, final: bool) -> None:
