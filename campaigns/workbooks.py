@@ -176,7 +176,8 @@ def unzip(file: BinaryIO, dest: BinaryIO, *, max_bytes: int) -> tuple[str, str]:
     try:
         with zipfile.ZipFile(file) as archive:
             members = [i for i in archive.infolist() if not i.is_dir() and not _ZIP_LITTER.search(i.filename)]
-            names = [re.split(r"[\\/]", i.filename)[-1] or i.filename for i in members]
+            # The last part of each name, cut for the messages (a zip's names run to 64 KB).
+            names = [(re.split(r"[\\/]", i.filename)[-1] or i.filename)[:120] for i in members]
             if not members:
                 raise SheetError(f"This zip file holds no file: {_UNZIP_ADVICE}.")
             if len(members) > 1:
