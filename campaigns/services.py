@@ -7,12 +7,14 @@ and every live push sent only after the transaction commits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -166,7 +168,10 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
 
     A file that is empty, too big or not text is refused (``ServiceError``, logged) before it is
     stored; one whose first records cannot be imported (no lead, a cell or a width over the
-    limits) is refused and its stored copy deleted. Either way no row and no file is left."""
+    limits) is refused and its stored copy deleted. Either way no row and no file is left.
+
+    A zip of one sheet is unpacked into a temporary file (gone when this returns, refused or
+    not) and that sheet is stored and read as if it had been uploaded itself."""
     check_takes_sheets(campaign)
     name = Path(getattr(file, "name", "") or "sheet.csv").name
     size = getattr(file, "size", 0) or 0
@@ -176,15 +181,43 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
     try:
         is_workbook = sheets.check_head(head, size=size, max_bytes=settings.UPLOAD_MAX_BYTES, workbooks=True)
         workbook_format = workbooks.identify(file) if is_workbook else ""
+        if workbook_format != workbooks.ZIPPED:
+            return _upload_store(campaign, file, user, name=name, size=size, workbook_format=workbook_format)
+        with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as unpacked:
+            member, workbook_format = workbooks.unzip(file, unpacked, max_bytes=settings.UPLOAD_MAX_BYTES)
+            return _upload_store(
+                campaign,
+                File(unpacked, name=member),
+                user,
+                name=member,
+                size=unpacked.seek(0, os.SEEK_END),
+                workbook_format=workbook_format,
+                zipped=name,
+            )
     except sheets.SheetError as exc:
         raise _refused(campaign, name, size, user, exc) from exc
+
+
+def _upload_store(
+    campaign: Campaign,
+    file: UploadedFile | File,
+    user: Any,
+    *,
+    name: str,
+    size: int,
+    workbook_format: str,
+    zipped: str = "",
+) -> SheetUpload:
+    """``upload_create``'s storing and reading of a file it accepted (``name``, of ``size``
+    bytes; unpacked from the zip named ``zipped``); ``SheetError`` once every file is gone."""
+    file.seek(0)
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
     file.seek(0)
     upload = SheetUpload(
         campaign=campaign,
-        original_name=name[:255],
+        original_name=(zipped or name)[:255],
         sha256=digest.hexdigest(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
         size_bytes=size,
@@ -208,14 +241,14 @@ def upload_create(*, campaign: Campaign, file: UploadedFile | File, user: Any = 
         _read_sheet(upload, path)
         if workbook:
             upload.mapping["workbook"] = workbook
+        if zipped:
+            upload.mapping["zip"] = {"name": zipped, "member": name[:255]}
         upload.save()
         if workbook and not workbook["file"]:
             upload.file.storage.delete(stored[0])  # the sheet is the CSV now
-    except BaseException as exc:
+    except BaseException:
         for stored_name in stored:  # the transaction forgets the row; the files must go too
             upload.file.storage.delete(stored_name)
-        if isinstance(exc, sheets.SheetError):
-            raise _refused(campaign, name, size, user, exc) from exc
         raise
     return upload
 
@@ -493,10 +526,20 @@ def upload_start_dry_run(*, upload: SheetUpload) -> SheetUpload:
 
 
 @transaction.atomic
-def upload_start_import(*, upload: SheetUpload) -> SheetUpload:
+def upload_start_import(*, upload: SheetUpload, run: int | None = None) -> SheetUpload:
+    """Import what the dry run checked. ``run`` is the number of the dry run whose report the
+    supervisor read (the page's Import form carries it): unless it is the current mapping's, the
+    import is refused, so a page left open on an older mapping's counts (another tab, another
+    supervisor) never imports the newer mapping under them. ``None``: the current report."""
     upload = SheetUpload.objects.select_for_update().get(pk=upload.pk)
     if upload.status != SheetUpload.Status.VALIDATED:
         raise ServiceError("Run the dry run first; the import starts from its report.")
+    if run is not None and run != _dry_run_number(upload):
+        raise ServiceError(
+            "Nothing was imported: the report you imported from is of an earlier mapping (it was "
+            "changed and checked again since, perhaps in another tab). Check the current report "
+            "and import from it."
+        )
     _set_status(upload, SheetUpload.Status.IMPORTING)
     transaction.on_commit(lambda: tasks.upload_import.delay(upload.pk))
     _push_progress(upload)
@@ -1000,8 +1043,9 @@ LEAD_NAME_FIELD = "Name"
 
 
 def campaign_sync_run(*, campaign_id: int) -> int:
-    """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk is marked pushed only
-    after the platform accepted it, so a retry resumes where a failure stopped (Ryng gives no
+    """Push every unpushed lead in chunks of ``SYNC_CHUNK``; each chunk (each request of it, where
+    the adapter sends it in smaller batches) is marked pushed only after the platform accepted
+    it, so a retry resumes with the request that failed and sends nothing twice (Ryng gives no
     counts back and no way to list a campaign, so a chunk that failed mid-request may arrive
     twice; Ryng dedupes nothing either way, which is why chunks stay small). Agents are named by
     their usernames on the platform where they have one. Raises ``ProviderError``."""
@@ -1048,9 +1092,13 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             if assigned:
                 row["agents"] = assigned
             rows.append(row)
+        # Marked pushed as each request of the chunk is accepted (the adapter may send the chunk
+        # in smaller batches): a batch that fails leaves only itself and those after it to retry.
+        ids = iter([lead["id"] for lead in chunk])
         provider.append_leads(
             campaign.platform_campaign_id,
             rows,
+            accepted=functools.partial(_mark_pushed, campaign, ids),
             fmt=campaign.push_format,
             agent_mapping=campaign.agent_mapping,
             agents=agent_names,
@@ -1059,17 +1107,25 @@ def campaign_sync_run(*, campaign_id: int) -> int:
             connect_callback_url=urls.get("connect", ""),
             terminal_callback_url=urls.get("terminal", ""),
         )
-        Lead.objects.filter(pk__in=[lead["id"] for lead in chunk]).update(pushed_at=timezone.now())
+        _mark_pushed(campaign, ids, len(chunk))  # what the adapter did not tell, all of it accepted
         pushed += len(chunk)
-        Campaign.objects.filter(pk=campaign.pk).update(sync_pushed=F("sync_pushed") + len(chunk))
-        campaign.refresh_from_db()
-        _push_sync(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(
         sync_status="done", sync_message=f"Pushed {pushed} leads.", synced_at=timezone.now()
     )
     campaign.refresh_from_db()
     _push_sync(campaign)
     return pushed
+
+
+def _mark_pushed(campaign: Campaign, ids: Iterator[int], count: int) -> None:
+    """The next ``count`` leads of a chunk (``ids``, in the order sent) reached the platform."""
+    taken = list(itertools.islice(ids, count))
+    if not taken:
+        return
+    Lead.objects.filter(pk__in=taken).update(pushed_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(sync_pushed=F("sync_pushed") + len(taken))
+    campaign.refresh_from_db()
+    _push_sync(campaign)
 
 
 def campaign_sync_failed(*, campaign_id: int, message: str, final: bool) -> None:

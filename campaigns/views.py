@@ -371,7 +371,14 @@ def upload_sheet(request: HttpRequest, campaign_id: int, upload_id: int) -> Http
 @require_POST
 @supervisor_required
 def upload_import(request: HttpRequest, campaign_id: int, upload_id: int) -> HttpResponse:
-    return _upload_start(request, campaign_id, upload_id, services.upload_start_import)
+    """Start the import of the report the page showed: its dry run's number comes with the form."""
+    posted = request.POST.get("run", "")
+    run = int(posted) if posted.isdigit() and len(posted) < 10 else -1  # none or garbage: no report's
+
+    def start(*, upload: SheetUpload) -> SheetUpload:
+        return services.upload_start_import(upload=upload, run=run)
+
+    return _upload_start(request, campaign_id, upload_id, start)
 
 
 def _upload_start(request: HttpRequest, campaign_id: int, upload_id: int, start) -> HttpResponse:
@@ -379,12 +386,16 @@ def _upload_start(request: HttpRequest, campaign_id: int, upload_id: int, start)
     progress partial for htmx, else the page; a refusal in words either way."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)
+    refusal = ""
     try:
         upload = start(upload=upload)
     except services.ServiceError as exc:
-        messages.error(request, str(exc))
-    if request.htmx:
-        return render(request, "supervisor/upload.html#progress", {"upload": upload})
+        refusal = str(exc)
+        upload = selectors.upload_get(campaign=campaign, upload_id=upload_id)  # as it is now
+    if request.htmx:  # the panel is swapped in place: the refusal is said in it
+        return render(request, "supervisor/upload.html#progress", {"upload": upload, "refusal": refusal})
+    if refusal:
+        messages.error(request, refusal)
     return redirect("supervisor:upload", campaign_id=campaign.pk, upload_id=upload.pk)
 
 

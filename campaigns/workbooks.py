@@ -7,6 +7,9 @@ so every check, limit and report of a CSV sheet holds for it too. Which workbook
 * ``.ods``: a zip whose ``mimetype`` member says ``application/vnd.oasis.opendocument.spreadsheet``;
 * ``.xls`` (Excel 97-2003): an OLE2 compound file holding a ``Workbook`` (or BIFF5 ``Book``) stream.
 
+A zip that is no workbook is an archive of one sheet (a CSV, a text file or a workbook):
+:func:`unzip` takes it out, and it is read as if uploaded itself.
+
 By content, never by name. The rows are those of the sheet the supervisor chose (by name), else
 of the first visible worksheet that holds a value (a blank "Sheet1" before the leads is passed
 over), as a person sees the cells: whole numbers
@@ -35,15 +38,25 @@ import resource
 import subprocess
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
-from campaigns.sheets import CELL_MAX_BYTES, SheetError, human_size, width_refusal
+from campaigns.sheets import (
+    CELL_MAX_BYTES,
+    HEAD_BYTES,
+    SheetError,
+    check_head,
+    human_size,
+    size_refusal,
+    width_refusal,
+)
 
 XLSX, ODS, XLS = "xlsx", "ods", "xls"
+ZIPPED = "zip"  # a zip that is no workbook: :func:`unzip` takes out the one sheet it must hold
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 # Declared unpacked size of a zip workbook's members: over this it is refused before it is read
 # (a zip bomb; a million-row, twenty-column sheet is about 1 GB of XML).
@@ -60,12 +73,16 @@ ENCRYPTED = (
     "upload it again."
 )
 NO_DATA = "This workbook has no sheet with data in it: {sheets}."
+NOT_A_WORKBOOK = (
+    "This is a Microsoft Office file that is not a workbook (a Word or PowerPoint file?): "
+    "upload the lead list exported as CSV or as an Excel workbook."
+)
 
 
 def identify(file: BinaryIO) -> str:
-    """The workbook format (``xlsx``, ``ods``, ``xls``) of a zip or OLE2 file, or
-    :class:`SheetError` in words: a zip that holds no workbook, a damaged zip, a workbook behind
-    a password, an Office file that is no workbook. Reads the zip's directory, or scans an OLE2
+    """The workbook format (``xlsx``, ``ods``, ``xls``) of a zip or OLE2 file, :data:`ZIPPED` for
+    a zip that is no workbook (an archive of a sheet, for :func:`unzip`), or :class:`SheetError`
+    in words: a damaged zip, a workbook behind a password, an Office file that is no workbook. Reads the zip's directory, or scans an OLE2
     file for its stream names; leaves the file at offset 0."""
     file.seek(0)
     head = file.read(8)
@@ -107,10 +124,9 @@ def _identify_zip(file: BinaryIO) -> str:
             raise SheetError(
                 f"This is an OpenDocument file ({kind}), not a spreadsheet: upload the lead list."
             )
-    raise SheetError(
-        "This is a zip file, not a workbook (.xlsx, .ods) or a CSV sheet: upload the lead list "
-        "itself, not an archive of it."
-    )
+        if "[Content_Types].xml" in names:  # an Office Open XML package: a .docx, a .pptx
+            raise SheetError(NOT_A_WORKBOOK)
+    return ZIPPED
 
 
 def _utf16(name: str) -> bytes:
@@ -136,10 +152,76 @@ def _identify_ole2(file: BinaryIO) -> str:
         tail = window[-64:]
     if workbook:
         return XLS
-    raise SheetError(
-        "This is a Microsoft Office file that is not a workbook (a Word or PowerPoint file?): "
-        "upload the lead list exported as CSV or as an Excel workbook."
-    )
+    raise SheetError(NOT_A_WORKBOOK)
+
+
+# -- a zip of one sheet ----------------------------------------------------------------------------
+
+# What zip tools put beside the file zipped (macOS Finder's resource forks, folder views): not a
+# second file of the supervisor's.
+_ZIP_LITTER = re.compile(r"(?:^|/)(?:__MACOSX/|\.DS_Store$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
+_UNZIP_CHUNK = 1024 * 1024
+_S_IFLNK, _S_IFMT = 0o120000, 0o170000
+_UNZIP_ADVICE = "unzip it and upload the sheet itself"
+
+
+def unzip(file: BinaryIO, dest: BinaryIO, *, max_bytes: int) -> tuple[str, str]:
+    """Unpack the one sheet of a zip (:data:`ZIPPED`) into ``dest``: the sheet's file name (its
+    last part: the zip's folders are never followed, nothing is written by the zip's names) and
+    its workbook format (``""`` for a CSV or text sheet). Refused in words: a zip of no file or
+    of several (named), behind a password, damaged, a member that unpacks to more than
+    ``max_bytes`` (a zip bomb: its declared size, then the bytes as they come, whatever it
+    declares), or that is no sheet (a PDF, another zip: named as a file upload's is)."""
+    file.seek(0)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = [i for i in archive.infolist() if not i.is_dir() and not _ZIP_LITTER.search(i.filename)]
+            # The last part of each name, cut for the messages (a zip's names run to 64 KB).
+            names = [(re.split(r"[\\/]", i.filename)[-1] or i.filename)[:120] for i in members]
+            if not members:
+                raise SheetError(f"This zip file holds no file: {_UNZIP_ADVICE}.")
+            if len(members) > 1:
+                shown = ", ".join(f"“{n}”" for n in names[:5]) + (
+                    f" and {len(names) - 5} more" if len(names) > 5 else ""
+                )
+                raise SheetError(
+                    f"This zip file holds {len(members):,} files ({shown}): upload a zip of one sheet, "
+                    "or the sheet itself."
+                )
+            info, name = members[0], names[0]
+            if info.flag_bits & 0x1:
+                raise SheetError(f"This zip file is protected with a password: {_UNZIP_ADVICE}.")
+            if (info.external_attr >> 16) & _S_IFMT == _S_IFLNK:
+                raise SheetError(f"This zip file holds “{name}”, a link to another file, not a sheet.")
+            if info.file_size > max_bytes:
+                raise SheetError(f"This zip file holds “{name}”: {size_refusal(info.file_size, max_bytes)}")
+            dest.seek(0)
+            dest.truncate()
+            written = 0
+            with archive.open(info) as member:
+                while chunk := member.read(_UNZIP_CHUNK):
+                    written += len(chunk)
+                    if written > max_bytes:  # it declared less: a crafted zip
+                        raise SheetError(
+                            f"This zip file holds “{name}”, which unpacks to more than "
+                            f"{human_size(max_bytes)}, the limit."
+                        )
+                    dest.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        raise SheetError(
+            f"This zip file is damaged or cannot be unpacked here ({exc}): {_UNZIP_ADVICE}."
+        ) from exc
+    dest.flush()
+    dest.seek(0)
+    try:
+        is_workbook = check_head(dest.read(HEAD_BYTES), size=written, max_bytes=max_bytes, workbooks=True)
+        workbook_format = identify(dest) if is_workbook else ""
+        if workbook_format == ZIPPED:
+            raise SheetError(f"This is a zip file inside the zip: {_UNZIP_ADVICE}.")
+    except SheetError as exc:
+        raise SheetError(f"This zip file holds “{name}”: {exc}") from exc
+    dest.seek(0)
+    return name, workbook_format
 
 
 _TAG = rb"<(?:\w+:)?%s\b[^>]*>"

@@ -313,6 +313,7 @@ class Fault:
     path: str = ""  # a prefix of the path; empty matches all
     seconds: float = 5.0  # real seconds, not scaled: it exists to trip client timeouts
     count: int = 1
+    skip: int = 0  # matching requests let through first: a fault in the middle of a series
 
 
 @dataclass
@@ -429,6 +430,7 @@ class Emulator:
             path=data.get("path", ""),
             seconds=float(data.get("seconds", 5.0)),
             count=int(data.get("count", 1)),
+            skip=int(data.get("skip", 0)),
         )
         with self._lock:
             self.faults.append(fault)
@@ -459,6 +461,9 @@ class Emulator:
         with self._lock:
             for fault in self.faults:
                 if fault.platform in ("*", platform) and path.startswith(fault.path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.count -= 1
                     if fault.count <= 0:
                         self.faults.remove(fault)

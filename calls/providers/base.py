@@ -507,8 +507,12 @@ class Provider(ABC):
         name: str = "",
         connect_callback_url: str = "",
         terminal_callback_url: str = "",
+        accepted: Callable[[int], None] | None = None,
     ) -> None:
-        """Push leads to the platform's campaign (Ryng Append Campaign, ``fmt`` ``json``/``csv``)."""
+        """Push leads to the platform's campaign (Ryng Append Campaign, ``fmt`` ``json``/``csv``).
+        Where the rows go in several requests, ``accepted(n)`` is called after each one the
+        platform took, with its number of rows (in order, from the first), so a failure part way
+        leaves the caller knowing which rows arrived and a retry sends only the others."""
         raise NotImplementedError
 
     # -- signals in -----------------------------------------------------------------------------

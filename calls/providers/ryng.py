@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar
 
 import requests
@@ -260,8 +260,10 @@ class RyngProvider(Provider):
         name: str = "",
         connect_callback_url: str = "",
         terminal_callback_url: str = "",
+        accepted: Callable[[int], None] | None = None,
     ) -> None:
-        """Append Campaign (seed 002), in batches of ``options["append_batch_size"]`` rows.
+        """Append Campaign (seed 002), in batches of ``options["append_batch_size"]`` rows, each
+        told to ``accepted`` once Ryng took it.
 
         A row is ``{"number": str, "agents": [usernames] (inline mapping), "custom_fields":
         {name: value}}``; ``customField{N}`` keys on the row are taken as they are.
@@ -303,6 +305,8 @@ class RyngProvider(Provider):
                     terminal_callback_url=terminal_callback_url,
                 )
                 self._call("POST", f"/campaign/{campaign_id}", json=body, refusal="Ryng refused the leads.")
+            if accepted:
+                accepted(len(batch))
 
     def _append_csv(
         self,

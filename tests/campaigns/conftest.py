@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections, transaction
 from django.http import HttpRequest
 from django.test import Client
+from django.urls import reverse
 
 from campaigns import importer, services
 from campaigns.models import SheetUpload
@@ -74,6 +76,13 @@ def sheet_bytes(
     text = io.StringIO()
     csv.writer(text, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n").writerows(rows)
     return text.getvalue().encode(encoding)
+
+
+def import_form(client, upload: SheetUpload) -> dict[str, str]:
+    """The Import form as the upload page shows it: the number of the dry run its report is of."""
+    page = client.get(reverse("supervisor:upload", args=[upload.campaign_id, upload.pk])).content.decode()
+    form = page[page.index('id="import-button"') - 600 : page.index('id="import-button"')]
+    return dict(re.findall(r'<input type="hidden" name="(run)" value="([^"]*)">', form))
 
 
 def upload_sheet(campaign, data: bytes, name: str = "leads.csv", user=None) -> SheetUpload:

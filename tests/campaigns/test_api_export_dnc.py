@@ -16,7 +16,7 @@ from calls.models import Call, CallState
 from campaigns import services
 from campaigns.csvsafe import neutralize
 from campaigns.models import DoNotCall, Lead
-from tests.campaigns.conftest import sheet_bytes
+from tests.campaigns.conftest import import_form, sheet_bytes
 from tests.factories import disposition_rows, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -317,7 +317,10 @@ def test_upload_page_flow(supervisor_client, campaign, django_capture_on_commit_
     issues = supervisor_client.get(reverse("supervisor:upload_issues", args=[campaign.pk, upload.pk]))
     assert b"line,column,value,reason,kind" in b"".join(issues.streaming_content)
     with django_capture_on_commit_callbacks(execute=False):
-        supervisor_client.post(reverse("supervisor:upload_import", args=[campaign.pk, upload.pk]))
+        supervisor_client.post(
+            reverse("supervisor:upload_import", args=[campaign.pk, upload.pk]),
+            import_form(supervisor_client, upload),
+        )
     tasks.upload_import.apply(args=[upload.pk])
     lead = Lead.objects.get(campaign=campaign)
     assert (lead.name, lead.number, lead.custom_fields) == ("Ann", "+12125550134", {"City": "NYC"})

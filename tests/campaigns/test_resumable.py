@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -293,3 +294,46 @@ def test_a_name_with_nothing_storable_is_stored_under_a_plain_one(supervisor_cli
     assert done.status_code == 200, done.content
     upload = SheetUpload.objects.get(campaign=campaign)
     assert upload.original_name == "[]" and upload.file.name.endswith(".csv")
+
+
+REFUSALS = {
+    "header only": (sheet_bytes(ROWS[:1]), "This sheet has a header row but no leads"),
+    "a cell over 1 MB": (
+        sheet_bytes([["Name", "Phone"], ["x" * (1024 * 1024 + 10), "2125550134"]]),
+        "Line 2 has a cell over 1 MB",
+    ),
+    "too wide": (sheet_bytes([["Phone", *(f"c{i}" for i in range(250))], ["2125550134"]]), "251 columns"),
+    "a png": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 400, "This is a PNG image, not a CSV sheet"),
+    "a damaged workbook": (lambda: xlsx()[:3000], "This workbook is damaged"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_a_refusal_leaves_nothing_on_disk_whichever_way_the_file_came(
+    supervisor_client, campaign, monkeypatch, settings, tmp_path, kind
+):
+    """Refused through the form or at the resumable upload's first piece or finish: the
+    answer says why, and nothing stays: no row, no file under MEDIA_ROOT (the ``.part`` file of
+    the resumable upload included), no temporary file (a request body over 1 KB is one)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    data, words = REFUSALS[kind]
+    data = data() if callable(data) else data
+    answer = post_sheet(supervisor_client, campaign, data, "leads.csv")
+    assert words in answer.content.decode()
+    assert (SheetUpload.objects.count(), files(), list(temp.iterdir())) == (0, [], [])
+    upload_id = start(supervisor_client, campaign, data, "leads.csv").json()["id"]
+    offset = 0
+    while offset < len(data):
+        answer = put(supervisor_client, campaign, upload_id, offset, data[offset : offset + PIECE])
+        if answer.status_code != 200:
+            break  # refused at its first piece
+        offset = answer.json()["offset"]
+    else:
+        answer = finish(supervisor_client, campaign, upload_id)
+    assert answer.status_code in (400, 415) and words in answer.json()["message"]
+    assert (ResumableUpload.objects.count(), SheetUpload.objects.count()) == (0, 0)
+    assert (files(), list(temp.iterdir())) == ([], [])
+    assert supervisor_client.get(piece_url(campaign, upload_id)).status_code == 404

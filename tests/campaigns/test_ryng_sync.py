@@ -132,6 +132,44 @@ def test_a_lone_lead_reaches_ryng_in_the_csv_format_too(emulator, agent, monkeyp
     assert services.campaign_sync_run(campaign_id=campaign.pk) == total
     campaign.refresh_from_db()
     assert (campaign.sync_status, campaign.sync_pushed) == ("done", total)
-    assert {lead["number"] for lead in read_back(emulator, "595")["leads"]} == {
-        f"+1212555{i:04d}" for i in range(total)
+    pushed = read_back(emulator, "595")
+    assert {lead["number"] for lead in pushed["leads"]} == {f"+1212555{i:04d}" for i in range(total)}
+    # The lead's name travelled too, in the custom field Ryng was told is "Name".
+    name_field = next(k.removesuffix("Name") for k, v in pushed["customFieldNames"].items() if v == "Name")
+    assert {lead["number"]: lead["customFields"][name_field] for lead in pushed["leads"]} == {
+        f"+1212555{i:04d}": f"Lead {i}" for i in range(total)
     }
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+@pytest.mark.parametrize("batch", [None, 2])
+def test_a_chunk_that_fails_is_retried_alone(emulator, agent, monkeypatch, fmt, batch):
+    """Ryng answers 500 to one Append Campaign in the middle of a push (the third request): the
+    task's retry sends that request's leads and those after it, never again the ones Ryng took.
+    Also when the account's append batch (2) is below the push's chunk (4): a chunk then goes in
+    two requests, and its first half, taken before the failure, is not sent again."""
+    monkeypatch.setattr(services, "SYNC_CHUNK", 4)
+    campaign = ryng_campaign(emulator, fmt=fmt)
+    if batch:
+        campaign.account.options = {**campaign.account.options, "append_batch_size": batch}
+        campaign.account.save()
+    add_leads(campaign, 10, agent)
+    path = "/rest-api/v1/campaign/595"
+    emulator.control("POST", "faults", {"kind": "500", "platform": "ryng", "path": path, "skip": 2})
+    tasks.campaign_sync.apply(args=[campaign.pk])  # eager: Celery's retry runs at once
+    pushed = read_back(emulator, "595")
+    numbers = [lead["number"] for lead in pushed["leads"]]
+    assert sorted(numbers) == [f"+1212555{i:04d}" for i in range(10)]  # each lead exactly once
+    # Which leads went in which accepted request: the failed third one's leads came in the retry.
+    sent = [
+        sorted(lead["number"][-1] for lead in pushed["leads"] if lead["append"] == n) for n in range(1, 6)
+    ]
+    if batch:  # chunks 0-3, 4-7, 8-9 in requests of 2; the third (4-5) failed once
+        assert sent == [["0", "1"], ["2", "3"], ["4", "5"], ["6", "7"], ["8", "9"]]
+    else:  # requests 0-3, 4-7, 8-9; the third (8-9) failed once
+        assert sent[:3] == [["0", "1", "2", "3"], ["4", "5", "6", "7"], ["8", "9"]]
+    posts = emulator.requests(platform="ryng", path=path)
+    assert len(posts) == (6 if batch else 4)  # the accepted requests and the one that failed
+    campaign.refresh_from_db()
+    assert campaign.sync_status == "done"
+    assert not Lead.objects.filter(campaign=campaign, pushed_at__isnull=True).exists()

@@ -16,7 +16,7 @@ from django.utils import timezone
 from calls.models import Call
 from campaigns import importer, services
 from campaigns.models import Campaign, Lead, SheetUpload
-from tests.campaigns.conftest import sheet_bytes
+from tests.campaigns.conftest import import_form, sheet_bytes
 from tests.campaigns.test_ryng_sync import read_back, ryng_campaign
 from tests.factories import make_call
 
@@ -57,7 +57,9 @@ def _dry(client, upload, *, mode="add") -> str:
 
 
 def _import(client, upload) -> str:
-    client.post(reverse("supervisor:upload_import", args=[upload.campaign_id, upload.pk]))
+    client.post(
+        reverse("supervisor:upload_import", args=[upload.campaign_id, upload.pk]), import_form(client, upload)
+    )
     services.upload_import_run(upload_id=upload.pk)
     return _page(client, upload)
 

@@ -56,16 +56,16 @@ def _zip(name: str, data: bytes) -> bytes:
     return out.getvalue()
 
 
-# Workbooks are welcome (tests/campaigns/test_workbooks.py); a zip or an OLE2 file that holds
-# none is still refused, whatever its name says.
-NO_WORKBOOK = "This is a zip file, not a workbook (.xlsx, .ods) or a CSV sheet"
+# Workbooks are welcome (tests/campaigns/test_workbooks.py), and so is a zip of one sheet
+# (tests/campaigns/test_zipped_sheets.py); an Office file that holds no workbook is still refused,
+# whatever its name says.
+NO_WORKBOOK = "This is a Microsoft Office file that is not a workbook"
 BINARIES = {
     "zip named xlsx": (_zip("[Content_Types].xml", b"<Types/>"), "leads.xlsx", NO_WORKBOOK),
-    "zip named csv": (_zip("leads.csv", sheet_bytes(LEADS)), "leads.csv", NO_WORKBOOK),
     "ole2 without a workbook": (
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600),
         "leads.xls",
-        "This is a Microsoft Office file that is not a workbook",
+        NO_WORKBOOK,
     ),
     "png": (
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40),

@@ -344,10 +344,6 @@ HOSTILE = {
         "This workbook has no sheet with data in it: sheets “Sheet1”, “Sheet2” are empty.",
     ),
     "truncated xlsx": (lambda: xlsx()[:3000], "This workbook is damaged and cannot be read"),
-    "zip of a csv": (
-        lambda: _zip({"leads.csv": b"Name,Phone\r\nAnn,2125550134\r\n"}),
-        "This is a zip file, not a workbook (.xlsx, .ods) or a CSV sheet",
-    ),
     "xlsx without its sheet": (
         lambda: _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
         "This workbook is damaged and cannot be read",
