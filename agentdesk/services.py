@@ -301,16 +301,7 @@ def lead_skip(*, agent: Agent, lead: Lead, reason: str, other: str = "") -> None
     if locked.source == Lead.Source.PLATFORM:
         engine.offer_skip(agent=agent, lead=locked, reason=reason)
     now = timezone.now()
-    Call.objects.create(
-        lead=locked,
-        campaign=locked.campaign,
-        agent=agent,
-        account=locked.campaign.account,
-        state=CallState.SKIPPED,
-        number=locked.number,
-        notes=f"Skipped: {reason}",
-        state_changed_at=now,
-    )
+    engine.call_record_skip(agent=agent, lead=locked, notes=f"Skipped: {reason}")
     locked.lease_owner = None
     locked.lease_expires_at = None
     locked.next_attempt_at = now + timedelta(minutes=locked.campaign.retry_delay_minutes)

@@ -114,6 +114,9 @@ class PlatformSession(models.Model):
     # Since when run_streams listens to the platform's pushed messages for this session (None:
     # not listening). A push platform's offer asked for before then would be lost.
     listening_since = models.DateTimeField(null=True, blank=True)
+    # When the agent last signed in to the platform from AgentDesk: their session there. A record
+    # they skipped since is never shown to them again (calls.services.signals.lead_from_offer).
+    signed_in_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "account"], name="platform_session_unique")]

@@ -381,6 +381,14 @@ class Provider(ABC):
             campaign_ref=str(data.get("campaign") or ""),
         )
 
+    @classmethod
+    def offer_record(cls, data: Mapping[str, Any]) -> str:
+        """What names the platform's record behind an ``offer`` signal's ``data``: the same each
+        time the platform offers that record again (a skipped record it put back in its pool), so
+        the engine never shows an agent a record they skipped in their session. "" where the
+        platform gives no way to tell (every offer is then a new record). Never raises."""
+        return ""
+
     # -- agent session ------------------------------------------------------------------------
     def sign_in(self, agent: AgentLogin) -> None:
         """Sign the agent in to the platform (Huawei sign-in, GWS contact-center session)."""

@@ -199,6 +199,13 @@ class GenesysProvider(Provider):
             name_keys=(*NAME_KEYS, CUSTOMER_NAME_KEY),
         )
 
+    @classmethod
+    def offer_record(cls, data: Mapping[str, Any]) -> str:
+        """The record's calling list and ``recordHandle``: GWS hands a record out under the same
+        handle each time (a RescheduleRecord or RejectRecord puts that record back in the pool)."""
+        handle = data.get("recordHandle")
+        return "" if handle is None else f"{data.get('callingList', '')}:{handle}"
+
     def __init__(self, account: AccountConfig, state: Any = None):
         super().__init__(account, state)
         # telephony.md gives the base URL as http(s)://<host>/api/v2; paths here carry /api/v2

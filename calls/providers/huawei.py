@@ -143,6 +143,16 @@ class HuaweiProvider(Provider):
             fields, raw_number=str(data.get("number") or digits or ""), name=str(data.get("name") or "")
         )
 
+    @classmethod
+    def offer_record(cls, data: Mapping[str, Any]) -> str:
+        """A preview event names its offer (``controlid``), never the record: a record the
+        gateway puts back (a skip's saybusy sends it to the back of the queue) comes with a new
+        controlid. Its numbers and ``callData`` are the record's own, so they name it."""
+        digits = data.get("dialeddigits")
+        numbers = sorted(str(d) for d in digits) if isinstance(digits, list | tuple) else [str(digits or "")]
+        text = json.dumps([numbers, str(data.get("callData") or "")])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
     def session_lost(self, error: ProviderError) -> bool:
         # 000-003 / 100-006: the gateway dropped the session (it signs out an agent that has not
         # polled for 2 minutes, telephony.md); the GUID is useless.

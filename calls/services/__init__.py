@@ -30,6 +30,7 @@ from calls.services.life import (
     call_dispose,
     call_end,
     call_fail,
+    call_record_skip,
     call_save_draft,
 )
 from calls.services.placing import (
@@ -100,6 +101,7 @@ __all__ = [
     "call_platform_dispose",
     "call_platform_end_refused",
     "call_platform_end_retry",
+    "call_record_skip",
     "call_save_draft",
     "callback_urls",
     "calls_reconcile",

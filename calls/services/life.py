@@ -152,6 +152,21 @@ def dial_never_sent(attempt: DialAttempt | None) -> bool:
     return attempt.status == DialAttempt.Status.PENDING and attempt.error_code not in ("", "no_lookup")
 
 
+def call_record_skip(*, agent: Agent, lead: Lead, notes: str) -> Call:
+    """A lead given back without a call, kept in its history as a skipped call: the agent's skip,
+    or a platform's offer of a record they had skipped, given back for them."""
+    return Call.objects.create(
+        lead=lead,
+        campaign=lead.campaign,
+        agent=agent,
+        account=lead.campaign.account,
+        state=CallState.SKIPPED,
+        number=lead.number,
+        notes=notes,
+        state_changed_at=timezone.now(),
+    )
+
+
 def call_fail(*, call: Call, reason: str, message: str = "", code: str = "") -> bool:
     """Fail the call with a reason the agent reads (no-op if it already ended)."""
     with transaction.atomic():

@@ -95,7 +95,8 @@ def platform_sign_in(*, agent: Agent, account: TelephonyAccount) -> None:
     session = _session_call(agent, account, "sign_in")
     if session is not None:
         session.status = PlatformSession.Status.SIGNED_IN
-        session.save(update_fields=["status", "updated_at"])
+        session.signed_in_at = timezone.now()
+        session.save(update_fields=["status", "signed_in_at", "updated_at"])
 
 
 def platform_sign_out(*, agent: Agent, account: TelephonyAccount) -> None:
@@ -168,15 +169,21 @@ def session_listening(*, session_id: int, listening: bool) -> None:
     platform_request_offer(agent=agent, campaign=campaign)
 
 
-def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
+def offer_skip(
+    *, agent: Agent, lead: Lead, reason: str = "", stay_ready: bool | None = None
+) -> tuple[str, ...]:
     """The platform side of a skip: GWS ``RescheduleRecord`` after the campaign's retry delay,
     Huawei saybusy + sayfree (whose agent-state echoes are recorded first, so they never move
-    the agent's presence); nothing on Ryng. Synchronous (timeouts on every request)."""
+    the agent's presence); nothing on Ryng. Synchronous (timeouts on every request).
+
+    ``stay_ready``: whether a Ready agent stays Ready on the platform (default: when they are
+    Ready here). Returns the agent states the skip makes the platform report (its echoes)."""
     account = lead.campaign.account
     provider, session = provider_for(agent=agent, account=account)
     if not lead.offer or not provider.offers_leads:
-        return
-    stay_ready = agent.presence == Presence.READY
+        return ()
+    if stay_ready is None:
+        stay_ready = agent.presence == Presence.READY
     echoes = provider.skip_echoes(stay_ready=stay_ready)
     ask = platform_ask(agent=agent, account=account, state=echoes[-1], echoes=echoes) if echoes else None
     try:
@@ -192,3 +199,4 @@ def offer_skip(*, agent: Agent, lead: Lead, reason: str = "") -> None:
         raise
     finally:
         session_save_state(session, provider)
+    return echoes

@@ -18,14 +18,29 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agentdesk.models import Agent
+from agentdesk.models import Agent, Presence
 from calls import tasks
-from calls.models import LIVE_STATES, Call, CallEvent, CallState, DialAttempt, TelephonyAccount
+from calls.models import (
+    LIVE_STATES,
+    Call,
+    CallEvent,
+    CallState,
+    DialAttempt,
+    TelephonyAccount,
+)
 from calls.providers import provider_class
-from calls.providers.base import PLATFORM_CLOSED, Offer, Signal
+from calls.providers.base import PLATFORM_CLOSED, Offer, ProviderError, Signal
 from calls.services import events
-from calls.services.life import absorb_data, call_advance, on_commit
-from calls.services.presence import REREAD_SOURCE, agent_apply_platform_state
+from calls.services.life import absorb_data, call_advance, call_record_skip, on_commit
+from calls.services.presence import (
+    NOT_READY,
+    REREAD_SOURCE,
+    agent_apply_platform_state,
+    lock_agent,
+    lock_session,
+    set_presence,
+)
+from calls.services.sessions import offer_skip
 from campaigns.models import Campaign, Lead
 from campaigns.phone import Normalized, normalize
 
@@ -207,6 +222,7 @@ def lead_from_offer(*, account: TelephonyAccount, agent: Agent, signal: Signal) 
     if campaign is None:
         log.warning("offer on %s matches no campaign; kept as an event only", account)
         return None
+    skipped = _skip_of_record(account=account, agent=agent, data=data)
     # The offered text is kept as raw_number and dialed as is (a platform may insist on the exact
     # number it offered, seed 003); number is our E.164 for checks.
     lease_seconds = settings.LEAD_LEASE_SECONDS
@@ -218,11 +234,80 @@ def lead_from_offer(*, account: TelephonyAccount, agent: Agent, signal: Signal) 
         custom_fields=dict(offer.custom_fields),
         source=Lead.Source.PLATFORM,
         offer=_jsonable(data),
-        lease_owner=agent,
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds),
+        lease_owner=None if skipped else agent,
+        lease_expires_at=None if skipped else timezone.now() + timedelta(seconds=lease_seconds),
     )
+    if skipped is not None:
+        _offer_decline(agent=agent, lead=lead, skipped=skipped)
+        return None
     events.offer_arrived(agent.id)
     return lead
+
+
+# A re-offered record the agent skipped: its skip's notes, and what the agent reads when only such
+# records are left for them.
+OFFERED_AGAIN = "Offered again after a skip: given back to the platform"
+ONLY_SKIPPED_REASON = "Only skipped leads left"
+ONLY_SKIPPED_LEFT = (
+    "The platform has only leads you skipped to offer you: you are Not ready. Press Ready to look again."
+)
+
+
+def _skip_of_record(*, account: TelephonyAccount, agent: Agent, data: Mapping[str, Any]) -> Call | None:
+    """The agent's latest skip, since they signed in to the platform, of the record this offer
+    hands out (its adapter's ``offer_record``), or None."""
+    adapter = provider_class(account.platform)
+    record = adapter.offer_record(data)
+    if not record:
+        return None
+    # A skip holds these rows (its saybusy + sayfree ask) until it commits, and the gateway may
+    # offer the record again before that: wait for the skip instead of missing it.
+    lock_agent(agent)
+    session = lock_session(agent, account.pk)
+    if session is None or session.signed_in_at is None:
+        return None
+    skips = Call.objects.filter(
+        agent=agent, account=account, state=CallState.SKIPPED, created_at__gte=session.signed_in_at
+    )
+    return next(
+        (
+            c
+            for c in skips.select_related("lead").order_by("-id")
+            if adapter.offer_record(c.lead.offer or {}) == record
+        ),
+        None,
+    )
+
+
+def _offer_decline(*, agent: Agent, lead: Lead, skipped: Call) -> None:
+    """A platform offered the agent a record they skipped in this session (whatever it puts back
+    in its pool): never shown to them, given back through the platform's own skip, recorded as a
+    skip and logged. A record skipped since the agent last became Ready coming back means the
+    platform has been round its pool and has only skipped records for them: a Ready agent is
+    then left Not ready and told why, instead of being handed them back for ever (a Huawei skip's
+    sayfree brings the next offer at once)."""
+    agent.refresh_from_db(fields=["presence", "presence_changed_at"])  # locked by _skip_of_record
+    ready = agent.presence == Presence.READY
+    round_the_pool = agent.presence_changed_at is None or skipped.created_at >= agent.presence_changed_at
+    call_record_skip(agent=agent, lead=lead, notes=OFFERED_AGAIN)
+    Lead.objects.filter(pk=lead.pk).update(last_notes=OFFERED_AGAIN)
+    log.info(
+        "offer %s to agent %s is the record they skipped as lead %s: given back%s",
+        lead.pk,
+        agent.pk,
+        skipped.lead_id,
+        ", agent left not ready (only skipped records on offer)" if ready and round_the_pool else "",
+    )
+    try:
+        echoes = offer_skip(
+            agent=agent, lead=lead, reason=OFFERED_AGAIN, stay_ready=ready and not round_the_pool
+        )
+    except ProviderError as exc:
+        log.warning("giving offer %s back to the platform failed: %s", lead.pk, exc)
+        return
+    if ready and echoes and echoes[-1] == NOT_READY:
+        set_presence(agent, Presence.NOT_READY, reason=ONLY_SKIPPED_REASON, push=False)
+        events.presence_set_by_platform(agent.id, ONLY_SKIPPED_LEFT)
 
 
 def offer_details(*, account: TelephonyAccount, data: Mapping[str, Any]) -> Offer:

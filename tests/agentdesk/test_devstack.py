@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from agentdesk.devstack import CrashLoop, RestartPolicy, StopRequest, Supervisor, expand, read_procfile
+from bench.shift.desk import SimulatedAgent
+from bench.shift.script import Script
 from tests.emulator_fixtures import free_port
 from tests.process_fixtures import ROOT
 
@@ -258,21 +260,18 @@ def wait_for_log(log: Path, pattern: str, count: int = 1, timeout: float = 60) -
         time.sleep(0.2)
 
 
-@pytest.mark.slow
-def test_make_run_restarts_a_killed_worker_and_stops_on_a_crash_loop(tmp_path):
-    port = free_port()
+def make_run(tmp_path: Path, port: int, emulator_port: int, **extra: str) -> tuple[subprocess.Popen, Path]:
+    """``make run`` on its own SQLite and private Redis in ``tmp_path``; its output in the log."""
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "EMULATOR_URL"}
     }
-    # Its own SQLite and private Redis in tmp_path; the second death within the window is a loop.
     env |= {
         "AGENTDESK_VAR_DIR": str(tmp_path / "var"),
         "PORT": str(port),
-        "EMULATOR_PORT": str(free_port()),
-        "DEVSTACK_CRASH_LIMIT": "2",
-        "DEVSTACK_CRASH_WINDOW_SECONDS": "600",
+        "EMULATOR_PORT": str(emulator_port),
+        **extra,
     }
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
@@ -284,6 +283,16 @@ def test_make_run_restarts_a_killed_worker_and_stops_on_a_crash_loop(tmp_path):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return run, log
+
+
+@pytest.mark.slow
+def test_make_run_restarts_a_killed_worker_and_stops_on_a_crash_loop(tmp_path):
+    port = free_port()
+    # The second death within the window is a loop.
+    run, log = make_run(
+        tmp_path, port, free_port(), DEVSTACK_CRASH_LIMIT="2", DEVSTACK_CRASH_WINDOW_SECONDS="600"
+    )
     try:
         wait_for_log(log, "is running at")
         processes = children_of(run.pid)
@@ -308,6 +317,59 @@ def test_make_run_restarts_a_killed_worker_and_stops_on_a_crash_loop(tmp_path):
         assert "prefixed 'worker |'" in text
         assert not [cmdline for pid, cmdline in processes.items() if alive(pid)]  # Redis included
     finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(30)
+
+
+HUAWEI_DEMO_CAMPAIGN = re.compile(r'<option value="(\d+)"[^>]*>\s*Broadband upgrade \(Huawei\)')
+
+
+@pytest.mark.slow
+def test_make_run_restarts_a_killed_streams_process_and_platform_events_flow_again(tmp_path):
+    """A demo agent works the Huawei campaign on a desk (HTTP and its WebSocket) while ``make
+    run`` is up; the platform event streams process is SIGKILLed: it is restarted, and the next
+    Huawei offer (after the agent's skip) reaches the desk through the new process."""
+    port, emulator_port = free_port(), free_port()
+    run, log = make_run(tmp_path, port, emulator_port)
+    base_url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    desk = SimulatedAgent(
+        username="agent1",
+        campaign_id=0,
+        base_url=base_url,
+        emulator_url=emulator_url,
+        script=Script(emulator_url),
+        scale=1.0,
+        seed=1,
+    )
+    try:
+        wait_for_log(log, "is running at")
+        streams = only(children_of(run.pid), "run_streams")
+        desk.sign_in()
+        found = HUAWEI_DEMO_CAMPAIGN.search(desk.session.get(f"{base_url}/desk/", timeout=30).text)
+        desk.campaign_id = found.group(1)
+        desk.post("/desk/campaign/", {"campaign": desk.campaign_id})
+        desk.post("/desk/presence/", {"presence": "ready", "campaign": desk.campaign_id})
+        assert desk._wait_frames(lambda view: view.facts()["lead"], 60), "no Huawei offer reached the desk"
+        first = desk.view.facts()["lead"]
+
+        os.kill(streams, signal.SIGKILL)
+        text = wait_for_log(log, r"streams restarted \(pid \d+\)", timeout=30)
+        assert "streams exited with code -9; restarting in 1 s (restart 1)" in text
+        restarted = int(re.search(r"streams restarted \(pid (\d+)\)", text).group(1))
+        assert only(children_of(run.pid), "run_streams") == restarted != streams
+
+        # The skip's saybusy + sayfree make the gateway offer the next record: only the new
+        # streams process is polling the agent's events to bring it.
+        desk.post(f"/desk/leads/{first}/skip/", {"reason": "Bad data"})
+        assert desk._wait_frames(lambda view: view.facts()["lead"] not in ("", first), 60), (
+            "no Huawei offer reached the desk after the restart"
+        )
+        assert desk.compare(settle=1.0)["same"] is True
+    finally:
+        desk.reading.clear()
+        if desk.socket is not None:
+            desk.socket.close()
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGTERM)
             run.wait(30)

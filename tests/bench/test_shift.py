@@ -13,10 +13,18 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import requests
 from django.utils import timezone
 
+from agentdesk.models import Agent, Presence
+from bench.shift.__main__ import report
+from bench.shift.desk import PASSWORD as DESK_PASSWORD
+from bench.shift.desk import SimulatedAgent
+from bench.shift.invariants import desks_consistent
+from bench.shift.script import Script
 from calls.models import CallState, DialAttempt
+from campaigns.models import Lead
 from tests.factories import make_call, make_campaign, make_leads, make_user_agent
 from tests.process_fixtures import child_env
 
@@ -65,29 +73,118 @@ def test_a_short_shift_keeps_every_invariant(tmp_path):
     assert "All invariants hold." in output
 
 
-def test_the_checker_reports_broken_invariants_and_exits_non_zero(transactional_db, emulator):
-    """A lead called by two agents at once, four attempts on a campaign capped at three, and one
-    attempt that reached the platform twice (two Make Preview Call requests for one call): each
-    is reported by name with what broke it, and the exit status is 1."""
+# The invariants, by the names the shift prints.
+ONE_DIAL = "one platform dial per dial attempt"
+NOT_CLOSED_WHILE_LIVE = "no call ended while the platform still had it"
+ONE_AGENT = "no lead leased to two agents at once"
+ACCOUNTED = "every lead touched accounted for"
+WITHIN_CAP = "attempts never above the campaign's cap"
+IN_WINDOW = "no call outside its lead's calling window"
+CHECKED_FROM_THE_DATABASE = (ONE_DIAL, NOT_CLOSED_WHILE_LIVE, ONE_AGENT, ACCOUNTED, WITHIN_CAP, IN_WINDOW)
+
+
+def ryng_dial(emulator, number: str) -> dict:
+    """One Make Preview Call straight to the Ryng emulator: the platform now has that call up."""
+    answer = requests.post(
+        f"{emulator.url}/rest-api/v1/preview/call",
+        params={"agentID": 1, "campaignID": 595, "customerNumber": number},
+        headers={"x-access-token": "demo-ryng-token"},
+        timeout=10,
+    )
+    assert answer.json()["error"] is False
+    return answer.json()["data"]
+
+
+def placed(call) -> None:
+    DialAttempt.objects.create(call=call, key=f"dial:{call.key}", status="placed", tries=1)
+
+
+def two_agents_on_one_lead(emulator, campaign, ann, bob) -> list[str]:
+    lead = make_leads(campaign, 1)[0]
+    placed(make_call(ann, lead, CallState.CONNECTED))
+    placed(make_call(bob, lead, CallState.CONNECTED))  # both live at once
+    return [f"FAIL {ONE_AGENT}: 1 leads, 1 broken", f"lead {lead.pk}: calls of ann and bob overlap"]
+
+
+def over_the_cap(emulator, campaign, ann, bob) -> list[str]:
+    lead = make_leads(campaign, 1)[0]
+    placed(make_call(ann, lead, CallState.DISPOSED))
+    lead.attempts = 4  # the campaign's cap is 3
+    lead.save(update_fields=["attempts"])
+    return [f"FAIL {WITHIN_CAP}: 1 leads, 1 broken", f"lead {lead.pk}: 4 attempts, cap 3"]
+
+
+def dialed_twice(emulator, campaign, ann, bob) -> list[str]:
+    lead = make_leads(campaign, 1)[0]
+    call = make_call(ann, lead, CallState.DISPOSED)
+    placed(call)
+    for _ in range(2):  # the one attempt reached the platform twice
+        ryng_dial(emulator, lead.number)
+    return [
+        f"FAIL {ONE_DIAL}: 1 dial attempts, 1 broken",
+        f"ryng {lead.number}: 2 dials accepted for 1 attempt(s)",
+    ]
+
+
+def disposed_while_up(emulator, campaign, ann, bob) -> list[str]:
+    """Disposed here while the platform still has the call connected (what the reconciler's old
+    rule did to every conversation past 15 minutes)."""
+    lead = make_leads(campaign, 1)[0]
+    data = ryng_dial(emulator, lead.number)
+    call = make_call(ann, lead, CallState.DISPOSED)
+    call.platform_call_id, call.platform_log_id = str(data["callID"]), str(data["logID"])
+    call.save(update_fields=["platform_call_id", "platform_log_id"])
+    placed(call)
+    return [
+        f"FAIL {NOT_CLOSED_WHILE_LIVE}: 1 calls over, 1 broken",
+        f"call {call.pk} (ryng {data['callID']}) is disposed here, live there",
+    ]
+
+
+def left_unaccounted(emulator, campaign, ann, bob) -> list[str]:
+    """A lead left in progress with no live call, and a call failed without a reason."""
+    stuck, failed = make_leads(campaign, 2)
+    placed(make_call(ann, stuck, CallState.DISPOSED))
+    stuck.status = Lead.Status.IN_PROGRESS
+    stuck.save(update_fields=["status"])
+    call = make_call(ann, failed, CallState.FAILED)
+    return [
+        f"FAIL {ACCOUNTED}: 2 leads, 2 broken",
+        f"lead {stuck.pk}: in progress with no live call",
+        f"call {call.pk}: failed without a reason",
+    ]
+
+
+def outside_the_window(emulator, campaign, ann, bob) -> list[str]:
+    campaign.window_days = ""  # no calling day at all: every dial is outside the window
+    campaign.save(update_fields=["window_days"])
+    lead = make_leads(campaign, 1)[0]
+    call = make_call(ann, lead, CallState.DISPOSED)
+    placed(call)
+    return [f"FAIL {IN_WINDOW}: 1 dialed calls, 1 broken", f"call {call.pk}: dialed outside the window ("]
+
+
+@pytest.mark.parametrize(
+    ("broken", "plant"),
+    [
+        (ONE_DIAL, dialed_twice),
+        (NOT_CLOSED_WHILE_LIVE, disposed_while_up),
+        (ONE_AGENT, two_agents_on_one_lead),
+        (ACCOUNTED, left_unaccounted),
+        (WITHIN_CAP, over_the_cap),
+        (IN_WINDOW, outside_the_window),
+    ],
+    ids=["one-dial", "closed-while-live", "one-agent", "accounted", "cap", "window"],
+)
+def test_the_checker_reports_each_broken_invariant_and_exits_non_zero(
+    transactional_db, emulator, broken, plant
+):
+    """Each invariant the checker reads from the database and the emulators, broken on its own
+    on purpose: reported by name with what broke it, every other one holds, and the exit status
+    is 1."""
     since = timezone.now() - timedelta(seconds=1)
     campaign = make_campaign(base_url=f"{emulator.url}/rest-api/v1")
-    lead, other_lead = make_leads(campaign, 2)
-    ann, bob = make_user_agent("ann", 1), make_user_agent("bob", 2)
-    first = make_call(ann, lead, CallState.CONNECTED)
-    make_call(bob, lead, CallState.CONNECTED)  # leased to two agents: both live at once
-    DialAttempt.objects.create(call=first, key=f"dial:{first.key}", status="placed", tries=1)
-    lead.attempts = 4  # over the cap of 3
-    lead.save(update_fields=["attempts"])
-    twice = make_call(ann, other_lead, CallState.DISPOSED)
-    DialAttempt.objects.create(call=twice, key=f"dial:{twice.key}", status="placed", tries=1)
-    for _ in range(2):  # the one attempt dialed twice on the platform
-        answer = requests.post(
-            f"{emulator.url}/rest-api/v1/preview/call",
-            params={"agentID": 1, "campaignID": 595, "customerNumber": other_lead.number},
-            headers={"x-access-token": "demo-ryng-token"},
-            timeout=10,
-        )
-        assert answer.json()["error"] is False
+    expected = plant(emulator, campaign, make_user_agent("ann", 1), make_user_agent("bob", 2))
 
     run = subprocess.run(
         [
@@ -108,11 +205,48 @@ def test_the_checker_reports_broken_invariants_and_exits_non_zero(transactional_
     )
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
-    assert "FAIL no lead leased to two agents at once: 2 leads, 1 broken" in output, output
-    assert f"lead {lead.pk}: calls of ann and bob overlap" in output
-    assert "FAIL attempts never above the campaign's cap: 2 leads, 1 broken" in output
-    assert f"lead {lead.pk}: 4 attempts, cap 3" in output
-    assert "FAIL one platform dial per dial attempt: 2 dial attempts, 1 broken" in output
-    assert f"ryng {other_lead.number}: 2 dials accepted for 1 attempt(s)" in output
-    assert "ok   no call outside its lead's calling window" in output
-    assert "FAILED: " in output
+    for line in expected:
+        assert line in output, output
+    for name in CHECKED_FROM_THE_DATABASE:
+        if name != broken:
+            assert f"ok   {name}: " in output, output
+    assert f"FAILED: {broken}\n" in output, output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_checker_reports_a_desk_whose_last_frame_is_not_its_state_over_http(live_stack, emulator, capsys):
+    """A real desk (the simulator's: HTTP and its WebSocket against daphne) agrees with its
+    re-read until its state changes with no event to tell it (written past the engine's one
+    writer): the desk check then reports it by name with both sides, and the exit status is 1."""
+    ann = make_user_agent("ann", 1)
+    ann.user.set_password(DESK_PASSWORD)
+    ann.user.save(update_fields=["password"])
+    campaign = make_campaign(base_url=f"{emulator.url}/rest-api/v1")
+    desk = SimulatedAgent(
+        username="ann",
+        campaign_id=campaign.pk,
+        base_url=live_stack.base_url,
+        emulator_url=emulator.url,
+        script=Script(emulator.url),
+        scale=1.0,
+        seed=1,
+    )
+    desk.sign_in()
+    try:
+        assert desk.compare(settle=1.0)["same"] is True
+        Agent.objects.filter(pk=ann.pk).update(presence=Presence.NOT_READY, presence_reason="Lunch")
+        final = desk.compare(settle=1.0, tries=1)
+    finally:
+        desk.reading.clear()
+        if desk.socket is not None:
+            desk.socket.close()
+    assert final["same"] is False
+    assert final["http"]["presence"] == Presence.NOT_READY != final["frame"]["presence"]
+    assert report([desks_consistent([final])]) == 1
+    output = capsys.readouterr().out
+    assert (
+        "FAIL every desk's last WebSocket frame equals its state re-read over HTTP: 1 desks, 1 broken"
+        in output
+    )
+    assert "ann: last frame {" in output and "'presence': 'not_ready'" in output
+    assert "FAILED: every desk's last WebSocket frame equals its state re-read over HTTP" in output
