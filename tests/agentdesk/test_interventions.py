@@ -301,6 +301,7 @@ def test_agents_and_anonymous_users_are_refused_everywhere_new(agent, other, cam
     hold(other, leads[0])
     posts = [f"/supervisor/agents/{other.pk}/{what}/" for what in ("not-ready", "sign-out", "reclaim")]
     anonymous, agent_client = Client(), login(agent)
+    token = campaign.intake_token
     for url in posts:
         answer = anonymous.post(url, {"reason": "Break"})
         assert answer.status_code == 302 and "/login/" in answer["Location"], url
@@ -311,11 +312,22 @@ def test_agents_and_anonymous_users_are_refused_everywhere_new(agent, other, cam
         reverse("supervisor:campaign_status", args=[campaign.pk]),
         reverse("supervisor:campaign_token_rotate", args=[campaign.pk]),
     ):
+        answer = anonymous.post(url, {"status": "paused"})
+        assert answer.status_code == 302 and "/login/" in answer["Location"], url
         assert agent_client.post(url, {"status": "paused"}).status_code == 403, url
     other.refresh_from_db()
     assert other.presence == Presence.READY
     assert Lead.objects.get(pk=leads[0].pk).lease_owner == other
-    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.ACTIVE
+    assert Campaign.objects.values_list("status", "intake_token").get(pk=campaign.pk) == (
+        Campaign.Status.ACTIVE,
+        token,
+    )
+    # Nor can they resume a paused campaign.
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+    resume = reverse("supervisor:campaign_status", args=[campaign.pk])
+    assert "/login/" in anonymous.post(resume, {"status": "active"})["Location"]
+    assert agent_client.post(resume, {"status": "active"}).status_code == 403
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.PAUSED
     assert not AuditEntry.objects.exists()
     plain = Client()
     plain.force_login(agent.user)

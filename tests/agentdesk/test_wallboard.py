@@ -11,10 +11,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
+from django.http import HttpRequest
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agentdesk import live, wallboard
+from agentdesk.asgi import application
 from agentdesk.consumers import SupervisorConsumer
 from agentdesk.models import Presence
 from calls.models import Call, CallState
@@ -22,7 +25,7 @@ from calls.services import set_presence
 from campaigns import services
 from campaigns.models import Campaign, Disposition, Lead
 from tests.agentdesk.conftest import login
-from tests.factories import make_call, make_campaign, make_leads, make_user_agent
+from tests.factories import PASSWORD, make_call, make_campaign, make_leads, make_user_agent
 
 URL = "/supervisor/wallboard/"
 
@@ -235,6 +238,28 @@ def test_an_agent_cannot_open_a_wallboard_socket():
         return connected
 
     assert asyncio.run(scenario()) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_users_cannot_open_the_supervisor_or_the_wallboard_socket():
+    """Through the whole ASGI application, as a browser arrives: without a session both sockets
+    are closed at once (4403); the same sockets open for a signed-in supervisor."""
+    make_user_agent("boss", 9, supervisor=True)
+    browser = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    signed_in = Client()
+    assert signed_in.login(request=HttpRequest(), username="boss", password=PASSWORD)
+    session = [(b"cookie", f"sessionid={signed_in.cookies['sessionid'].value}".encode())]
+
+    async def opens(path: str, headers) -> tuple[bool, int | None]:
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, code = await communicator.connect(timeout=5)
+        if connected:
+            await communicator.disconnect()
+        return connected, code
+
+    for path in ("/ws/supervisor/", "/ws/supervisor/?view=wallboard"):
+        assert asyncio.run(opens(path, browser)) == (False, 4403), path
+        assert asyncio.run(opens(path, browser + session))[0] is True, path
 
 
 @pytest.mark.django_db(transaction=True)
