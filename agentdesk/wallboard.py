@@ -6,8 +6,8 @@ calls or campaigns (``tests/agentdesk/test_wallboard.py`` counts them):
 - ``agents``: every agent by presence, with the time in that presence (one query);
 - ``calls``: the calls in progress, and a sparkline of calls placed per 15 minutes today (two);
 - ``campaigns``: per campaign, leads done / remaining / in progress, and today's calls: contact
-  rate, conversions, calls in the last hour, average talk and wait, against the campaign's target
-  (three).
+  rate, conversions, calls in the last hour, average talk and wait, the answer-time service
+  level, each against the campaign's targets (three).
 
 Live: ``SupervisorConsumer`` on a wallboard socket re-renders the group an event touches
 (``fragments.wallboard_event``); no polling.
@@ -140,6 +140,8 @@ class CampaignFigures:
     calls_last_hour: int = 0
     avg_talk: timedelta | None = None
     avg_wait: timedelta | None = None
+    waited: int = 0
+    in_time: int = 0
     bar: dict = field(default_factory=dict)
 
     @property
@@ -161,6 +163,19 @@ class CampaignFigures:
         if self.target is None or self.contact_rate is None:
             return None
         return self.contact_rate >= self.target
+
+    @property
+    def service_level(self) -> float | None:
+        """Connects answered within the campaign's time, in percent (``calls.figures``)."""
+        return call_figures.service_level(self.waited, self.in_time, self.campaign.service_level_seconds)
+
+    @property
+    def service_level_met(self) -> bool | None:
+        """None with no target or no connect yet (nothing to judge)."""
+        target = self.campaign.target_service_level
+        if target is None or self.service_level is None:
+            return None
+        return self.service_level >= target
 
 
 def _bar(figures: CampaignFigures) -> dict:
@@ -184,7 +199,7 @@ def campaign_figures(now: datetime | None = None) -> list[CampaignFigures]:
         row["campaign"]: call_figures.CallFigures.from_row(row)
         for row in Call.objects.filter(PLACED, created_at__gte=start_of_day(now))
         .values("campaign")
-        .annotate(**call_figures.aggregates(now=now))
+        .annotate(**call_figures.aggregates(now=now, service_level=True))
     }
     campaigns = list(
         Campaign.objects.filter(Q(status=Campaign.Status.ACTIVE) | Q(pk__in=list(calls))).order_by("name")
@@ -201,6 +216,7 @@ def campaign_figures(now: datetime | None = None) -> list[CampaignFigures]:
             item.calls, item.connected = row.calls, row.connected
             item.conversions, item.calls_last_hour = row.conversions, row.last_hour
             item.avg_talk, item.avg_wait = row.avg_talk, row.avg_wait
+            item.waited, item.in_time = row.waited, row.in_time
         item.bar = _bar(item)
     return list(figures.values())
 

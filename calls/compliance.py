@@ -1,4 +1,4 @@
-"""Dial-time checks: calling window, do-not-call, attempt cap.
+"""Dial-time checks: campaign not paused, calling window, do-not-call, attempt cap.
 
 Run twice: by :func:`calls.services.call_dial` when the agent clicks (so the agent reads why at
 once) and again by the ``place_call`` task right before the platform is called (the click may be
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from campaigns.models import DoNotCall, Lead
+from campaigns.models import Campaign, DoNotCall, Lead
 from campaigns.selectors import calling_window_status
 
 
@@ -45,8 +45,17 @@ def dial_checks(lead: Lead, *, at: datetime | None = None) -> DialChecks:
     """All dial-time checks for ``lead`` at ``at`` (now by default). Never raises."""
     at = at or timezone.now()
     return DialChecks(
-        at=at.isoformat(), checks=[_window_check(lead, at), _dnc_check(lead), _attempts_check(lead)]
+        at=at.isoformat(),
+        checks=[_campaign_check(lead), _window_check(lead, at), _dnc_check(lead), _attempts_check(lead)],
     )
+
+
+def _campaign_check(lead: Lead) -> Check:
+    # A lead already on a desk when its campaign was paused (ours, or a platform's offer still
+    # on its way back) is not dialed until the campaign is resumed.
+    if lead.campaign.status == Campaign.Status.PAUSED:
+        return Check("campaign", False, f"{lead.campaign.name} is paused: no calls until it is resumed.")
+    return Check("campaign", True)
 
 
 def _window_check(lead: Lead, at: datetime) -> Check:

@@ -12,6 +12,9 @@ mean one thing on the TV and another in a report:
 - **talk time** is the platform's figure (``talk_seconds``) when it sent one, else from connected
   to ended; a call still on the phone has none yet;
 - **wait** is from dialed to connected, for connected calls;
+- the **service level** is, of connected calls (with both times), the percent answered within
+  the campaign's ``service_level_seconds`` of the dial (wait at most that), to one decimal (None
+  without a target or before a connect); it meets its target at ``target_service_level`` or more;
 - **calls in the last hour** are calls created in the hour before now.
 
 Every figure is an aggregate over ``calls_call`` (``aggregates``), never a grouping of lead rows
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, IntegerField, Q, Sum, Value
+from django.db.models.lookups import LessThanOrEqual
 
 from calls.models import CallState
 
@@ -35,15 +39,27 @@ CONVERSION = Q(disposition__is_conversion=True)
 _TALK_REPORTED = Q(talk_seconds__isnull=False)
 _TALK_TIMED = Q(talk_seconds__isnull=True, connected_at__isnull=False, ended_at__isnull=False)
 _WAITED = Q(connected_at__isnull=False, dialed_at__isnull=False)
+# Answered within the call's campaign's service-level time (no time set: never counted).
+_IN_TIME = _WAITED & Q(
+    LessThanOrEqual(
+        ExpressionWrapper(F("connected_at") - F("dialed_at"), output_field=DurationField()),
+        ExpressionWrapper(
+            ExpressionWrapper(F("campaign__service_level_seconds"), output_field=IntegerField())
+            * Value(timedelta(seconds=1)),
+            output_field=DurationField(),
+        ),
+    )
+)
 
 
 def last_hour(now: datetime) -> Q:
     return Q(created_at__gte=now - timedelta(hours=1))
 
 
-def aggregates(*, now: datetime | None = None) -> dict[str, Any]:
+def aggregates(*, now: datetime | None = None, service_level: bool = False) -> dict[str, Any]:
     """The aggregates behind :class:`CallFigures`, for ``.aggregate()`` or ``.annotate()`` over
-    placed calls (filter with ``PLACED`` first). With ``now``, calls in the last hour too."""
+    placed calls (filter with ``PLACED`` first). With ``now``, calls in the last hour too; with
+    ``service_level``, connects answered in their campaign's time (a join to the campaign)."""
     out: dict[str, Any] = {
         "calls": Count("id"),
         "connected": Count("id", filter=CONNECTED),
@@ -54,6 +70,8 @@ def aggregates(*, now: datetime | None = None) -> dict[str, Any]:
         "wait": Sum(F("connected_at") - F("dialed_at"), filter=_WAITED),
         "waited": Count("id", filter=_WAITED),
     }
+    if service_level:
+        out["in_time"] = Count("id", filter=_IN_TIME)
     if now is not None:
         out["last_hour"] = Count("id", filter=last_hour(now))
     return out
@@ -72,6 +90,12 @@ def contact_rate(calls: int, connected: int) -> float | None:
     return round(100 * connected / calls, 1) if calls else None
 
 
+def service_level(waited: int, in_time: int, seconds: int | None) -> float | None:
+    """Connects answered within ``seconds`` of the dial out of connects, in percent to one
+    decimal; None without a time set or before the first connect."""
+    return round(100 * in_time / waited, 1) if seconds is not None and waited else None
+
+
 @dataclass
 class CallFigures:
     """One group's call figures (a campaign today, an agent's day, a report's row)."""
@@ -83,6 +107,7 @@ class CallFigures:
     talked: int = 0  # calls with a talk time
     wait_seconds: float = 0.0  # total wait
     waited: int = 0
+    in_time: int = 0  # connects answered within the campaign's service-level time
     last_hour: int = 0
 
     @classmethod
@@ -98,6 +123,7 @@ class CallFigures:
             talked=row.get("talked") or 0,
             wait_seconds=_seconds(row.get("wait")),
             waited=row.get("waited") or 0,
+            in_time=row.get("in_time") or 0,
             last_hour=row.get("last_hour") or 0,
         )
 

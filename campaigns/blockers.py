@@ -4,17 +4,21 @@ A supervisor whose agents sit idle asks this. Each remaining lead (waiting or wi
 not a platform's own offer) is counted once, under the first of these that holds it:
 
 1. the campaign is paused;
-2. its attempts are used up (the cap was lowered, or a callback was booked on the last one);
-3. it is leased to an agent (previewed on a desk now);
-4. its callback is not due yet;
-5. its retry delay is not over;
-6. it is outside the calling window now, in the lead's own zone;
-7. it is assigned to agents none of whom is signed in;
+2. its number is on the do-not-call list (put there after the lead was made: a do-not-call
+   disposition of the same number in another campaign, or while the lead was on a call; the desk
+   refuses to dial it);
+3. its attempts are used up (the cap was lowered, or a callback was booked on the last one);
+4. it is leased to an agent (previewed on a desk now);
+5. its callback is not due yet;
+6. its retry delay is not over;
+7. it is outside the calling window now, in the lead's own zone;
+8. it is assigned to agents none of whom is signed in;
 
 and otherwise it is dialable now. Each reason says when the next of its leads open up.
 
 One aggregate query over the campaign's remaining leads (on PostgreSQL, the campaign's own
-partition), grouped by the lead's zone and its assigned agents: the calling window and who is
+partition), grouped by the lead's zone, its assigned agents and whether its number is on the
+do-not-call list (one probe of that list's unique index per lead): the calling window and who is
 signed in are then decided once per group in Python, not once per lead.
 
 That query reads every remaining lead: about 3 s for the 2.8 million of a worked 5-million-lead
@@ -30,14 +34,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from agentdesk.models import Agent, Presence
-from campaigns.models import Campaign, Lead
+from campaigns.models import Campaign, DoNotCall, Lead
 from campaigns.selectors import lead_zone_of, window_open_in, window_opens_in
 
 PAUSED = "paused"
+DO_NOT_CALL = "do_not_call"
 CAPPED = "capped"
 LEASED = "leased"
 CALLBACK_LATER = "callback_later"
@@ -55,6 +60,7 @@ COUNTING_SECONDS = 300
 
 LABELS = {
     PAUSED: "Campaign paused",
+    DO_NOT_CALL: "On the do-not-call list",
     CAPPED: "Attempts used up",
     LEASED: "Previewed on a desk",
     CALLBACK_LATER: "Callback not due yet",
@@ -63,7 +69,17 @@ LABELS = {
     AGENTS_AWAY: "Assigned to agents not signed in",
     DIALABLE: "Dialable now",
 }
-ORDER = [DIALABLE, PAUSED, CAPPED, LEASED, CALLBACK_LATER, RETRY_LATER, OUTSIDE_WINDOW, AGENTS_AWAY]
+ORDER = [
+    DIALABLE,
+    PAUSED,
+    DO_NOT_CALL,
+    CAPPED,
+    LEASED,
+    CALLBACK_LATER,
+    RETRY_LATER,
+    OUTSIDE_WINDOW,
+    AGENTS_AWAY,
+]
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,8 @@ def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Break
     groups = (
         Lead.objects.filter(campaign=campaign, status__in=[Lead.Status.PENDING, Lead.Status.CALLBACK])
         .exclude(source=Lead.Source.PLATFORM)
-        .values("timezone", "assigned_agents")
+        .annotate(on_dnc=Exists(DoNotCall.objects.filter(number=OuterRef("number"))))
+        .values("timezone", "assigned_agents", "on_dnc")
         .annotate(
             total=Count("id"),
             capped=Count("id", filter=capped),
@@ -123,6 +140,9 @@ def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Break
         remaining += group["total"]
         if campaign.status != Campaign.Status.ACTIVE:
             add(PAUSED, group["total"])
+            continue
+        if group["on_dnc"]:
+            add(DO_NOT_CALL, group["total"])
             continue
         add(CAPPED, group["capped"])
         add(LEASED, group["leased"], group["leased_until"])

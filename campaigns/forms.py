@@ -197,6 +197,8 @@ class CampaignForm(forms.ModelForm):
             "retry_delay_minutes",
             "wrap_up_limit_seconds",
             "target_contact_rate",
+            "service_level_seconds",
+            "target_service_level",
         ]
         widgets = {
             "window_start": forms.TimeInput(attrs=HHMM, format="%H:%M"),
@@ -228,6 +230,9 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = TelephonyAccount.objects.filter(is_active=True)
+        # The browser's own bounds, as the model's validators have them (the form checks again).
+        self.fields["service_level_seconds"].widget.attrs.update(min=1, max=3600)
+        self.fields["target_service_level"].widget.attrs.update(max=100)
         campaign = self.instance
         # A new campaign's mapping is the supervisor's choice, not a default they may not notice.
         self.fields["agent_mapping"].choices = AgentMapping.choices
@@ -290,6 +295,10 @@ class CampaignForm(forms.ModelForm):
             self.add_error(None, "A disposition row needs a look (below); nothing was saved.")
         if data.get("agent_mapping") == AgentMapping.GLOBAL and not data.get("agents"):
             self.add_error("agents", "A list-of-agents mapping needs at least one agent.")
+        within, target = data.get("service_level_seconds"), data.get("target_service_level")
+        if (within is None) != (target is None):
+            missing = "target_service_level" if target is None else "service_level_seconds"
+            self.add_error(missing, "A service level needs both: the seconds and the target percentage.")
         if data.get("agent_mapping") == AgentMapping.ALL_AGENTS and data.get("agents"):
             self.add_error(
                 "agent_mapping", "All agents takes no list: choose “A list of agents”, or untick the agents."

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import time
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -81,6 +81,23 @@ class Campaign(models.Model):
         blank=True,
         validators=[MaxValueValidator(100)],
         help_text="Connected calls out of calls placed, today. Empty: no target.",
+    )
+    # The answer-time service level (calls.figures.service_level): this share of today's
+    # connected calls answered within this many seconds of the dial. Nullable with no default,
+    # like target_contact_rate. Both or neither (the form).
+    service_level_seconds = models.PositiveSmallIntegerField(
+        "answered within (seconds)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Of connected calls, from the dial to the customer's answer. Empty: no target.",
+    )
+    target_service_level = models.PositiveSmallIntegerField(
+        "target service level (%)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Connected calls answered within that time, today.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # -- pushing leads to the platform (Ryng Append Campaign); see docs/campaigns.md "Ryng sync" --

@@ -32,6 +32,7 @@ from django.utils.text import get_valid_filename
 
 from agentdesk import live
 from agentdesk.models import Agent, AuditEntry, audit_record, person_name
+from calls import services as engine
 from calls.providers import append_campaign, get_provider, provider_class
 from campaigns import blockers, importer, sheets, tasks, workbooks
 from campaigns.locks import lead_append_lock
@@ -105,14 +106,24 @@ def _dispositions_replace(campaign: Campaign, specs: Sequence[DispositionSpec]) 
         row.save()
 
 
-@transaction.atomic
 def campaign_set_status(*, campaign: Campaign, status: str, by: Any) -> Campaign:
     """A supervisor (``by``) pauses or resumes. A paused campaign offers no leads (the desk's queue
-    filters on status). Recorded in the audit trail, and the desks working the campaign are told."""
+    filters on status, and the dial-time checks refuse its leads). Recorded in the audit trail,
+    and the desks working the campaign are told. Where the platform hands out the leads, a pause
+    reaches it once recorded: its agents Not ready there, their offers given back
+    (``calls.services.campaign_paused_on_platform``)."""
+    if _campaign_status_save(campaign=campaign, status=status, by=by) and status == Campaign.Status.PAUSED:
+        engine.campaign_paused_on_platform(campaign=campaign)
+    return campaign
+
+
+@transaction.atomic
+def _campaign_status_save(*, campaign: Campaign, status: str, by: Any) -> bool:
+    """The status, its audit row and the desks told; False when it was already ``status``."""
     if status not in Campaign.Status.values:
         raise ServiceError(f"Unknown campaign status {status!r}.")
     if status == campaign.status:
-        return campaign  # a second click on a stale page: nothing happened, nothing to record
+        return False  # a second click on a stale page: nothing happened, nothing to record
     campaign.status = status
     campaign.save(update_fields=["status"])
     paused = status == Campaign.Status.PAUSED
@@ -129,7 +140,7 @@ def campaign_set_status(*, campaign: Campaign, status: str, by: Any) -> Campaign
     for agent_id in Agent.objects.filter(desk_campaign=campaign).values_list("pk", flat=True):
         live.desk_changed(agent_id, live.ALERT, alert=live.alert(message, level="info"))
     _push_campaign_row(campaign)
-    return campaign
+    return True
 
 
 @transaction.atomic

@@ -61,8 +61,10 @@ from calls.services.presence import (
 )
 from calls.services.reconcile import calls_reconcile
 from calls.services.sessions import (
+    CAMPAIGN_PAUSED,
     agent_identity,
     agent_login,
+    campaign_paused_on_platform,
     offer_skip,
     platform_request_offer,
     platform_set_ready,
@@ -75,6 +77,7 @@ from calls.services.sessions import (
 from calls.services.signals import call_apply_signal, lead_from_offer
 
 __all__ = [
+    "CAMPAIGN_PAUSED",
     "FAILURE_REASONS",
     "NOT_READY",
     "PLATFORM_PRESENCE",
@@ -105,6 +108,7 @@ __all__ = [
     "call_save_draft",
     "callback_urls",
     "calls_reconcile",
+    "campaign_paused_on_platform",
     "dial_request",
     "lead_from_offer",
     "offer_skip",

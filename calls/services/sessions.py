@@ -1,6 +1,6 @@
 """Platform sessions: who the platform knows an agent as, the adapter with the agent's persisted
 session (GUID, cookies, CSRF token), and the synchronous agent-session requests (sign in and
-out, ready and not ready, ask for an offer, give an offer back).
+out, ready and not ready, ask for an offer, give an offer back, a paused campaign's offers).
 
 Every request that makes the platform report an agent state records its ask first
 (:mod:`calls.services.presence`), so the echo is known as ours when it arrives.
@@ -8,11 +8,12 @@ Every request that makes the platform report an agent state records its ask firs
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
+from agentdesk import live
 from agentdesk.models import Agent, Presence
 from calls.models import Call, PlatformIdentity, PlatformSession, TelephonyAccount
 from calls.providers import get_provider, provider_class
@@ -25,6 +26,7 @@ from calls.services.presence import (
     ask_withdraw,
     platform_ask,
     platform_ask_sign_in,
+    set_presence,
 )
 from campaigns.models import Campaign, Lead
 
@@ -170,11 +172,17 @@ def session_listening(*, session_id: int, listening: bool) -> None:
 
 
 def offer_skip(
-    *, agent: Agent, lead: Lead, reason: str = "", stay_ready: bool | None = None
+    *,
+    agent: Agent,
+    lead: Lead,
+    reason: str = "",
+    stay_ready: bool | None = None,
+    retry_at: datetime | None = None,
 ) -> tuple[str, ...]:
-    """The platform side of a skip: GWS ``RescheduleRecord`` after the campaign's retry delay,
-    Huawei saybusy + sayfree (whose agent-state echoes are recorded first, so they never move
-    the agent's presence); nothing on Ryng. Synchronous (timeouts on every request).
+    """The platform side of a skip: GWS ``RescheduleRecord`` after the campaign's retry delay
+    (or at ``retry_at``), Huawei saybusy + sayfree (whose agent-state echoes are recorded first,
+    so they never move the agent's presence); nothing on Ryng. Synchronous (timeouts on every
+    request).
 
     ``stay_ready``: whether a Ready agent stays Ready on the platform (default: when they are
     Ready here). Returns the agent states the skip makes the platform report (its echoes)."""
@@ -187,7 +195,7 @@ def offer_skip(
     echoes = provider.skip_echoes(stay_ready=stay_ready)
     ask = platform_ask(agent=agent, account=account, state=echoes[-1], echoes=echoes) if echoes else None
     try:
-        retry_at = timezone.now() + timedelta(minutes=lead.campaign.retry_delay_minutes)
+        retry_at = retry_at or timezone.now() + timedelta(minutes=lead.campaign.retry_delay_minutes)
         provider.skip(
             agent_login(agent=agent, account=account),
             dict(lead.offer),
@@ -200,3 +208,51 @@ def offer_skip(
     finally:
         session_save_state(session, provider)
     return echoes
+
+
+# -- a paused campaign whose platform hands out the leads ---------------------------------------------
+
+# The Not-ready reason of an agent whose campaign a supervisor paused.
+CAMPAIGN_PAUSED = "Campaign paused"
+
+
+def campaign_paused_on_platform(*, campaign: Campaign) -> None:
+    """A supervisor paused ``campaign``. Where the platform hands out its leads, the platform
+    would go on offering its records to a Ready agent, and no vendor page documents pausing a
+    campaign there (docs/providers.md): so each agent working it who is not on a call is set Not
+    ready (:data:`CAMPAIGN_PAUSED`) here and on the platform, and the offer they hold goes back
+    (:func:`paused_offer_give_back`). Synchronous (timeouts on every request)."""
+    if not provider_class(campaign.platform).offers_leads:
+        return
+    now = timezone.now()
+    agents = Agent.objects.filter(desk_campaign=campaign).exclude(presence=Presence.OFFLINE)
+    for agent in agents.exclude(calls__state__in=DESK_STATES).distinct():
+        held = (
+            Lead.objects.filter(campaign=campaign, source=Lead.Source.PLATFORM, lease_owner=agent)
+            .filter(lease_expires_at__gt=now, calls__isnull=True)
+            .first()
+        )
+        paused_offer_give_back(agent=agent, campaign=campaign, lead=held)
+
+
+def paused_offer_give_back(*, agent: Agent, campaign: Campaign, lead: Lead | None) -> None:
+    """``agent`` works ``campaign``, paused, whose platform hands out the leads. A Ready agent is
+    set Not ready (:data:`CAMPAIGN_PAUSED`) on the platform and here, so it offers them nothing
+    more (Huawei offers the next record to a Ready agent at once); ``lead``, an offer of the
+    campaign, is never on the desk: it goes back through the adapter's skip, due again at once
+    (the campaign asks for nothing while paused), and leaves the agent. A platform's refusal is
+    told to the agent's desk in its words."""
+    agent.refresh_from_db()
+    try:
+        if agent.presence == Presence.READY:
+            platform_set_ready(agent=agent, account=campaign.account, ready=False, reason=CAMPAIGN_PAUSED)
+            set_presence(agent, Presence.NOT_READY, reason=CAMPAIGN_PAUSED)
+        if lead is not None:
+            offer_skip(agent=agent, lead=lead, reason=CAMPAIGN_PAUSED, retry_at=timezone.now())
+    except ProviderError as exc:
+        live.desk_changed(agent.pk, live.ALERT, alert=live.alert(exc.message, exc.code))
+    if lead is not None:
+        Lead.objects.filter(pk=lead.pk, lease_owner=agent).update(
+            lease_owner=None, lease_expires_at=None, last_notes=f"Given back: {CAMPAIGN_PAUSED.lower()}"
+        )
+        live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE)

@@ -40,7 +40,7 @@ from calls.services.presence import (
     lock_session,
     set_presence,
 )
-from calls.services.sessions import offer_skip
+from calls.services.sessions import offer_skip, paused_offer_give_back
 from campaigns.models import Campaign, Lead
 from campaigns.phone import Normalized, normalize
 
@@ -218,11 +218,12 @@ def lead_from_offer(*, account: TelephonyAccount, agent: Agent, signal: Signal) 
     agent, keeping the offer so the dial can cite it (controlid / recordHandle)."""
     data = dict(signal.data or {})
     offer = offer_details(account=account, data=data)
-    campaign = _campaign_for_offer(account, offer)
+    campaign = _campaign_for_offer(account, offer, agent)
     if campaign is None:
         log.warning("offer on %s matches no campaign; kept as an event only", account)
         return None
-    skipped = _skip_of_record(account=account, agent=agent, data=data)
+    paused = campaign.status != Campaign.Status.ACTIVE
+    skipped = None if paused else _skip_of_record(account=account, agent=agent, data=data)
     # The offered text is kept as raw_number and dialed as is (a platform may insist on the exact
     # number it offered, seed 003); number is our E.164 for checks.
     lease_seconds = settings.LEAD_LEASE_SECONDS
@@ -234,9 +235,13 @@ def lead_from_offer(*, account: TelephonyAccount, agent: Agent, signal: Signal) 
         custom_fields=dict(offer.custom_fields),
         source=Lead.Source.PLATFORM,
         offer=_jsonable(data),
-        lease_owner=None if skipped else agent,
-        lease_expires_at=None if skipped else timezone.now() + timedelta(seconds=lease_seconds),
+        lease_owner=None if paused or skipped else agent,
+        lease_expires_at=None if paused or skipped else timezone.now() + timedelta(seconds=lease_seconds),
     )
+    if paused:
+        # Never on the desk: given back once this commits (requests to the platform).
+        on_commit(lambda: paused_offer_give_back(agent=agent, campaign=campaign, lead=lead))
+        return lead
     if skipped is not None:
         _offer_decline(agent=agent, lead=lead, skipped=skipped)
         return None
@@ -316,15 +321,20 @@ def offer_details(*, account: TelephonyAccount, data: Mapping[str, Any]) -> Offe
     return provider_class(account.platform).parse_offer(data)
 
 
-def _campaign_for_offer(account: TelephonyAccount, offer: Offer) -> Campaign | None:
-    """The active campaign the offer names, else the account's first active one (an offer that
-    does not name its campaign belongs to the one the account works)."""
-    campaigns = Campaign.objects.filter(account=account, status=Campaign.Status.ACTIVE)
+def _campaign_for_offer(account: TelephonyAccount, offer: Offer, agent: Agent) -> Campaign | None:
+    """The campaign the offer names, else the one the agent works on this account, else the
+    account's first active one, else its first (an offer that does not name its campaign belongs
+    to the one the account works). Paused or not: a paused campaign's offer is given back."""
+    campaigns = Campaign.objects.filter(account=account)
     if offer.campaign_ref:
         found = campaigns.filter(platform_campaign_id=offer.campaign_ref).first()
         if found is not None:
             return found
-    return campaigns.order_by("id").first()
+    return (
+        campaigns.filter(pk=agent.desk_campaign_id).first()
+        or campaigns.filter(status=Campaign.Status.ACTIVE).order_by("id").first()
+        or campaigns.order_by("id").first()
+    )
 
 
 def _e164(raw: str, region: str) -> str:

@@ -153,19 +153,25 @@ def test_sign_out_is_refused_during_a_call(agent, campaign, leads, sam_client, p
     assert not AuditEntry.objects.exists()
 
 
+def ready_on(emulator, platform: str, campaign_ref: str):
+    """alice (agent 1 on the emulators) Ready on a campaign of ``platform``, from her desk."""
+    alice = make_user_agent("alice", 1)
+    account = make_account(platform, emulator.url)
+    campaign = make_platform_campaign(account, campaign_ref)
+    desk.agent_select_campaign(agent=alice, campaign=campaign)
+    desk.agent_set_presence(agent=alice, presence=Presence.READY)
+    alice.refresh_from_db()
+    assert alice.presence == Presence.READY
+    return alice, account, campaign
+
+
 def test_on_a_platform_with_agent_sessions_not_ready_and_sign_out_reach_the_platform(
     emulator, sam, sam_client, pushed
 ):
     """Huawei, over the emulator: Not ready is a saybusy, sign-out a logout, and the emulator
     sees the agent signed out."""
     emulator.huawei_quiet()
-    alice = make_user_agent("alice", 1)  # workno 101 on the emulator
-    account = make_account(Platform.HUAWEI, emulator.url)
-    campaign = make_platform_campaign(account, "demo-preview")
-    desk.agent_select_campaign(agent=alice, campaign=campaign)
-    desk.agent_set_presence(agent=alice, presence=Presence.READY)
-    alice.refresh_from_db()
-    assert alice.presence == Presence.READY
+    alice, account, campaign = ready_on(emulator, Platform.HUAWEI, "demo-preview")  # workno 101
     agents = emulator.control("GET", "huawei/agents")
     assert agents["101"]["signed_in"] and agents["101"]["ready"]
 
@@ -184,6 +190,40 @@ def test_on_a_platform_with_agent_sessions_not_ready_and_sign_out_reach_the_plat
     logout = emulator.requests(platform="huawei", path="/agentgateway/resource/onlineagent/101/logout")
     assert [r["method"] for r in logout] == ["DELETE"]
     assert emulator.control("GET", "huawei/agents")["101"] == {"signed_in": False}
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.SIGN_OUT)
+    assert entry.details["platform_sessions_left"] == []
+    alice.refresh_from_db()
+    assert alice.presence == Presence.OFFLINE
+    assert any("signed you out." in f for f in desk_frames(pushed, alice))
+
+
+def test_on_genesys_not_ready_and_sign_out_reach_the_platform(emulator, sam, sam_client, pushed):
+    """GWS, over the emulator: Not ready is a NotReady on the voice channel with the reason, the
+    sign-out an EndContactCenterSession, and the emulator sees the agent's session ended."""
+    alice, account, campaign = ready_on(emulator, Platform.GENESYS, "DemoPreview")  # agent1
+    user = emulator.control("GET", "genesys/state")["users"]["agent1"]
+    assert user["contactCenterSession"] and user["agentState"] == "Ready"
+
+    answer = sam_client.post(f"/supervisor/agents/{alice.pk}/not-ready/", {"reason": "Coaching"})
+    assert answer.status_code == 200
+    user = emulator.control("GET", "genesys/state")["users"]["agent1"]
+    assert (user["agentState"], user["reason"]) == ("NotReady", "Coaching")
+    voice = emulator.requests(platform="genesys", path="/api/v2/me/channels/voice")
+    assert [r for r in voice if '"NotReady"' in (r.get("body") or "")]
+    assert AuditEntry.objects.get().campaign == campaign
+    alice.refresh_from_db()
+    assert (alice.presence, alice.presence_reason) == (Presence.NOT_READY, "Coaching")
+
+    assert sam_client.post(f"/supervisor/agents/{alice.pk}/sign-out/").status_code == 200
+    session = PlatformSession.objects.get(agent=alice, account=account)
+    assert session.status == PlatformSession.Status.SIGNED_OUT
+    ends = [
+        r
+        for r in emulator.requests(platform="genesys", path="/api/v2/me")
+        if "EndContactCenterSession" in (r.get("body") or "")
+    ]
+    assert [r["method"] for r in ends] == ["POST"]
+    assert not emulator.control("GET", "genesys/state")["users"]["agent1"]["contactCenterSession"]
     entry = AuditEntry.objects.get(action=AuditEntry.Action.SIGN_OUT)
     assert entry.details["platform_sessions_left"] == []
     alice.refresh_from_db()
@@ -301,6 +341,7 @@ def test_agents_and_anonymous_users_are_refused_everywhere_new(agent, other, cam
     hold(other, leads[0])
     posts = [f"/supervisor/agents/{other.pk}/{what}/" for what in ("not-ready", "sign-out", "reclaim")]
     anonymous, agent_client = Client(), login(agent)
+    token = campaign.intake_token
     for url in posts:
         answer = anonymous.post(url, {"reason": "Break"})
         assert answer.status_code == 302 and "/login/" in answer["Location"], url
@@ -311,11 +352,22 @@ def test_agents_and_anonymous_users_are_refused_everywhere_new(agent, other, cam
         reverse("supervisor:campaign_status", args=[campaign.pk]),
         reverse("supervisor:campaign_token_rotate", args=[campaign.pk]),
     ):
+        answer = anonymous.post(url, {"status": "paused"})
+        assert answer.status_code == 302 and "/login/" in answer["Location"], url
         assert agent_client.post(url, {"status": "paused"}).status_code == 403, url
     other.refresh_from_db()
     assert other.presence == Presence.READY
     assert Lead.objects.get(pk=leads[0].pk).lease_owner == other
-    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.ACTIVE
+    assert Campaign.objects.values_list("status", "intake_token").get(pk=campaign.pk) == (
+        Campaign.Status.ACTIVE,
+        token,
+    )
+    # Nor can they resume a paused campaign.
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+    resume = reverse("supervisor:campaign_status", args=[campaign.pk])
+    assert "/login/" in anonymous.post(resume, {"status": "active"})["Location"]
+    assert agent_client.post(resume, {"status": "active"}).status_code == 403
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.PAUSED
     assert not AuditEntry.objects.exists()
     plain = Client()
     plain.force_login(agent.user)

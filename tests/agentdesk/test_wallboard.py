@@ -11,10 +11,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
+from django.http import HttpRequest
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agentdesk import live, wallboard
+from agentdesk.asgi import application
 from agentdesk.consumers import SupervisorConsumer
 from agentdesk.models import Presence
 from calls.models import Call, CallState
@@ -22,7 +25,7 @@ from calls.services import set_presence
 from campaigns import services
 from campaigns.models import Campaign, Disposition, Lead
 from tests.agentdesk.conftest import login
-from tests.factories import make_call, make_campaign, make_leads, make_user_agent
+from tests.factories import PASSWORD, make_call, make_campaign, make_leads, make_user_agent
 
 URL = "/supervisor/wallboard/"
 
@@ -58,9 +61,11 @@ def floor(db, agent, other):
     """Two campaigns with leads in every state and calls today (and one yesterday)."""
     sales = make_campaign(name="Sales")
     sales.target_contact_rate = 50
+    sales.service_level_seconds, sales.target_service_level = 20, 80
     sales.save()
     survey = make_campaign(name="Survey", platform_campaign_id="596")
     survey.target_contact_rate = 90
+    survey.service_level_seconds, survey.target_service_level = 5, 50
     survey.save()
     leads = make_leads(sales, 8)
     Lead.objects.filter(pk__in=[lead.pk for lead in leads[:2]]).update(status=Lead.Status.DONE)
@@ -104,7 +109,7 @@ def expected(campaign: Campaign) -> dict[str, str]:
         return "—" if not values else wallboard_duration(sum(values) / len(values))
 
     rate = f"{round(100 * len(connected) / len(today), 1)}%" if today else "—"
-    return {
+    figures = {
         "done": str(sum(s in ("done", "exhausted", "dnc") for s in statuses)),
         "remaining": str(sum(s in ("pending", "callback") for s in statuses)),
         "in_progress": str(statuses.count("in_progress")),
@@ -115,6 +120,12 @@ def expected(campaign: Campaign) -> dict[str, str]:
         "avg_talk": avg(talks),
         "avg_wait": avg(waits),
     }
+    within = campaign.service_level_seconds
+    if within is not None:  # the answer-time service level, where the campaign sets one
+        in_time = sum(wait <= within for wait in waits)
+        figures["service_level"] = f"{round(100 * in_time / len(waits), 1)}%" if waits else "—"
+        figures["service_level_calls"] = f"{in_time}/{len(waits)} in {within} s"
+    return figures
 
 
 def wallboard_duration(seconds: float) -> str:
@@ -142,6 +153,15 @@ def test_the_figures_are_the_databases(floor, supervisor):
     assert figure(page, survey, "target") == "missed 90%"
     assert figure(page, sales, "conversions") == "2"
     assert figure(page, sales, "calls_last_hour") == "4"  # the live call included, not the 90-minute one
+    # Service level: Sales' connects were answered after 10, 20, 30 s and 30 s (the live one):
+    # 2 of 4 within 20 s, 50% against 80%. Survey has no connect today: nothing to judge.
+    assert figure(page, sales, "service_level") == "50.0%"
+    assert figure(page, sales, "service_level_calls") == "2/4 in 20 s"
+    assert figure(page, sales, "service_level_target") == "missed 80%"
+    assert figure(page, survey, "service_level") == "—"
+    assert figure(page, survey, "service_level_target") == "target 50%"
+    Campaign.objects.filter(pk=sales.pk).update(target_service_level=50)
+    assert figure(login(supervisor).get(URL).content.decode(), sales, "service_level_target") == "met 50%"
     # Calls in progress: the one live call, by agent, with no customer data on a TV.
     assert re.search(r'id="wb-live-count">1<', page)
     assert "Lead 5" not in page and "+12125550005" not in page
@@ -208,6 +228,7 @@ def test_the_target_and_conversions_are_set_on_the_campaign_form(supervisor):
     client = login(supervisor)
     form = client.get(f"/supervisor/campaigns/{campaign.pk}/edit/").content.decode()
     assert 'name="target_contact_rate"' in form
+    assert 'name="service_level_seconds"' in form and 'name="target_service_level"' in form
     assert 'name="disp-0-is_conversion"' in form and 'aria-label="Conversion"' in form
     specs = [
         services.DispositionSpec("Sale", is_conversion=True),
@@ -235,6 +256,28 @@ def test_an_agent_cannot_open_a_wallboard_socket():
         return connected
 
     assert asyncio.run(scenario()) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_users_cannot_open_the_supervisor_or_the_wallboard_socket():
+    """Through the whole ASGI application, as a browser arrives: without a session both sockets
+    are closed at once (4403); the same sockets open for a signed-in supervisor."""
+    make_user_agent("boss", 9, supervisor=True)
+    browser = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    signed_in = Client()
+    assert signed_in.login(request=HttpRequest(), username="boss", password=PASSWORD)
+    session = [(b"cookie", f"sessionid={signed_in.cookies['sessionid'].value}".encode())]
+
+    async def opens(path: str, headers) -> tuple[bool, int | None]:
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, code = await communicator.connect(timeout=5)
+        if connected:
+            await communicator.disconnect()
+        return connected, code
+
+    for path in ("/ws/supervisor/", "/ws/supervisor/?view=wallboard"):
+        assert asyncio.run(opens(path, browser)) == (False, 4403), path
+        assert asyncio.run(opens(path, browser + session))[0] is True, path
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from calls import selectors, services
 from calls.models import Call, CallEvent, CallState, DialAttempt
 from calls.providers.base import Signal
-from campaigns.models import Disposition, DoNotCall, Lead
+from campaigns.models import Campaign, Disposition, DoNotCall, Lead
 from tests.calls.conftest import lease_lead
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,12 @@ def test_dial_creates_a_requested_call_with_its_checks(ryng_lead, alice):
     call = services.call_dial(agent=alice, lead=ryng_lead)
     assert call.state == CallState.DIAL_REQUESTED
     assert call.compliance["click"]["ok"] is True
-    assert {c["name"] for c in call.compliance["click"]["checks"]} == {"window", "dnc", "attempts"}
+    assert {c["name"] for c in call.compliance["click"]["checks"]} == {
+        "campaign",
+        "window",
+        "dnc",
+        "attempts",
+    }
     ryng_lead.refresh_from_db()
     assert ryng_lead.status == Lead.Status.IN_PROGRESS
     with pytest.raises(services.Refusal, match="already on a call"):
@@ -60,6 +65,15 @@ def test_dial_refused_for_dnc_and_spent_attempts(ryng_lead, alice):
     other = lease_lead(ryng_lead.campaign, alice, "+12125550102", attempts=3)
     with pytest.raises(services.Refusal, match="attempts"):
         services.call_dial(agent=alice, lead=other)
+    assert not Call.objects.exists()
+
+
+def test_a_lead_on_the_desk_is_not_dialed_once_its_campaign_is_paused(ryng_lead, alice):
+    Campaign.objects.filter(pk=ryng_lead.campaign_id).update(status=Campaign.Status.PAUSED)
+    ryng_lead.refresh_from_db()
+    with pytest.raises(services.Refusal, match="is paused: no calls until it is resumed") as refused:
+        services.call_dial(agent=alice, lead=Lead.objects.get(pk=ryng_lead.pk))
+    assert refused.value.code == "compliance_campaign"
     assert not Call.objects.exists()
 
 

@@ -15,13 +15,15 @@ from campaigns.blockers import (
     CALLBACK_LATER,
     CAPPED,
     DIALABLE,
+    DO_NOT_CALL,
     LEASED,
     OUTSIDE_WINDOW,
     PAUSED,
     RETRY_LATER,
     campaign_breakdown,
 )
-from campaigns.models import Campaign, Lead
+from campaigns.models import Campaign, DoNotCall, Lead
+from campaigns.selectors import campaign_counts
 from tests.factories import make_campaign, make_user_agent
 
 pytestmark = pytest.mark.django_db
@@ -55,22 +57,36 @@ def worked(db):
         RETRY_LATER: [lead(campaign, 7, next_attempt_at=soon), lead(campaign, 8, next_attempt_at=later)],
         OUTSIDE_WINDOW: [lead(campaign, 9, timezone="Australia/Sydney")],
         AGENTS_AWAY: [lead(campaign, 10, assigned_agents=",away,")],
+        # Waiting, but their numbers went on the do-not-call list afterwards (a do-not-call
+        # disposition of the same number in another campaign): the desk refuses to dial them,
+        # whatever else holds them.
+        DO_NOT_CALL: [
+            lead(campaign, 15),
+            lead(campaign, 16, status=Lead.Status.CALLBACK, next_attempt_at=later),
+            lead(campaign, 17, timezone="Australia/Sydney", assigned_agents=",away,"),
+        ],
     }
+    for number in ("+12125550015", "+12125550016", "+12125550017", "+12125550012"):
+        DoNotCall.objects.create(number=number, reason="Do not call (another campaign)")
     # Not remaining: done, do-not-call, attempts used up, an expired lease is free again.
     lead(campaign, 11, status=Lead.Status.DONE)
     lead(campaign, 12, status=Lead.Status.DNC)
     lead(campaign, 13, status=Lead.Status.EXHAUSTED)
     made[DIALABLE].append(lead(campaign, 14, lease_owner=ann, lease_expires_at=NOW - timedelta(minutes=1)))
-    return campaign, made, soon
+    return campaign, made, soon, later
 
 
 def test_each_lead_is_counted_once_under_what_holds_it(worked):
-    campaign, made, soon = worked
+    campaign, made, soon, later = worked
     breakdown = campaign_breakdown(campaign, now=NOW)
     assert {row.key: row.count for row in breakdown.rows} == {key: len(leads) for key, leads in made.items()}
-    assert breakdown.remaining == sum(len(leads) for leads in made.values()) == 11
+    assert breakdown.remaining == sum(len(leads) for leads in made.values()) == 14
     assert sum(row.count for row in breakdown.rows) == breakdown.remaining
+    # The remaining leads the campaign page shows (its counters: waiting and callbacks).
+    counts = campaign_counts(campaign)
+    assert counts[Lead.Status.PENDING] + counts[Lead.Status.CALLBACK] == breakdown.remaining
     opens = {row.key: row.opens_at for row in breakdown.rows}
+    assert opens[CALLBACK_LATER] == later
     assert opens[RETRY_LATER] == soon
     assert opens[OUTSIDE_WINDOW] == datetime(2026, 12, 10, 9, 0, tzinfo=UTC).replace(
         hour=22, day=9
@@ -79,26 +95,27 @@ def test_each_lead_is_counted_once_under_what_holds_it(worked):
 
 
 def test_a_paused_campaign_holds_every_remaining_lead(worked):
-    campaign, _, _ = worked
+    campaign, _, _, _ = worked
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
     campaign.refresh_from_db()
     breakdown = campaign_breakdown(campaign, now=NOW)
-    assert [(row.key, row.count) for row in breakdown.rows] == [(PAUSED, 11)]
+    assert [(row.key, row.count) for row in breakdown.rows] == [(PAUSED, 14)]
 
 
 def test_the_campaign_page_shows_the_breakdown_to_supervisors_only(worked, supervisor, agent):
-    campaign, _, _ = worked
+    campaign, _, _, _ = worked
     boss = Client()
     boss.force_login(supervisor.user)
     page = boss.get(f"/supervisor/campaigns/{campaign.pk}/").content.decode()
     assert f'hx-get="/supervisor/campaigns/{campaign.pk}/breakdown/"' in page
     fragment = boss.get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").content.decode()
-    # Counted at the real now: whichever reasons hold, they add up to the 11 remaining leads.
-    assert 'id="breakdown-remaining">11<' in fragment
+    # Counted at the real now: whichever reasons hold, they add up to the 14 remaining leads.
+    assert 'id="breakdown-remaining">14<' in fragment
     counts = re.findall(
         r'<tr class="breakdown-\w+" data-key="\w+">\s*<td>[^<]+</td>\s*<td class="num">(\d+)</td>', fragment
     )
-    assert sum(map(int, counts)) == 11 and "Attempts used up" in fragment
+    assert sum(map(int, counts)) == 14 and "Attempts used up" in fragment
+    assert "On the do-not-call list" in fragment and "when taken off the list" in fragment
     outsider = Client()
     outsider.force_login(agent.user)
     assert outsider.get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").status_code == 403

@@ -175,3 +175,23 @@ def test_the_supervisor_lists_the_campaigns_not_ready_reasons(supervisor_client,
     supervisor_client.post(edit, form_data(campaign, not_ready_text=""))
     campaign.refresh_from_db()
     assert campaign.not_ready_reasons is None
+
+
+def test_the_supervisor_sets_an_answer_time_service_level(supervisor_client, campaign):
+    edit = reverse("supervisor:campaign_edit", args=[campaign.pk])
+    page = supervisor_client.get(edit).content.decode()
+    within = re.search(r'<input[^>]*name="service_level_seconds"[^>]*>', page).group(0)
+    target = re.search(r'<input[^>]*name="target_service_level"[^>]*>', page).group(0)
+    assert 'type="number"' in within and 'min="1"' in within
+    assert 'type="number"' in target and 'max="100"' in target
+    half = supervisor_client.post(edit, form_data(campaign, service_level_seconds=20))
+    assert "A service level needs both: the seconds and the target percentage." in half.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.service_level_seconds is None
+    answer = supervisor_client.post(
+        edit, form_data(campaign, service_level_seconds=20, target_service_level=80)
+    )
+    assert answer.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.service_level_seconds, campaign.target_service_level) == (20, 80)
+    assert re.search(r'name="service_level_seconds" value="20"', supervisor_client.get(edit).content.decode())
