@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from agentdesk import services
-from agentdesk.models import Presence
+from agentdesk.models import Agent, Presence
 from calls.models import Call, CallState
 from campaigns.models import Campaign, DoNotCall, Lead
 from tests.agentdesk.conftest import login
@@ -420,6 +420,36 @@ def test_presence_refuses_what_an_agent_may_not_set(agent_client, agent, campaig
     agent.refresh_from_db()
     assert agent.presence == Presence.READY
     agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"})
+    agent.refresh_from_db()
+    assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
+
+
+def test_presence_is_refused_during_a_live_call_and_free_again_when_it_ends(
+    agent_client, agent, campaign, leads
+):
+    """The desk disables the presence buttons during a call; a stale tab or a hand-made POST is
+    refused by the server too, and the presence stays what the call made it."""
+    _ready(agent_client, campaign)
+    call = make_call(agent, leads[0], CallState.CONNECTED)
+    Agent.objects.filter(pk=agent.pk).update(presence=Presence.ON_CALL)
+    for presence, label in (
+        ("ready", "Ready"),
+        ("not_ready", "Not ready"),
+        ("wrap_up", "Wrap-up"),
+        ("offline", "Offline"),
+        ("toggle", "Ready"),
+    ):
+        body = agent_client.post(
+            "/desk/presence/", {"presence": presence, "reason": "Lunch"}
+        ).content.decode()
+        assert f"You are on a call: {label} can be set when it ends." in body
+        agent.refresh_from_db()
+        assert agent.presence == Presence.ON_CALL
+    assert Lead.objects.get(pk=leads[0].pk).lease_owner == agent  # Offline released nothing
+    # The call ends: wrap-up may be left by hand.
+    Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
+    body = agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"}).content.decode()
+    assert "You are on a call" not in body
     agent.refresh_from_db()
     assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
 
