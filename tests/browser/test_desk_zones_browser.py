@@ -7,8 +7,9 @@ The web process (daphne, its socket included) runs with its clock stopped at tha
 (``tests.browser.frozen_daphne``), the browser's clock too (Playwright's ``page.clock``), and the
 browser sits in Europe/Berlin. The server's TIME_ZONE is UTC. Each lead is put on the agent's desk
 in turn: the preview card (the lead's time, 24-hour, its weekday and zone), the earlier calls,
-the callback picker's minimum, and the calling window's refusal; then the callbacks list, each
-due time in the lead's zone and in the agent's."""
+the callback picker's minimum, and the calling window's refusal; the card's clock ticking a minute
+later in the lead's zone; then the callbacks list, each due time in the lead's zone and in the
+agent's."""
 
 from __future__ import annotations
 
@@ -144,6 +145,12 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
             expect(page.locator("#btn-dial")).to_be_disabled()
         if name == "New York":
             expect(page.locator("#lead-history")).to_contain_text("Dec 7 17:30")
+        # The card's clock ticks in the lead's zone: a minute later for the browser, there too.
+        later = (INSTANT + timedelta(minutes=1)).astimezone(ZoneInfo(zone))
+        page.clock.set_fixed_time(INSTANT + timedelta(minutes=1))
+        expect(page.locator("#lead-local-time")).to_have_text(f"{later:%H:%M}")
+        expect(page.locator("#lead-local-day")).to_have_text(f"{day} · {zone}")
+        page.clock.set_fixed_time(INSTANT)
 
     # The callbacks list, soonest first: the lead's time and zone, then the agent's (Berlin).
     rows = page.locator("#callbacks-list tr.cb")
