@@ -1,6 +1,7 @@
 """The desk holds still: switching to a platform with sessions (its "signed in" pill appears)
 never moves the presence buttons, and the two columns end on one line, on a laptop screen and a
-wide one, with a lead previewed and during a call's disposition."""
+wide one, with a lead previewed and during a call's disposition; the skip form leaves the call's
+status in sight."""
 
 from __future__ import annotations
 
@@ -47,3 +48,31 @@ def test_the_presence_buttons_and_the_columns_hold_still(page: Page, desk, width
     expect(page.locator("#platform-session")).to_contain_text("signed in", timeout=30_000)
     assert box(page, "#btn-ready")["x"] == before["x"], "the pill moved the presence buttons"
     columns_end_together(page)
+
+
+# True when the element's centre shows the element itself (nothing drawn over it, not scrolled away).
+IN_SIGHT = """(selector) => {
+  const el = document.querySelector(selector);
+  const r = el.getBoundingClientRect();
+  return el.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+}"""
+
+
+def test_the_skip_form_leaves_the_call_status_in_sight(page: Page, desk):
+    """S opens the skip form inside the call panel: the call's status (its state and the number
+    to dial) stays in sight above it, nothing moves, and the form's own buttons are in sight."""
+    sign_in(page, desk.base_url)
+    number = pick_and_go_ready(page, desk.campaigns["ryng"])
+    expect(page.locator("#call-sub")).to_have_text(f"Ready to dial {number}")
+    panel, status = box(page, "#desk-call"), box(page, "#call-state")
+    page.keyboard.press("s")
+    expect(page.locator("#skip-form")).to_be_visible()
+    for selector in ("#call-state", "#call-sub", "#skip-form legend", "#skip-other", "#btn-skip-confirm"):
+        assert page.evaluate(IN_SIGHT, selector), f"{selector} is covered"
+    assert box(page, "#desk-call") == panel and box(page, "#call-state") == status
+    expect(page.locator("#call-state")).to_have_text("Previewing")
+    # Esc shuts it: the actions it stood over take clicks again.
+    page.keyboard.press("Escape")
+    expect(page.locator("#skip-form")).to_be_hidden()
+    for selector in ("#btn-dial", "#btn-skip"):
+        assert page.evaluate(IN_SIGHT, selector), f"{selector} is covered"
