@@ -515,6 +515,11 @@ def test_a_reload_or_a_second_tab_mid_call_keeps_the_notes_and_the_disposition(p
     second.goto(f"{desk.base_url}/desk/")
     desk_synced(second)
     expect(second.locator("#dispose-notes")).to_have_value("Call back <i>after</i> lunch")
+    chosen_there = second.locator("label.disp").filter(
+        has=second.locator(".disp-name").get_by_text("Not interested", exact=True)
+    )
+    expect(chosen_there.locator("input")).to_be_checked()
+    expect(second.locator("#desk-dispose input[name=disposition]:checked")).to_have_count(1)
     second.close()
 
     page.click("#btn-end")
