@@ -35,6 +35,7 @@ def test_desk_page_shows_the_panels_and_connects_the_socket(agent_client, campai
     for element in ("desk-presence", "desk-preview", "desk-call", "desk-dispose", "ws-banner"):
         assert f'id="{element}"' in page
     assert campaign.name in page
+    assert "{#" not in page and "#}" not in page  # no template comment printed as text
 
 
 def test_supervisor_and_anonymous_cannot_open_the_desk(client, supervisor, db):
