@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from campaigns.models import Campaign
 from tests.browser.test_desk_browser import pick_and_go_ready, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -76,3 +77,29 @@ def test_the_skip_form_leaves_the_call_status_in_sight(page: Page, desk):
     expect(page.locator("#skip-form")).to_be_hidden()
     for selector in ("#btn-dial", "#btn-skip"):
         assert page.evaluate(IN_SIGHT, selector), f"{selector} is covered"
+
+
+# The picker's width against the width the browser gives it with no limits (a select's natural
+# width is its longest label's, with its padding and arrow).
+PICKER_WIDTHS = """() => {
+  const select = document.querySelector('#campaign-select');
+  const free = select.cloneNode(true);
+  free.removeAttribute('id');
+  free.style.cssText = 'position: absolute; visibility: hidden; width: auto; min-width: 0; max-width: none';
+  select.parentNode.appendChild(free);
+  const widths = [select.clientWidth, free.clientWidth];
+  free.remove();
+  return widths;
+}"""
+
+
+def test_the_campaign_picker_shows_its_longest_label_whole(page: Page, desk):
+    """A long campaign name on Huawei: "<name> · Huawei CC-Gateway" is not cut, on a laptop screen."""
+    huawei = desk.campaigns["huawei"]
+    Campaign.objects.filter(pk=huawei.pk).update(name="Enterprise renewals, second wave (EMEA)")
+    sign_in(page, desk.base_url)
+    page.select_option("#campaign-select", str(huawei.pk))
+    label = page.locator("#campaign-select option:checked")
+    expect(label).to_have_text("Enterprise renewals, second wave (EMEA) · Huawei CC-Gateway")
+    shown, needed = page.evaluate(PICKER_WIDTHS)
+    assert shown >= needed, f"the picker is {shown}px wide, its longest label needs {needed}px"
