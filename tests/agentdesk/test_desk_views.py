@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -512,3 +513,28 @@ def test_a_campaigns_own_not_ready_reasons_are_the_ones_offered_and_taken(agent_
     agent_client.post("/desk/presence/", {"presence": "not_ready"})
     agent.refresh_from_db()
     assert agent.presence_reason == "Team huddle"
+
+
+DESK_JS = Path(__file__).resolve().parent.parent.parent / "static" / "js" / "desk.js"
+
+
+def test_the_cheat_sheet_lists_every_key_the_desk_handles(agent_client, campaign):
+    """Each key desk.js answers on the desk (its switch's cases, the disposition digits, Shift+Enter
+    in the notes, typing in the campaign list) has a line on the cheat sheet (?)."""
+    js = DESK_JS.read_text()
+    names = {"Escape": "Esc"}
+    cases = re.findall(r'case "([^"]+)":', js)
+    handled = {names.get(key, key.upper() if len(key) == 1 else key) for key in cases}
+    assert {"D", "E", "S", "R", "N", "C", "B", "H", "M", "A", "?", "Enter", "Esc"} <= handled
+    page = agent_client.get("/desk/").content.decode()
+    sheet = re.search(r'<dialog id="cheatsheet".*?</dialog>', page, re.S).group(0)
+    listed = set(re.findall(r"<kbd>([^<]+)</kbd>", sheet))
+    assert handled <= listed, handled - listed
+    # The digits pick a disposition (and a skip reason, once S is open).
+    assert "/^[0-9]$/.test(key)" in js and {"1", "9", "0"} <= listed
+    # Enter saves from the notes; Shift+Enter is a new line there.
+    assert '!e.shiftKey && (t.id === "dispose-notes"' in js
+    assert re.search(r"<kbd>Shift</kbd>\+<kbd>Enter</kbd></td><td>A new line in the notes", sheet)
+    # C focuses the campaign list, where typing a name's first letters picks it (the browser's own).
+    assert '$("#campaign-select").focus()' in js
+    assert re.search(r"<kbd>C</kbd> then type</td><td>Pick a campaign by its first letters", sheet)
