@@ -403,13 +403,18 @@ def agent_set_presence(
 
     Ready signs the agent in to the platform first when needed; Offline signs out and releases the
     held lead. A platform refusal raises ``ProviderError`` and leaves the presence unchanged, so
-    the desk never shows Ready while the platform thinks otherwise.
+    the desk never shows Ready while the platform thinks otherwise. Refused during a live call:
+    the call's life owns the presence until it ends (wrap-up may then be left by hand).
     """
     if presence in Presence.values and presence not in AGENT_PRESENCES:
         label = Presence(presence).label
         raise Refusal(f"{label} follows your calls: it cannot be set by hand.", code="presence")
     if presence not in AGENT_PRESENCES:
         raise Refusal("Unknown presence.", code="presence")
+    if live_call_exists(agent=agent):
+        # The desk disables these buttons during a call; a stale tab or a hand-made POST does not.
+        label = Presence(presence).label
+        raise Refusal(f"You are on a call: {label} can be set when it ends.", code="busy")
     campaign = campaign or desk_campaign(agent=agent)
     if presence == Presence.NOT_READY:
         reason = _not_ready_reason(campaign, reason)

@@ -107,6 +107,9 @@
         if (line) line.classList.toggle("over", secs > limit);
       }
     });
+    document.querySelectorAll(".lead-time[data-lead-zone]").forEach(function (el) {
+      leadClock(el, now);
+    });
     document.querySelectorAll(".cb[data-due-at]").forEach(function (row) {
       row.classList.toggle("due", now >= parseInt(row.dataset.dueAt, 10));
     });
@@ -124,21 +127,49 @@
   // Each [data-agent-time] (a Unix time) is shown again in the browser's zone, as "Tue 00:30"
   // like the server's, 24-hour. Done after every swap, so pushed panels read the same.
 
-  var AGENT_TIME = new Intl.DateTimeFormat("en-US", {
-    weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-  });
+  function dayAndTime(zone) {
+    var options = { weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (zone) options.timeZone = zone;
+    return new Intl.DateTimeFormat("en-US", options);
+  }
+
+  // A Unix time's weekday, hour and minute ("Tue", "00", "30") in the format's zone.
+  function timeParts(format, unix) {
+    var parts = {};
+    format.formatToParts(new Date(unix * 1000)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts;
+  }
+
+  var AGENT_TIME = dayAndTime(null);
 
   function agentTimes() {
     var zone = AGENT_TIME.resolvedOptions().timeZone;
     document.querySelectorAll("[data-agent-time]").forEach(function (el) {
-      var parts = {};
-      AGENT_TIME.formatToParts(new Date(parseInt(el.dataset.agentTime, 10) * 1000)).forEach(function (p) {
-        parts[p.type] = p.value;
-      });
+      var parts = timeParts(AGENT_TIME, parseInt(el.dataset.agentTime, 10));
       el.textContent = parts.weekday + " " + parts.hour + ":" + parts.minute;
       el.title = "Your time (" + zone + ")";
       delete el.dataset.agentTime;
     });
+  }
+
+  // ---- the lead's local time -------------------------------------------------------------------
+  // The card's time and weekday (rendered by the server in the lead's zone) tick here each minute
+  // in that zone, from the server's clock: a lead stays on the desk for as long as the agent reads.
+
+  var LEAD_TIMES = {}; // a format per zone
+
+  function leadClock(el, now) {
+    var zone = el.dataset.leadZone;
+    try {
+      LEAD_TIMES[zone] = LEAD_TIMES[zone] || dayAndTime(zone);
+    } catch (e) {
+      return; // a zone this browser does not know: the server's text stays
+    }
+    var parts = timeParts(LEAD_TIMES[zone], Math.floor(now));
+    var time = el.querySelector("#lead-local-time"), day = el.querySelector("#lead-local-day");
+    var hm = parts.hour + ":" + parts.minute, wd = parts.weekday + " \u00B7 " + zone;
+    if (time && time.textContent !== hm) time.textContent = hm;
+    if (day && day.textContent !== wd) day.textContent = wd;
   }
 
   // ---- a lead arriving while the tab is in the background --------------------------------------

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from agentdesk import services
-from agentdesk.models import Presence
+from agentdesk.models import Agent, Presence
 from calls.models import Call, CallState
 from campaigns.models import Campaign, DoNotCall, Lead
 from tests.agentdesk.conftest import login
@@ -35,6 +36,7 @@ def test_desk_page_shows_the_panels_and_connects_the_socket(agent_client, campai
     for element in ("desk-presence", "desk-preview", "desk-call", "desk-dispose", "ws-banner"):
         assert f'id="{element}"' in page
     assert campaign.name in page
+    assert "{#" not in page and "#}" not in page  # no template comment printed as text
 
 
 def test_supervisor_and_anonymous_cannot_open_the_desk(client, supervisor, db):
@@ -424,6 +426,36 @@ def test_presence_refuses_what_an_agent_may_not_set(agent_client, agent, campaig
     assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
 
 
+def test_presence_is_refused_during_a_live_call_and_free_again_when_it_ends(
+    agent_client, agent, campaign, leads
+):
+    """The desk disables the presence buttons during a call; a stale tab or a hand-made POST is
+    refused by the server too, and the presence stays what the call made it."""
+    _ready(agent_client, campaign)
+    call = make_call(agent, leads[0], CallState.CONNECTED)
+    Agent.objects.filter(pk=agent.pk).update(presence=Presence.ON_CALL)
+    for presence, label in (
+        ("ready", "Ready"),
+        ("not_ready", "Not ready"),
+        ("wrap_up", "Wrap-up"),
+        ("offline", "Offline"),
+        ("toggle", "Ready"),
+    ):
+        body = agent_client.post(
+            "/desk/presence/", {"presence": presence, "reason": "Lunch"}
+        ).content.decode()
+        assert f"You are on a call: {label} can be set when it ends." in body
+        agent.refresh_from_db()
+        assert agent.presence == Presence.ON_CALL
+    assert Lead.objects.get(pk=leads[0].pk).lease_owner == agent  # Offline released nothing
+    # The call ends: wrap-up may be left by hand.
+    Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
+    body = agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Lunch"}).content.decode()
+    assert "You are on a call" not in body
+    agent.refresh_from_db()
+    assert agent.presence == Presence.NOT_READY and agent.presence_reason == "Lunch"
+
+
 def test_an_ended_call_says_how_long_it_lasted(agent_client, agent, campaign, leads):
     _ready(agent_client, campaign)
     call = make_call(agent, leads[0], CallState.ENDED)
@@ -481,3 +513,28 @@ def test_a_campaigns_own_not_ready_reasons_are_the_ones_offered_and_taken(agent_
     agent_client.post("/desk/presence/", {"presence": "not_ready"})
     agent.refresh_from_db()
     assert agent.presence_reason == "Team huddle"
+
+
+DESK_JS = Path(__file__).resolve().parent.parent.parent / "static" / "js" / "desk.js"
+
+
+def test_the_cheat_sheet_lists_every_key_the_desk_handles(agent_client, campaign):
+    """Each key desk.js answers on the desk (its switch's cases, the disposition digits, Shift+Enter
+    in the notes, typing in the campaign list) has a line on the cheat sheet (?)."""
+    js = DESK_JS.read_text()
+    names = {"Escape": "Esc"}
+    cases = re.findall(r'case "([^"]+)":', js)
+    handled = {names.get(key, key.upper() if len(key) == 1 else key) for key in cases}
+    assert {"D", "E", "S", "R", "N", "C", "B", "H", "M", "A", "?", "Enter", "Esc"} <= handled
+    page = agent_client.get("/desk/").content.decode()
+    sheet = re.search(r'<dialog id="cheatsheet".*?</dialog>', page, re.S).group(0)
+    listed = set(re.findall(r"<kbd>([^<]+)</kbd>", sheet))
+    assert handled <= listed, handled - listed
+    # The digits pick a disposition (and a skip reason, once S is open).
+    assert "/^[0-9]$/.test(key)" in js and {"1", "9", "0"} <= listed
+    # Enter saves from the notes; Shift+Enter is a new line there.
+    assert '!e.shiftKey && (t.id === "dispose-notes"' in js
+    assert re.search(r"<kbd>Shift</kbd>\+<kbd>Enter</kbd></td><td>A new line in the notes", sheet)
+    # C focuses the campaign list, where typing a name's first letters picks it (the browser's own).
+    assert '$("#campaign-select").focus()' in js
+    assert re.search(r"<kbd>C</kbd> then type</td><td>Pick a campaign by its first letters", sheet)

@@ -219,6 +219,40 @@ def test_a_whole_cycle_with_the_keyboard_alone(page: Page, desk):
     assert Call.objects.get(number=skipped, state=CallState.SKIPPED).notes == "Skipped: Bad data"
 
 
+# Every key the page receives, in order (captured before the desk's own handler).
+RECORD_KEYS = "() => { window.__keys = []; document.addEventListener('keydown', (e) => window.__keys.push(e.key), true); }"
+
+
+def test_a_lead_cycle_is_four_keys_and_the_desk_says_how_long_the_call_lasted(page: Page, desk):
+    """From a previewed lead to the next one: D, E, a disposition's key, Enter, and nothing else
+    (no click, no other key, no field focused first). After End the desk says how long the
+    call lasted, a real talk time."""
+    sign_in(page, desk.base_url)
+    number = pick_and_go_ready(page, desk.campaigns["ryng"])
+    lead_id = page.locator("#desk-preview").get_attribute("data-lead-id")
+    desk.outcome(number, agent_ring_seconds=1, ring_seconds=1)
+    name = page.locator(".disp-name").get_by_text("Not interested", exact=True)
+    key = page.locator("label.disp").filter(has=name).locator("kbd").inner_text()
+    page.evaluate(RECORD_KEYS)
+
+    page.keyboard.press("d")
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    expect(page.locator(".timer")).to_have_text("0:02", timeout=10_000)  # they talk a moment
+    page.keyboard.press("e")
+    expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    expect(page.locator("#call-sub")).to_contain_text("pick a disposition")
+    expect(page.locator("#call-talk-time")).to_have_text(re.compile(r"^0:(0[1-9]|[1-5]\d)$"))
+    page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-preview")).not_to_have_attribute("data-lead-id", lead_id, timeout=30_000)
+    expect(page.locator("#lead-number")).to_be_visible()
+
+    assert page.evaluate("window.__keys") == ["d", "e", key, "Enter"]
+    call = Call.objects.filter(number=number).order_by("-id").first()
+    assert call.state == CallState.DISPOSED and call.disposition.name == "Not interested"
+    assert call.talk_time not in ("", "0:00")
+
+
 def test_a_dropped_socket_comes_back_with_the_state_it_missed(page: Page, desk):
     """The network goes mid-call: the desk says so, the call connects meanwhile (that frame is
     lost), and when the network returns the socket's first frame shows what it missed, with the
@@ -515,6 +549,11 @@ def test_a_reload_or_a_second_tab_mid_call_keeps_the_notes_and_the_disposition(p
     second.goto(f"{desk.base_url}/desk/")
     desk_synced(second)
     expect(second.locator("#dispose-notes")).to_have_value("Call back <i>after</i> lunch")
+    chosen_there = second.locator("label.disp").filter(
+        has=second.locator(".disp-name").get_by_text("Not interested", exact=True)
+    )
+    expect(chosen_there.locator("input")).to_be_checked()
+    expect(second.locator("#desk-dispose input[name=disposition]:checked")).to_have_count(1)
     second.close()
 
     page.click("#btn-end")

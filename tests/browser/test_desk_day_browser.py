@@ -56,8 +56,10 @@ def test_a_call_counts_on_the_day_and_in_recent_calls_with_the_wrap_up_limit(pag
     page.keyboard.press("d")
     expect(page.locator("#call-state")).to_contain_text("Connected", timeout=30_000)
     expect(page.locator("#presence-reason")).to_be_disabled()  # like the Not-ready button
+    expect(page.locator(".timer")).to_have_text("0:02", timeout=10_000)  # a real conversation
     page.keyboard.press("e")
     expect(page.locator("#call-state")).to_contain_text("Call ended", timeout=30_000)
+    expect(page.locator("#call-talk-time")).not_to_have_text("0:00")
     # Pushed with the move to wrap-up (a presence change), not with every call state.
     expect(page.locator("#day-connects")).to_have_text("1")
     # Wrap-up counts against the campaign's limit, then says it is over; nothing is disposed.

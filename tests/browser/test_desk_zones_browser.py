@@ -7,8 +7,10 @@ The web process (daphne, its socket included) runs with its clock stopped at tha
 (``tests.browser.frozen_daphne``), the browser's clock too (Playwright's ``page.clock``), and the
 browser sits in Europe/Berlin. The server's TIME_ZONE is UTC. Each lead is put on the agent's desk
 in turn: the preview card (the lead's time, 24-hour, its weekday and zone), the earlier calls,
-the callback picker's minimum, and the calling window's refusal; then the callbacks list, each
-due time in the lead's zone and in the agent's."""
+the callback picker's minimum, and the calling window's refusal; the card's clock ticking a minute
+later in the lead's zone; then the callbacks list, each due time in the lead's zone and in the
+agent's; then a callback booked through the picker at 10:00 each lead's time, stored as that
+instant."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from agentdesk.models import Agent
 from calls.models import Call, CallState
 from campaigns.models import Lead
 from tests.browser.conftest import watch_console
-from tests.browser.test_desk_browser import desk_synced
+from tests.browser.test_desk_browser import desk_synced, pick
 from tests.emulator_fixtures import free_port, wait_for_http
 from tests.factories import PASSWORD, make_call, make_campaign, make_user_agent
 from tests.process_fixtures import ManagedProcess, child_env
@@ -79,9 +81,20 @@ def _on_desk(agent: Agent, lead: Lead) -> None:
     )
 
 
-# (name, number, zone, time on the card, day on the card, picker's min, window open, refusal)
+# (name, number, zone, time on the card, day on the card, picker's min, window open, refusal,
+#  the earlier call an hour ago in the lead's time)
 PREVIEWS = [
-    ("Sydney", "+61293744000", "Australia/Sydney", "10:30", "Tue", "2026-12-08T10:30", True, ""),
+    (
+        "Sydney",
+        "+61293744000",
+        "Australia/Sydney",
+        "10:30",
+        "Tue",
+        "2026-12-08T10:30",
+        True,
+        "",
+        "Dec 8 09:30",
+    ),
     (
         "Kolkata",
         "+912226000000",
@@ -91,9 +104,30 @@ PREVIEWS = [
         "2026-12-08T05:00",
         False,
         "It is 05:00 in Asia/Kolkata; calls are allowed 09:00-20:00",
+        "Dec 8 04:00",
     ),
-    ("New York", "+12125550100", "America/New_York", "18:30", "Mon", "2026-12-07T18:30", True, ""),
-    ("Los Angeles", "+12135550100", "America/Los_Angeles", "15:30", "Mon", "2026-12-07T15:30", True, ""),
+    (
+        "New York",
+        "+12125550100",
+        "America/New_York",
+        "18:30",
+        "Mon",
+        "2026-12-07T18:30",
+        True,
+        "",
+        "Dec 7 17:30",
+    ),
+    (
+        "Los Angeles",
+        "+12135550100",
+        "America/Los_Angeles",
+        "15:30",
+        "Mon",
+        "2026-12-07T15:30",
+        True,
+        "",
+        "Dec 7 14:30",
+    ),
 ]
 
 
@@ -102,9 +136,10 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
     campaign = make_campaign(name="Four zones", window=(time(9, 0), time(20, 0)))
     Agent.objects.filter(pk=agent.pk).update(desk_campaign=campaign)
     leads = {name: _lead(campaign, name, number, zone) for name, number, zone, *_ in PREVIEWS}
-    # An earlier call on the New York lead, an hour ago: 17:30 there (22:30 on the server).
-    earlier = make_call(agent, leads["New York"], CallState.DISPOSED)
-    Call.objects.filter(pk=earlier.pk).update(created_at=INSTANT - timedelta(hours=1))
+    # An earlier call on each lead, an hour ago: 22:30 on the server, 17:30 in New York.
+    for lead in leads.values():
+        earlier = make_call(agent, lead, CallState.DISPOSED)
+        Call.objects.filter(pk=earlier.pk).update(created_at=INSTANT - timedelta(hours=1))
     # Three callbacks the agent booked, each at a round hour of the lead's own day.
     sydney, la, ny = (
         _lead(campaign, "Sydney callback", "+61293744001", "Australia/Sydney"),
@@ -126,7 +161,7 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{frozen_web}/desk/")
 
-    for name, _number, zone, clock, day, minimum, open_, refusal in PREVIEWS:
+    for name, _number, zone, clock, day, minimum, open_, refusal, earlier_at in PREVIEWS:
         _on_desk(agent, leads[name])
         page.reload()
         desk_synced(page)  # the socket's first frame (rendered at the frozen instant) is in
@@ -142,8 +177,14 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
             expect(page.locator("#lead-window")).to_have_text("Outside calling window")
             expect(page.locator("#dial-blocked")).to_have_text(f"Dial disabled: {refusal}")
             expect(page.locator("#btn-dial")).to_be_disabled()
-        if name == "New York":
-            expect(page.locator("#lead-history")).to_contain_text("Dec 7 17:30")
+        expect(page.locator("#lead-history td").first).to_have_text(earlier_at)
+        expect(page.locator("#lead-history td").first).to_have_attribute("title", f"The lead's time ({zone})")
+        # The card's clock ticks in the lead's zone: a minute later for the browser, there too.
+        later = (INSTANT + timedelta(minutes=1)).astimezone(ZoneInfo(zone))
+        page.clock.set_fixed_time(INSTANT + timedelta(minutes=1))
+        expect(page.locator("#lead-local-time")).to_have_text(f"{later:%H:%M}")
+        expect(page.locator("#lead-local-day")).to_have_text(f"{day} · {zone}")
+        page.clock.set_fixed_time(INSTANT)
 
     # The callbacks list, soonest first: the lead's time and zone, then the agent's (Berlin).
     rows = page.locator("#callbacks-list tr.cb")
@@ -164,5 +205,25 @@ def test_the_desk_reads_each_leads_own_time_and_the_agents(frozen_web: str, brow
             expect(row).to_have_class("cb due")
         else:
             expect(row).to_have_class("cb")
+
+    # A callback booked through the picker at 10:00 the lead's time, the next day there, is
+    # stored as that instant (not 10:00 on the server's clock or the agent's).
+    for name, _number, zone, *_ in PREVIEWS:
+        lead = leads[name]
+        _on_desk(agent, lead)
+        ended = make_call(agent, lead, CallState.ENDED)
+        page.reload()
+        desk_synced(page)
+        expect(page.locator("#call-state")).to_contain_text("Call ended")
+        pick(page, "Call back")
+        tomorrow = INSTANT.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
+        page.fill("#dispose-callback", f"{tomorrow:%Y-%m-%d}T10:00")
+        page.click("#btn-dispose")
+        expect(page.locator("#desk-dispose")).not_to_have_attribute("data-call-id", str(ended.pk))
+        ended.refresh_from_db()
+        assert ended.state == CallState.DISPOSED, name
+        assert ended.callback_at == datetime.combine(tomorrow, time(10, 0), ZoneInfo(zone)), name
+        lead.refresh_from_db()
+        assert lead.next_attempt_at == ended.callback_at, name
     context.close()
     assert not problems, problems
