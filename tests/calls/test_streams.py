@@ -29,6 +29,18 @@ def offered_lead(agent, exclude: tuple[int, ...] = ()) -> Lead:
     )
 
 
+def request_offer_once_listening(agent, campaign) -> None:
+    """Ask GWS for the next preview once run_streams listens to this session: the product asks only
+    then (an offer pushed to nobody is lost) and answers False before. A "subscribed" log line is not
+    enough: the previous test's loop, whose session is gone, can still be subscribing as the same
+    platform agent."""
+    wait_until(
+        lambda: services.platform_request_offer(agent=agent, campaign=campaign),
+        timeout=30,
+        what="run_streams listening to the session",
+    )
+
+
 def streams_log_after(live_stack, offset: int) -> str:
     return live_stack.processes["streams"].log_path.read_bytes()[offset:].decode(errors="replace")
 
@@ -89,16 +101,9 @@ def test_genesys_full_path_and_rehandshake(live_stack, emulator):
         "genesys/campaigns",
         {"name": "DemoPreview", "records": [{"phoneNumber": "2125550100"}, {"phoneNumber": "2125550101"}]},
     )
-    start = live_stack.processes["streams"].log_path.stat().st_size
     services.platform_sign_in(agent=alice, account=account)
     services.platform_set_ready(agent=alice, account=account, ready=True)
-    # Subscribed, not just started: GWS delivers only to subscribed clients.
-    wait_until(
-        lambda: "subscribed to" in streams_log_after(live_stack, start),
-        timeout=20,
-        what="the CometD subscription",
-    )
-    services.platform_request_offer(agent=alice, campaign=campaign)
+    request_offer_once_listening(alice, campaign)
     first = offered_lead(alice)
     call = run_call(alice, first)
     assert call_state(call) == CallState.DISPOSED
@@ -111,7 +116,7 @@ def test_genesys_full_path_and_rehandshake(live_stack, emulator):
         timeout=30,
         what="a re-handshake",
     )
-    services.platform_request_offer(agent=alice, campaign=campaign)
+    request_offer_once_listening(alice, campaign)
     second = offered_lead(alice, exclude=(first.pk,))
     call = run_call(alice, second)
     assert call_state(call) == CallState.DISPOSED
