@@ -137,15 +137,8 @@ class _Batch:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
     def add(self, group: str, event: dict[str, Any]) -> None:
-        for i, (other_group, other) in enumerate(self.events):
-            if other_group != group:
-                continue
-            if other == event:
-                return
-            if (merged := _merged_desk_event(other, event)) is not None:
-                self.events[i] = (group, merged)
-                return
-        self.events.append((group, event))
+        if (group, event) not in self.events and not self.fold(group, event):
+            self.events.append((group, event))
 
     def fold(self, group: str, event: dict[str, Any]) -> bool:
         """Merge ``event`` into the batch's desk event for ``group``, if it has one it merges with."""
