@@ -114,7 +114,9 @@ def _promote_due(*, campaign: Campaign, now: datetime) -> int:
     if settings.IS_POSTGRES:
         locked = due.select_for_update(skip_locked=True, of=("self",)).values("pk")
         due = Lead.objects.filter(campaign=campaign, pk__in=locked)
-    with transaction.atomic():  # Django refuses FOR UPDATE, even in a subquery, in autocommit
+    # Django refuses FOR UPDATE, even in a subquery, in autocommit; in the caller's transaction
+    # (a lease) no savepoint of its own.
+    with transaction.atomic(savepoint=False):
         return due.update(next_attempt_at=None)
 
 
@@ -131,19 +133,23 @@ def leads_promote_due() -> int:
 
 def lead_next_for_agent(*, agent: Agent, campaign: Campaign, zones: list[str] | None = None) -> Lead | None:
     """Lease the next lead of ``campaign`` to ``agent`` (or return the one already held); never
-    the same lead to two agents (:func:`_take_first`)."""
-    with transaction.atomic():
-        held = lead_current_for_agent(agent=agent)
-        if held is not None:
-            Lead.objects.filter(pk=held.pk).update(lease_expires_at=_lease_until())
-            return held
-        now = timezone.now()
-        if zones is None:  # else the caller promoted before it read the zones (desk_fill)
-            _promote_due(campaign=campaign, now=now)
-        for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now, zones=zones):
-            if (lead := _take_first(agent=agent, candidates=queue)) is not None:
-                return lead
-    return None
+    the same lead to two agents (:func:`_lease_first`)."""
+    with transaction.atomic(savepoint=False):  # its own transaction, or the caller's
+        if not lease_renew(agent=agent):
+            _lease_from_queues(agent=agent, campaign=campaign, zones=zones)
+        return lead_current_for_agent(agent=agent)
+
+
+def _lease_from_queues(*, agent: Agent, campaign: Campaign, zones: list[str] | None = None) -> bool:
+    """Lease the first offerable lead of the zone queues (:func:`_open_zone_queues`) to an agent
+    who holds none, inside the caller's transaction."""
+    now = timezone.now()
+    if zones is None:  # else the caller promoted before it read the zones (desk_fill)
+        _promote_due(campaign=campaign, now=now)
+    return any(
+        _lease_first(agent=agent, candidates=queue)
+        for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now, zones=zones)
+    )
 
 
 def callback_next_for_agent(
@@ -151,12 +157,20 @@ def callback_next_for_agent(
 ) -> Lead | None:
     """Lease a due callback of ``campaign`` before any new lead: the ones this agent booked
     first, then anyone's, in id order. None when the agent holds a lead already (the
-    queue renews it) or no callback is due.
+    queue renews it) or no callback is due."""
+    with transaction.atomic(savepoint=False):
+        if lead_current_for_agent(agent=agent) is not None:
+            return None
+        if not _lease_callback(agent=agent, campaign=campaign, zones=zones):
+            return None
+        return lead_current_for_agent(agent=agent)
 
-    The same lease as :func:`lead_next_for_agent` (:func:`_take_first`), on the few rows the
-    campaign has in callback status (lead_queue_idx)."""
-    if lead_current_for_agent(agent=agent) is not None:
-        return None
+
+def _lease_callback(*, agent: Agent, campaign: Campaign, zones: list[str] | None = None) -> bool:
+    """Lease a due callback to an agent who holds no lead, inside the caller's transaction: the
+    same lease as the queue's (:func:`_lease_first`), on the few rows the campaign has in
+    callback status (lead_queue_idx). Most campaigns have none due most of the time: one
+    indexed probe says so before the agent's own bookings are looked for."""
     now = timezone.now()
     if zones is None:  # else the caller promoted before it read the zones (desk_fill)
         _promote_due(campaign=campaign, now=now)  # a due callback's time is cleared: it is offerable
@@ -164,39 +178,44 @@ def callback_next_for_agent(
     due = _offerable(agent=agent, campaign=campaign, now=now).filter(
         status=Lead.Status.CALLBACK, timezone__in=zones
     )
+    if not due.exists():
+        return False
     booked = due.filter(pk__in=callbacks_booked_by(agent).values("lead_id"))
-    for candidates in (booked, due):
-        with transaction.atomic():
-            if (
-                lead := _take_first(agent=agent, candidates=candidates, panels=(live.CALLBACKS,))
-            ) is not None:
-                return lead
-    return None
+    return any(_lease_first(agent=agent, candidates=c, panels=(live.CALLBACKS,)) for c in (booked, due))
 
 
-def _take_first(*, agent: Agent, candidates, panels: tuple[str, ...] = ()) -> Lead | None:
-    """Lease the first of ``candidates`` (id order) to ``agent``, inside the caller's transaction.
+def _lease_first(*, agent: Agent, candidates, panels: tuple[str, ...] = ()) -> bool:
+    """Lease the first of ``candidates`` (id order) to ``agent``, inside the caller's transaction,
+    in one statement: ``UPDATE ... WHERE id IN (SELECT id ... LIMIT 1)``.
 
-    Never the same lead to two agents: on PostgreSQL the candidate row is locked with
-    ``SELECT ... FOR UPDATE SKIP LOCKED``, so a concurrent request takes the next row instead of
-    waiting (locking exactly one row: more would hide rows from concurrent askers for nothing);
-    on SQLite the IMMEDIATE transaction mode (settings) serialises writers at BEGIN. The lease
-    condition is re-checked in the UPDATE itself (:func:`_lease`) as a last guard."""
-    qs = candidates.order_by("id")
+    Never the same lead to two agents: on PostgreSQL the candidate row is picked with
+    ``FOR UPDATE SKIP LOCKED``, so a concurrent lease takes the next row instead of waiting
+    (locking exactly one row: more would hide rows from concurrent askers for nothing); on
+    SQLite the IMMEDIATE transaction mode (settings) serialises writers at BEGIN. The UPDATE
+    re-checks the lease itself (:func:`_leasable`) as a last guard."""
+    first = candidates.order_by("id").values("id")[:1]
     if settings.IS_POSTGRES:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    candidate_id = next(iter(qs.values_list("id", flat=True)[:1]), None)
-    if candidate_id is None or not _lease(agent=agent, lead_id=candidate_id):
-        return None
-    live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, *panels)
-    return Lead.objects.select_related("campaign", "campaign__account").get(pk=candidate_id)
+        first = first.select_for_update(skip_locked=True, of=("self",))
+    leased = (
+        Lead.objects.filter(pk__in=first)
+        .filter(_leasable(agent))
+        .update(lease_owner=agent, lease_expires_at=_lease_until())
+    )
+    if leased:
+        live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, *panels)
+    return bool(leased)
+
+
+def _leasable(agent: Agent) -> Q:
+    """A lead nobody holds (or whose lease ran out), or ``agent``'s own."""
+    return Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()) | Q(lease_owner=agent)
 
 
 def _lease(*, agent: Agent, lead_id: int) -> bool:
     """Lease one lead to ``agent`` if nobody holds it (the UPDATE re-checks the lease)."""
     return bool(
         Lead.objects.filter(pk=lead_id)
-        .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()) | Q(lease_owner=agent))
+        .filter(_leasable(agent))
         .update(lease_owner=agent, lease_expires_at=_lease_until())
     )
 
@@ -319,13 +338,16 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
     if Call.objects.filter(agent=agent, state__in=[*LIVE_STATES, CallState.ENDED, CallState.FAILED]).exists():
         return
     if not provider_class(campaign.platform).offers_leads:
-        # A due callback comes before new leads; the queue keeps (and renews) a lead held.
-        # The zones open now, read once for both (ready_zones' probes), after the due leads joined.
-        now = timezone.now()
-        _promote_due(campaign=campaign, now=now)
-        zones = _open_zones(campaign=campaign, now=now)
-        if callback_next_for_agent(agent=agent, campaign=campaign, zones=zones) is None:
-            lead_next_for_agent(agent=agent, campaign=campaign, zones=zones)
+        with transaction.atomic(savepoint=False):
+            if lease_renew(agent=agent):
+                return  # the lead on the desk stays (its lease renewed)
+            # A due callback comes before new leads. The zones open now, read once for both
+            # (ready_zones' probes), after the due leads joined.
+            now = timezone.now()
+            _promote_due(campaign=campaign, now=now)
+            zones = _open_zones(campaign=campaign, now=now)
+            if not _lease_callback(agent=agent, campaign=campaign, zones=zones):
+                _lease_from_queues(agent=agent, campaign=campaign, zones=zones)
     elif lead_current_for_agent(agent=agent) is None:
         engine.platform_request_offer(agent=agent, campaign=campaign)
 
@@ -338,7 +360,8 @@ def _then_next_lead(*, agent: Agent, campaign_of: Callable[[], Campaign | None],
     platform, and the offer arrives as its own event."""
     with transaction.atomic():
         command()
-        agent.refresh_from_db()  # the engine moved Wrap-up back to Ready
+        # The engine moved Wrap-up back to Ready (the presence fields only: the user stays cached).
+        agent.refresh_from_db(fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"])
         campaign = campaign_of()
         from_platform = campaign is not None and provider_class(campaign.platform).offers_leads
         if not from_platform:

@@ -128,7 +128,8 @@ def test_the_lease_reads_the_ready_leads_only(agent, campaign):
     (lease_sql,) = [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].startswith("SELECT") and "SKIP LOCKED" in q["sql"]
+        # The lease: one UPDATE of the first candidate (FOR UPDATE SKIP LOCKED in its subquery).
+        if q["sql"].startswith('UPDATE "campaigns_lead" SET "lease_owner_id"') and "SKIP LOCKED" in q["sql"]
     ]
 
     with transaction.atomic(), connection.cursor() as cur:
