@@ -85,14 +85,20 @@ class DeskConsumer(_PushConsumer):
         await self.accept()
         # The whole desk first (after joining: see the module docstring). A push missed while
         # the socket was down is never replayed; this frame is what the desk missed.
-        await self.desk_changed(live.desk_event([live.MAIN]))
+        await self.send_html(
+            await rendered(fragments.desk_event)(self.agent_id, live.desk_event([live.MAIN]))
+        )
 
     async def desk_changed(self, event):
-        if fragments.reads_the_desk(event):
-            html = await rendered(fragments.desk_event)(self.agent_id, event)
-        else:
-            html = fragments.desk_event(self.agent_id, event)  # a template alone: no thread hop
-        await self.send_html(html)
+        if not fragments.reads_the_desk(event):
+            await self.send_html(
+                fragments.desk_event(self.agent_id, event)
+            )  # a template alone: no thread hop
+            return
+        # The working area's frame is sent before the lower panels' is rendered.
+        frames = fragments.desk_event_frames(self.agent_id, event)
+        while html := await rendered(next)(frames, ""):
+            await self.send_html(html)
 
 
 class SupervisorConsumer(_PushConsumer):

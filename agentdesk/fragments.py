@@ -8,6 +8,7 @@ element id and ``hx-swap-oob``; customer data is escaped by the templates.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -20,6 +21,9 @@ from campaigns.models import Campaign, SheetUpload
 from campaigns.selectors import campaign_list
 
 DESK_TEMPLATE = "desk/desk.html"
+# The panels below the working area (the agent's day, callbacks, recent calls): a socket sends
+# them in a frame of their own, after the rest (:func:`desk_event_frames`).
+LOWER = (live.DAY, live.CALLBACKS, live.RECENT)
 # What a desk event may carry besides its panels (live.desk_event).
 EXTRAS = ("alert", "poll_attempt", "poll_delay", "form", "form_errors")
 
@@ -37,7 +41,10 @@ def desk_panels(agent: Agent, panels: list[str], **extra: Any) -> str:
     """The named panels of ``agent``'s desk as out-of-band fragments. ``main`` (the whole desk)
     replaces the inside of ``#desk-main``; ``extra`` adds what the asking tab shows (an alert,
     a poll's counter, a form's errors)."""
-    context = desk_context(agent, **extra, oob=True)
+    return _render_panels(panels, desk_context(agent, **extra, oob=True))
+
+
+def _render_panels(panels: list[str], context: dict[str, Any]) -> str:
     parts = []
     for panel in panels:
         html = render_to_string(f"{DESK_TEMPLATE}#{panel}", context)
@@ -63,15 +70,37 @@ def reads_the_desk(event: dict[str, Any]) -> bool:
 
 
 def desk_event(agent_id: int, event: dict[str, Any]) -> str:
-    """A ``desk.changed`` event for one of the agent's sockets."""
+    """A ``desk.changed`` event for one of the agent's sockets, in one frame (the first frame of a
+    socket: the whole desk)."""
+    return "\n".join(desk_event_frames(agent_id, event, split=False))
+
+
+def desk_event_frames(agent_id: int, event: dict[str, Any], *, split: bool = True) -> Iterator[str]:
+    """A ``desk.changed`` event as the frames a socket sends. An event that draws a lead (the
+    whole desk, the preview) comes as two: the working area first (the presence, the lead, the
+    call and the disposition, or the whole desk with its lower part kept as it is on screen),
+    then the day, callbacks and recent calls. After a Save the next lead is on screen while the
+    lists below are still being read and drawn (issue 16). Both frames are rendered from one
+    read of the desk; the lower panels' queries run when their frame is drawn (``desk_state``'s
+    lazy values). Any other event (a call's state, a presence) is one frame."""
     panels, extra = _panels(event)
     if panels == [live.ALERT]:
         # A note alone (a platform failure, a dial in doubt) needs no read of the desk.
-        return render_to_string(f"{DESK_TEMPLATE}#alert", {"alert": extra.get("alert"), "oob": True})
+        yield render_to_string(f"{DESK_TEMPLATE}#alert", {"alert": extra.get("alert"), "oob": True})
+        return
     agent = Agent.objects.select_related("user", "desk_campaign").filter(pk=agent_id).first()
     if agent is None:
-        return ""
-    return desk_panels(agent, panels, **extra)
+        return
+    context = desk_context(agent, **extra, oob=True)
+    frames = [panels]
+    if split and panels == [live.MAIN]:
+        frames = [panels, list(LOWER)]
+        context["lower_later"] = True  # #desk-lower kept (hx-preserve) until its own frame
+    elif split and live.PREVIEW in panels:
+        frames = [[p for p in panels if p not in LOWER], [p for p in panels if p in LOWER]]
+    for frame in frames:
+        if frame:
+            yield _render_panels(frame, context)
 
 
 # -- supervisors ------------------------------------------------------------------------------------

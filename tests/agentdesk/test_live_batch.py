@@ -124,6 +124,43 @@ def test_a_save_from_a_tab_is_one_render_for_each_desk_of_the_agent(
     assert f"Ready to dial {leads[1].number}" in html
 
 
+def test_a_socket_draws_the_next_lead_before_the_lists_below_it(
+    agent_client, agent, campaign, leads, published
+):
+    """The Save's desk event leaves a socket as two frames: the working area with the next lead
+    (the lower panels on screen kept as they are), then the day, callbacks and recent calls,
+    which show the call just saved."""
+    call = _dispose_ready(agent_client, agent, campaign, leads)
+    published.clear()
+    final = campaign.dispositions.get(name="Interested")
+    agent_client.post(
+        "/desk/dispose/",
+        {"call": call.pk, "disposition": final.pk, "notes": "Call me <b>never</b>"},
+        headers={"X-Desk-Tab": TAB},
+    )
+    (event,) = [e for _, e in published if e["type"] == live.DESK_CHANGED]
+    first, second = fragments.desk_event_frames(agent.pk, event)
+    assert f"Ready to dial {leads[1].number}" in first
+    assert '<div class="desk-lower" id="desk-lower" hx-preserve="true"></div>' in first
+    assert 'id="desk-recent"' not in first and 'id="desk-day"' not in first
+    assert 'id="desk-preview"' not in second
+    for panel in ("desk-day", "desk-callbacks", "desk-recent"):
+        assert f'id="{panel}" class="panel' in second and 'hx-swap-oob="true"' in second
+    assert f'id="recent-{call.pk}"' in second and "Call me &lt;b&gt;never&lt;/b&gt;" in second
+    # A lead drawn panel by panel splits the same way; an event drawing no lead is one frame,
+    # and a frame with nothing in it is not sent.
+    lead_drawn = live.desk_event([live.PREVIEW, live.CALL, live.DAY, live.RECENT])
+    assert [f.count('hx-swap-oob="true"') for f in fragments.desk_event_frames(agent.pk, lead_drawn)] == [
+        2,
+        2,
+    ]
+    for panels in ([live.CALL, live.PRESENCE, live.DAY], [live.RECENT], [live.PREVIEW]):
+        assert len(list(fragments.desk_event_frames(agent.pk, live.desk_event(panels)))) == 1
+    # One frame where a socket starts: the whole desk.
+    whole = fragments.desk_event(agent.pk, live.desk_event([live.MAIN]))
+    assert "hx-preserve" not in whole.split('id="desk-lower"')[1][:40] and 'id="desk-recent"' in whole
+
+
 def test_what_only_the_asking_tab_shows_still_goes_to_that_tab_alone(
     agent_client, agent, campaign, leads, published
 ):
