@@ -88,6 +88,9 @@ class Blocker:
     label: str
     count: int
     opens_at: datetime | None  # when the next of these leads can be called (None: not by time)
+    # The zone of the lead that opens first, where its own clock is what the time means (a
+    # calling window, a callback booked at the lead's hour): the page shows it there too.
+    zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,11 +131,12 @@ def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Break
     )
     counts = dict.fromkeys(ORDER, 0)
     opens: dict[str, datetime | None] = dict.fromkeys(ORDER)
+    zones: dict[str, str] = dict.fromkeys(ORDER, "")
 
-    def add(key: str, n: int, at: datetime | None = None) -> None:
+    def add(key: str, n: int, at: datetime | None = None, zone: str = "") -> None:
         counts[key] += n
         if n and at is not None and (opens[key] is None or at < opens[key]):
-            opens[key] = at
+            opens[key], zones[key] = at, zone
 
     signed_in = set(Agent.objects.exclude(presence=Presence.OFFLINE).values_list("user__username", flat=True))
     remaining = 0
@@ -146,15 +150,15 @@ def campaign_breakdown(campaign: Campaign, now: datetime | None = None) -> Break
             continue
         add(CAPPED, group["capped"])
         add(LEASED, group["leased"], group["leased_until"])
-        add(CALLBACK_LATER, group["callback_later"], group["callback_at"])
-        add(RETRY_LATER, group["retry_later"], group["retry_at"])
         zone = lead_zone_of(group["timezone"])
+        add(CALLBACK_LATER, group["callback_later"], group["callback_at"], zone.key)
+        add(RETRY_LATER, group["retry_later"], group["retry_at"])
         assigned = {name for name in (group["assigned_agents"] or "").split(",") if name}
         if not window_open_in(campaign, zone, now):
-            add(OUTSIDE_WINDOW, group["ready"], window_opens_in(campaign, zone, now))
+            add(OUTSIDE_WINDOW, group["ready"], window_opens_in(campaign, zone, now), zone.key)
         elif assigned and not assigned & signed_in:
             add(AGENTS_AWAY, group["ready"])
         else:
             add(DIALABLE, group["ready"])
-    rows = [Blocker(key, LABELS[key], counts[key], opens[key]) for key in ORDER if counts[key]]
+    rows = [Blocker(key, LABELS[key], counts[key], opens[key], zones[key]) for key in ORDER if counts[key]]
     return Breakdown(remaining=remaining, rows=rows)

@@ -120,3 +120,29 @@ def test_the_campaign_page_shows_the_breakdown_to_supervisors_only(worked, super
     outsider.force_login(agent.user)
     assert outsider.get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").status_code == 403
     assert Client().get(f"/supervisor/campaigns/{campaign.pk}/breakdown/").status_code == 302
+
+
+def test_times_that_are_the_leads_own_are_shown_in_their_zone_and_the_servers(worked, settings):
+    """A server in UTC, a lead in Sydney outside the calling window (09:00-20:00 there): the row
+    says when the window opens in Sydney's time and the server's; a callback booked for a New
+    York lead shows New York's hour beside the server's. Times with no zone of their own (a
+    retry delay, a lease) stay in the server's."""
+    from django.template.loader import render_to_string
+
+    campaign, _, _, later = worked
+    assert settings.TIME_ZONE == "UTC"
+    breakdown = campaign_breakdown(campaign, now=NOW)
+    zones = {row.key: row.zone for row in breakdown.rows}
+    assert zones[OUTSIDE_WINDOW] == "Australia/Sydney" and zones[CALLBACK_LATER] == "America/New_York"
+    assert zones[RETRY_LATER] == zones[LEASED] == ""
+    html = render_to_string(
+        "supervisor/_breakdown.html",
+        {"campaign": campaign, "breakdown": breakdown, "counted": type("Counted", (), {"at": NOW})},
+    )
+    window = re.search(r'data-key="outside_window">.*?</tr>', html, re.S).group(0)
+    assert "Thu 09:00 in Australia/Sydney" in window and "Wed 22:00 here" in window
+    callback = re.search(r'data-key="callback_later">.*?</tr>', html, re.S).group(0)
+    # 20:00 UTC is 15:00 in New York.
+    assert later.hour == 20 and "Wed 15:00 in America/New_York" in callback and "Wed 20:00 here" in callback
+    retry = re.search(r'data-key="retry_later">.*?</tr>', html, re.S).group(0)
+    assert " in America/" not in retry and "Wed 15:30" in retry
