@@ -41,37 +41,57 @@ class WSClient:
                 raise WebSocketClosed(f"handshake refused: {response!r}")
             response += chunk
         head, _, self.buffer = response.partition(b"\r\n\r\n")
+        self.fragments = b""  # a message's frames received so far (RFC 6455 fragmentation)
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise WebSocketClosed(f"handshake refused: {head!r}")
 
-    def _read(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise WebSocketClosed("connection closed")
-            self.buffer += chunk
-        data, self.buffer = self.buffer[:n], self.buffer[n:]
-        return data
+    def _frame(self) -> tuple[int, bytes] | None:
+        """The first whole frame in the buffer, taken off it: (its first byte, its payload). None
+        while the frame is still arriving, with nothing taken: a timeout never splits a frame."""
+        buf = self.buffer
+        if len(buf) < 2:
+            return None
+        length, start = buf[1] & 0x7F, 2
+        if length == 126:
+            if len(buf) < 4:
+                return None
+            length, start = struct.unpack(">H", buf[2:4])[0], 4
+        elif length == 127:
+            if len(buf) < 10:
+                return None
+            length, start = struct.unpack(">Q", buf[2:10])[0], 10
+        if len(buf) < start + length:
+            return None
+        self.buffer = buf[start + length :]
+        return buf[0], buf[start : start + length]
 
     def recv(self, timeout: float = 10.0) -> str:
-        """The next text message; raises ``TimeoutError`` or :class:`WebSocketClosed`."""
-        self.sock.settimeout(timeout)
-        message = b""
+        """The next text message; raises ``TimeoutError`` or :class:`WebSocketClosed`. What
+        arrived before a timeout stays buffered (a message's earlier fragments too), so the next
+        call goes on from there."""
+        deadline = time.monotonic() + timeout
         while True:
-            first, second = self._read(2)
-            opcode, length = first & 0x0F, second & 0x7F
-            if length == 126:
-                length = struct.unpack(">H", self._read(2))[0]
-            elif length == 127:
-                length = struct.unpack(">Q", self._read(8))[0]
-            payload = self._read(length)
+            frame = self._frame()
+            if frame is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no WebSocket message in time")
+                self.sock.settimeout(remaining)
+                chunk = self.sock.recv(65536)  # socket.timeout is a TimeoutError
+                if not chunk:
+                    raise WebSocketClosed("connection closed")
+                self.buffer += chunk
+                continue
+            first, payload = frame
+            opcode = first & 0x0F
             if opcode == 0x8:
                 raise WebSocketClosed(f"closed by server: {payload!r}")
             if opcode == 0x9:  # ping -> pong
                 self._send(0xA, payload)
                 continue
-            message += payload
+            self.fragments += payload
             if first & 0x80:
+                message, self.fragments = self.fragments, b""
                 return message.decode()
 
     def recv_until(self, predicate, timeout: float = 20.0) -> list[str]:
