@@ -88,7 +88,7 @@ def desk_event_frames(agent_id: int, event: dict[str, Any], *, split: bool = Tru
         # A note alone (a platform failure, a dial in doubt) needs no read of the desk.
         yield render_to_string(f"{DESK_TEMPLATE}#alert", {"alert": extra.get("alert"), "oob": True})
         return
-    agent = Agent.objects.select_related("user", "desk_campaign").filter(pk=agent_id).first()
+    agent = Agent.objects.select_related("user").filter(pk=agent_id).first()
     if agent is None:
         return
     context = desk_context(agent, **extra, oob=True)
