@@ -91,9 +91,8 @@ class DeskConsumer(_PushConsumer):
 
     async def desk_changed(self, event):
         if not fragments.reads_the_desk(event):
-            await self.send_html(
-                fragments.desk_event(self.agent_id, event)
-            )  # a template alone: no thread hop
+            # A template alone: no thread hop.
+            await self.send_html(fragments.desk_event(self.agent_id, event))
             return
         # The working area's frame is sent before the lower panels' is rendered.
         frames = fragments.desk_event_frames(self.agent_id, event)

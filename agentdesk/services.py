@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from agentdesk import live
@@ -147,7 +147,7 @@ def _lease_from_queues(*, agent: Agent, campaign: Campaign, zones: list[str] | N
     if zones is None:  # else the caller promoted before it read the zones (desk_fill)
         _promote_due(campaign=campaign, now=now)
     return any(
-        _lease_first(agent=agent, candidates=queue)
+        _lease_first(agent=agent, campaign=campaign, candidates=queue)
         for queue in _open_zone_queues(agent=agent, campaign=campaign, now=now, zones=zones)
     )
 
@@ -181,12 +181,16 @@ def _lease_callback(*, agent: Agent, campaign: Campaign, zones: list[str] | None
     if not due.exists():
         return False
     booked = due.filter(pk__in=callbacks_booked_by(agent).values("lead_id"))
-    return any(_lease_first(agent=agent, candidates=c, panels=(live.CALLBACKS,)) for c in (booked, due))
+    return any(
+        _lease_first(agent=agent, campaign=campaign, candidates=c, panels=(live.CALLBACKS,))
+        for c in (booked, due)
+    )
 
 
-def _lease_first(*, agent: Agent, candidates, panels: tuple[str, ...] = ()) -> bool:
-    """Lease the first of ``candidates`` (id order) to ``agent``, inside the caller's transaction,
-    in one statement: ``UPDATE ... WHERE id IN (SELECT id ... LIMIT 1)``.
+def _lease_first(*, agent: Agent, campaign: Campaign, candidates, panels: tuple[str, ...] = ()) -> bool:
+    """Lease the first of ``candidates`` (leads of ``campaign``, id order) to ``agent``, inside the
+    caller's transaction, in one statement: ``UPDATE ... WHERE campaign_id = ... AND id =
+    (SELECT id ... LIMIT 1)`` (the campaign prunes the UPDATE to its partition of the leads).
 
     Never the same lead to two agents: on PostgreSQL the candidate row is picked with
     ``FOR UPDATE SKIP LOCKED``, so a concurrent lease takes the next row instead of waiting
@@ -197,7 +201,10 @@ def _lease_first(*, agent: Agent, candidates, panels: tuple[str, ...] = ()) -> b
     if settings.IS_POSTGRES:
         first = first.select_for_update(skip_locked=True, of=("self",))
     leased = (
-        Lead.objects.filter(pk__in=first)
+        # "= (scalar subquery)", never "IN (subquery)": PostgreSQL runs a scalar subquery once
+        # (an InitPlan); a semi-join may run it again for each row it joins, and each run, its
+        # locks re-checked against the rows this UPDATE just leased, would pick another lead.
+        Lead.objects.filter(campaign=campaign, pk=Subquery(first))
         .filter(_leasable(agent))
         .update(lease_owner=agent, lease_expires_at=_lease_until())
     )

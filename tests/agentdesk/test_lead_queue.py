@@ -141,6 +141,12 @@ def test_the_lease_reads_the_ready_leads_only(agent, campaign):
     shown = json.dumps(plan, indent=1)
     assert {n.get("Index Name") for n in nodes} & ready_indexes, f"lead_ready_idx unused:\n{shown}"
     assert not [n for n in nodes if n["Node Type"] in ("Seq Scan", "Sort", "Bitmap Heap Scan")], shown
+    # The candidate is picked once (an InitPlan): a semi-join could pick again for each row it
+    # joins, each pick skipping the lead the UPDATE just leased, and lease several.
+    assert any(n.get("Parent Relationship") == "InitPlan" for n in nodes), shown
+    fed = [c for c in plan.get("Plans", []) if c.get("Parent Relationship") != "InitPlan"]
+    assert plan["Node Type"] == "ModifyTable", shown
+    assert sum(c["Actual Rows"] * c.get("Actual Loops", 1) for c in fed) == 1, shown  # one lead leased
     removed = sum(n.get("Rows Removed by Filter", 0) for n in nodes)
     scanned = sum(n.get("Actual Rows", 0) * n.get("Actual Loops", 1) for n in nodes if "Index Name" in n)
     assert removed < 100 and scanned < 100, f"{removed} rows removed by filter, {scanned} read:\n{shown}"
