@@ -58,6 +58,11 @@ def _panels(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     panels = list(event.get("panels") or [])
     if live.MAIN in panels:
         panels = [live.MAIN]  # the whole desk holds every other panel
+    elif live.PREVIEW in panels and live.CALL not in panels:
+        # The lead's card and its Dial and Skip buttons (the call panel) are drawn together: a
+        # card drawn alone, after the lease committed, showed a lead whose Dial was still off
+        # until the lease's own event came, and a D pressed in between did nothing.
+        panels.append(live.CALL)
     extra = {key: event[key] for key in EXTRAS if event.get(key)}
     if extra.get("alert") and live.ALERT not in panels and live.MAIN not in panels:
         panels.append(live.ALERT)

@@ -156,6 +156,11 @@ def test_a_socket_draws_the_next_lead_before_the_lists_below_it(
     ]
     for panels in ([live.CALL, live.PRESENCE, live.DAY], [live.RECENT], [live.PREVIEW]):
         assert len(list(fragments.desk_event_frames(agent.pk, live.desk_event(panels)))) == 1
+    # The lead's card never comes without its Dial button: a frame drawing the preview draws the
+    # call panel too (Ready's presence event names the preview; the lease's own event comes after).
+    (card,) = fragments.desk_event_frames(agent.pk, live.desk_event([live.PRESENCE, live.PREVIEW]))
+    assert 'id="desk-call"' in card and f"Ready to dial {leads[1].number}" in card
+    assert 'id="btn-dial"' in card and 'id="btn-dial" data-key="d"\n      hx-post=' in card
     # One frame where a socket starts: the whole desk.
     whole = fragments.desk_event(agent.pk, live.desk_event([live.MAIN]))
     assert "hx-preserve" not in whole.split('id="desk-lower"')[1][:40] and 'id="desk-recent"' in whole
