@@ -196,35 +196,24 @@ def _lease_first(*, agent: Agent, campaign: Campaign, candidates, panels: tuple[
     ``FOR UPDATE SKIP LOCKED``, so a concurrent lease takes the next row instead of waiting
     (locking exactly one row: more would hide rows from concurrent askers for nothing); on
     SQLite the IMMEDIATE transaction mode (settings) serialises writers at BEGIN. The UPDATE
-    re-checks the lease itself (:func:`_leasable`) as a last guard."""
+    re-checks the lease itself (:func:`_lease`) as a last guard."""
     first = candidates.order_by("id").values("id")[:1]
     if settings.IS_POSTGRES:
         first = first.select_for_update(skip_locked=True, of=("self",))
-    leased = (
-        # "= (scalar subquery)", never "IN (subquery)": PostgreSQL runs a scalar subquery once
-        # (an InitPlan); a semi-join may run it again for each row it joins, and each run, its
-        # locks re-checked against the rows this UPDATE just leased, would pick another lead.
-        Lead.objects.filter(campaign=campaign, pk=Subquery(first))
-        .filter(_leasable(agent))
-        .update(lease_owner=agent, lease_expires_at=_lease_until())
-    )
+    # "= (scalar subquery)", never "IN (subquery)": PostgreSQL runs a scalar subquery once (an
+    # InitPlan); a semi-join may run it again for each row it joins, and each run, its locks
+    # re-checked against the rows this UPDATE just leased, would pick another lead.
+    leased = _lease(agent=agent, leads=Lead.objects.filter(campaign=campaign, pk=Subquery(first)))
     if leased:
         live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, *panels)
     return bool(leased)
 
 
-def _leasable(agent: Agent) -> Q:
-    """A lead nobody holds (or whose lease ran out), or ``agent``'s own."""
-    return Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()) | Q(lease_owner=agent)
-
-
-def _lease(*, agent: Agent, lead_id: int) -> bool:
-    """Lease one lead to ``agent`` if nobody holds it (the UPDATE re-checks the lease)."""
-    return bool(
-        Lead.objects.filter(pk=lead_id)
-        .filter(_leasable(agent))
-        .update(lease_owner=agent, lease_expires_at=_lease_until())
-    )
+def _lease(*, agent: Agent, leads) -> bool:
+    """Lease ``leads`` to ``agent`` where nobody holds them (or the lease ran out) or they are
+    already the agent's: the UPDATE re-checks the lease itself."""
+    free = Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=timezone.now()) | Q(lease_owner=agent)
+    return bool(leads.filter(free).update(lease_owner=agent, lease_expires_at=_lease_until()))
 
 
 @transaction.atomic
@@ -247,7 +236,7 @@ def callback_take(*, agent: Agent, lead_id: int) -> Lead:
     if lead.lease_owner_id not in (None, agent.id) and lead.lease_expires_at and lead.lease_expires_at > now:
         raise Refusal("Another agent has this lead on their desk.", code="leased")
     _free(Lead.objects.filter(lease_owner=agent).exclude(pk=lead.pk))
-    _lease(agent=agent, lead_id=lead.pk)
+    _lease(agent=agent, leads=Lead.objects.filter(pk=lead.pk))
     live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE, live.CALLBACKS)
     return lead
 
