@@ -234,7 +234,11 @@ def draft(request: HttpRequest) -> HttpResponse:
 @live.one_batch()
 def dispose(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
-    call = call_get_for_agent(agent=agent, call_id=DisposeForm.call_id(request.POST))
+    # The form reads the campaign (its dispositions) and the lead (a callback's zone); the
+    # disposition reads the call again, locked.
+    call = call_get_for_agent(
+        agent=agent, call_id=DisposeForm.call_id(request.POST), related=("lead", "campaign")
+    )
     form = DisposeForm(request.POST, call=call)
     if not form.is_valid():
         values = {name: request.POST.get(name, "") for name in ("disposition", "notes", "callback_at")}

@@ -325,9 +325,11 @@ def lead_skip(*, agent: Agent, lead: Lead, reason: str, other: str = "") -> None
     live.desk_changed(agent.pk, live.PREVIEW, live.CALL, live.DISPOSE)
 
 
-def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
+def desk_fill(*, agent: Agent, campaign: Campaign | None = None, held: bool = True) -> None:
     """When the agent is Ready with nothing on the desk: lease our next lead, or ask the platform
-    where the platform hands out the previews (the offer arrives later as its own event)."""
+    where the platform hands out the previews (the offer arrives later as its own event).
+    ``held=False``: the caller just took the agent's lead off the desk (a skip, a disposition),
+    so there is no lease to renew."""
     campaign = campaign or desk_campaign(agent=agent)
     if campaign is None or agent.presence != Presence.READY:
         return
@@ -335,7 +337,7 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
         return
     if not provider_class(campaign.platform).offers_leads:
         with transaction.atomic(savepoint=False):
-            if lease_renew(agent=agent):
+            if held and lease_renew(agent=agent):
                 return  # the lead on the desk stays (its lease renewed)
             # A due callback comes before new leads. The zones open now, read once for both
             # (ready_zones' probes), after the due leads joined.
@@ -348,22 +350,34 @@ def desk_fill(*, agent: Agent, campaign: Campaign | None = None) -> None:
         engine.platform_request_offer(agent=agent, campaign=campaign)
 
 
-def _then_next_lead(*, agent: Agent, campaign_of: Callable[[], Campaign | None], command: Callable) -> None:
+PRESENCE_FIELDS = ("presence", "presence_reason", "presence_changed_at", "desk_campaign_id")
+
+
+def _then_next_lead(
+    *, agent: Agent, campaign_of: Callable[[], Campaign | None], command: Callable[[], Agent | None]
+) -> None:
     """Run a command that takes the lead off the desk (skip, dispose), then fill the desk.
 
     Our own next lead is leased in the command's transaction, so no event in between can show an
     empty desk. A platform's offer is asked for after the commit: that is an HTTP request to the
-    platform, and the offer arrives as its own event."""
+    platform, and the offer arrives as its own event.
+
+    ``command`` may return the agent's row as it read it locked (the disposition moves Wrap-up
+    back to Ready on that row): its presence is the one now, and no other transaction can change
+    it before the commit. Otherwise the presence is read again."""
     with transaction.atomic():
-        command()
-        # The engine moved Wrap-up back to Ready (the presence fields only: the user stays cached).
-        agent.refresh_from_db(fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"])
+        locked = command()
+        if locked is not None:
+            for name in PRESENCE_FIELDS:
+                setattr(agent, name, getattr(locked, name))
+        else:
+            agent.refresh_from_db(fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"])
         campaign = campaign_of()
         from_platform = campaign is not None and provider_class(campaign.platform).offers_leads
         if not from_platform:
-            desk_fill(agent=agent, campaign=campaign)
+            desk_fill(agent=agent, campaign=campaign, held=False)
     if from_platform:
-        desk_fill(agent=agent, campaign=campaign)
+        desk_fill(agent=agent, campaign=campaign, held=False)
 
 
 def lead_skip_then_next(*, agent: Agent, lead: Lead, reason: str, other: str = "") -> None:
@@ -384,7 +398,7 @@ def call_dispose_then_next(
         campaign_of=lambda: desk_campaign(agent=agent) or call.campaign,
         command=lambda: engine.call_dispose(
             agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
-        ),
+        ).agent,
     )
 
 

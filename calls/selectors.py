@@ -12,13 +12,13 @@ from calls.providers import platforms_with
 DESK_STATES = [*LIVE_STATES, CallState.ENDED, CallState.FAILED]
 
 
-def call_get_for_agent(*, agent, call_id: int) -> Call:
-    """The call, if it is ``agent``'s. 404 when there is none, 403 when it is another agent's."""
-    call = (
-        Call.objects.select_related("lead", "campaign", "account", "agent", "disposition")
-        .filter(pk=call_id)
-        .first()
-    )
+CALL_RELATED = ("lead", "campaign", "account", "agent", "disposition")
+
+
+def call_get_for_agent(*, agent, call_id: int, related: tuple[str, ...] = CALL_RELATED) -> Call:
+    """The call, if it is ``agent``'s. 404 when there is none, 403 when it is another agent's.
+    ``related``: the relations read with it (a caller that locks the call again reads less)."""
+    call = Call.objects.select_related(*related).filter(pk=call_id).first()
     if call is None:
         raise Http404("No such call.")
     if call.agent_id != agent.id:
@@ -27,13 +27,17 @@ def call_get_for_agent(*, agent, call_id: int) -> Call:
 
 
 def live_call_for_agent(*, agent) -> Call | None:
-    """The agent's call on the desk: live, or ended and not yet disposed (newest first)."""
-    return (
-        Call.objects.select_related("lead", "campaign", "account", "disposition")
+    """The agent's call on the desk: live, or ended and not yet disposed (newest first). Its lead
+    shares its campaign (read once, with the account); a call on the desk has no disposition."""
+    call = (
+        Call.objects.select_related("lead", "campaign__account")
         .filter(agent=agent, state__in=DESK_STATES)
         .order_by("-created_at", "-id")
         .first()
     )
+    if call is not None and call.lead.campaign_id == call.campaign_id:
+        call.lead.campaign = call.campaign
+    return call
 
 
 def calls_on_desks(*, campaign) -> list[Call]:

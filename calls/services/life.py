@@ -311,7 +311,13 @@ def call_dispose(
     disposed, and on commit tell the platform (``dispose_call``)."""
     now = timezone.now()
     with transaction.atomic():
-        call = Call.objects.select_for_update().select_related("agent", "campaign").get(pk=call.pk)
+        # The call, its lead and its agent locked in one read (the campaign and the account read,
+        # not locked: a lock on the campaign would queue every Save of it behind this one).
+        call = (
+            Call.objects.select_for_update(of=("self", "lead", "agent"))
+            .select_related("agent", "campaign", "lead", "account")
+            .get(pk=call.pk)
+        )
         if call.agent_id != agent.id:
             raise Refusal("This call is not yours.", code="not_yours")
         if call.state in LIVE_STATES:
@@ -324,7 +330,7 @@ def call_dispose(
             callback_at is None or callback_at <= now
         ):
             raise Refusal("Pick a callback time in the future.", code="callback_at")
-        lead = Lead.objects.select_for_update().get(pk=call.lead_id)
+        lead = call.lead
         _apply_outcome(lead, call.campaign, disposition, notes, callback_at, agent, now)
         call.state = CallState.DISPOSED
         call.state_changed_at = now
@@ -342,7 +348,7 @@ def call_dispose(
         )  # fmt: skip
         holder = call.agent  # read with the locked call: the caller's copy may be stale
         if holder.presence == Presence.WRAP_UP:
-            presence_after_call(holder, account_id=call.account_id)
+            presence_after_call(holder, account=call.account)
         on_commit(lambda: tasks.dispose_call.delay(call.pk))
         events.call_left_desk(call)
     return call

@@ -253,10 +253,11 @@ def platform_signed_out(*, agent: Agent, account: TelephonyAccount) -> bool:
     return True
 
 
-def presence_after_call(agent: Agent, *, account_id: int) -> None:
+def presence_after_call(agent: Agent, *, account: TelephonyAccount) -> None:
     """Wrap-up ends in Ready, unless the platform set the agent Not ready while the call's life
-    held the presence (a supervisor during the call): then Not ready, and the desk says why."""
-    session = lock_session(agent, account_id)
+    held the presence (a supervisor during the call): then Not ready, and the desk says why. A
+    platform without agent state (Ryng) has no session to read."""
+    session = lock_session(agent, account.pk) if provider_class(account.platform).agent_sessions else None
     if session is not None and session.platform_state == NOT_READY and session.platform_overrides_ask:
         _presence_from_platform(agent, NOT_READY, when=" during your call")
     else:
