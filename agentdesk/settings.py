@@ -51,7 +51,6 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "campaigns.nul.StripNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -60,6 +59,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a lockout (axes' backend refusing a throttled login) into the lockout page.
     "axes.middleware.AxesMiddleware",
+    # Innermost, and sync only: under ASGI Django then runs the whole chain in one thread. With
+    # an async-capable middleware innermost, every MiddlewareMixin inside the first sync-only one
+    # ran async and hopped to a thread and back for each of its methods: eight hops a request
+    # (tests/agentdesk/test_settings.py). It strips NUL before any view or form reads a value.
+    "campaigns.nul.StripNulMiddleware",
 ]
 
 ROOT_URLCONF = "agentdesk.urls"

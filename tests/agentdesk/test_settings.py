@@ -151,3 +151,25 @@ def test_the_web_process_keeps_no_database_connection_between_requests(tmp_path)
         assert result.returncode == 0, result.stderr
         ages[process] = result.stdout.strip()
     assert ages == {"web": "0", "worker": "60"}
+
+
+def test_under_asgi_the_middleware_chain_runs_in_one_thread(monkeypatch):
+    """daphne serves Django through ASGI. A MiddlewareMixin whose inner handler is async runs
+    each of its methods through ``sync_to_async``, a hop to a thread and back; with the project's
+    middleware that was eight hops on every request (on the agent's wait after Save too). With
+    a sync-only middleware innermost, every one of them runs sync, in the one thread Django
+    runs the chain in."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.utils.deprecation import MiddlewareMixin
+
+    built = []
+    original = MiddlewareMixin.__init__
+
+    def recording(self, get_response):
+        original(self, get_response)
+        built.append(self)
+
+    monkeypatch.setattr(MiddlewareMixin, "__init__", recording)
+    ASGIHandler()
+    assert len(built) >= 8  # security, sessions, common, csrf, auth, messages, clickjacking, csp
+    assert [type(m).__name__ for m in built if m.async_mode] == []
