@@ -221,7 +221,8 @@ CSRF_COOKIE_HTTPONLY = True
 # (admin "Access attempts", or `manage.py axes_reset_username <name>`).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, whose read of a session's user brings its roles and agent row along.
+    "agentdesk.roles.SignedInBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))

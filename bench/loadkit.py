@@ -351,7 +351,7 @@ class Floor:
             key = secrets.token_hex(16)
             data = {
                 SESSION_KEY: str(agent.user_id),
-                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                BACKEND_SESSION_KEY: "agentdesk.roles.SignedInBackend",
                 HASH_SESSION_KEY: agent.user.get_session_auth_hash(),
             }
             rows.append(

@@ -81,3 +81,36 @@ def test_wrong_password_shows_an_error(client, agent_user):
     page = client.post("/login/", {"username": "alice", "password": "nope"})
     assert page.status_code == 200
     assert b'role="alert"' in page.content
+
+
+def test_a_role_taken_away_is_refused_on_the_next_request(client, agent_user, supervisor_user):
+    """Roles are read with the user on every request, never kept in the session: a supervisor
+    taking an agent out of the agents group (or a user given two roles) counts at once."""
+    client.force_login(agent_user)
+    assert client.get("/desk/").status_code == 200
+    agent_user.groups.clear()
+    assert client.get("/desk/").status_code == 403
+    agent_user.groups.add(*Group.objects.filter(name__in=[AGENTS_GROUP, SUPERVISORS_GROUP]))
+    assert client.get("/desk/").status_code == 200
+    assert client.get("/supervisor/").status_code == 200
+    agent_user.is_active = False
+    agent_user.save(update_fields=["is_active"])
+    assert client.get("/desk/").status_code == 302  # signed out
+
+
+def test_a_signed_in_request_reads_its_user_roles_and_agent_in_one_query(
+    client, agent_user, django_assert_num_queries
+):
+    from django.contrib.auth import get_user
+    from django.test import RequestFactory
+
+    client.force_login(agent_user)
+    request = RequestFactory().get("/desk/")
+    request.session = client.session
+    with django_assert_num_queries(1):
+        user = get_user(request)
+        assert user == agent_user
+        assert user.agent.user_id == agent_user.pk
+        from agentdesk.roles import is_agent, is_supervisor
+
+        assert is_agent(user) and not is_supervisor(user)
