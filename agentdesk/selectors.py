@@ -27,7 +27,7 @@ from agentdesk.models import (
     not_ready_reasons,
 )
 from calls import figures
-from calls.compliance import dial_checks
+from calls.compliance import dial_checks, on_dnc_list
 from calls.models import LIVE_STATES, NOTES_EDIT_WINDOW, Call, CallState, PlatformSession
 from calls.providers import provider_class
 from calls.selectors import calls_for_lead, live_call_for_agent
@@ -88,9 +88,11 @@ def _once(compute):
 
 
 def lead_current_for_agent(*, agent: Agent) -> Lead | None:
-    """The lead this agent holds (an unexpired lease), if any."""
+    """The lead this agent holds (an unexpired lease), if any, with whether its number is on
+    the do-not-call list now (the desk's dial checks)."""
     return (
         Lead.objects.select_related("campaign", "campaign__account")
+        .annotate(on_dnc_list=on_dnc_list())
         .filter(lease_owner=agent, lease_expires_at__gt=timezone.now())
         .order_by("-lease_expires_at")
         .first()

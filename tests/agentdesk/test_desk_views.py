@@ -105,12 +105,13 @@ def test_a_save_and_the_next_lease_stay_within_their_statements(
     from the database); each costs a round trip and the ORM's compile on the agent's wait for the
     next preview. 25 after that; 21 since the disposition reads the call, its lead and its agent
     in one locked read, takes the agent's presence from that read, renews no lease it just
-    released and reads no platform session on a platform without one (Ryng)."""
+    released and reads no platform session on a platform without one (Ryng); 19 since the
+    request's user comes with its roles and its agent row in one read."""
     _ready(agent_client, campaign)
     call = make_call(agent, leads[0], CallState.ENDED)
     Agent.objects.filter(pk=agent.pk).update(presence=Presence.WRAP_UP)
     final = campaign.dispositions.get(name="Interested")
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(19):
         answer = agent_client.post(
             "/desk/dispose/", {"call": call.pk, "disposition": final.pk}, headers={"X-Desk-Tab": "c" * 32}
         )
@@ -176,6 +177,21 @@ def test_dial_disabled_with_the_reason_for_dnc(agent_client, agent, campaign, le
     body = agent_client.post(f"/desk/leads/{leads[0].pk}/dial/").content.decode()
     assert "do-not-call" in body and "compliance_dnc" in body
     assert not Call.objects.filter(lead=leads[0]).exists()
+
+
+def test_a_number_listed_while_its_lead_is_on_the_desk_disables_dial_at_the_next_read(
+    agent_client, agent, campaign, leads
+):
+    """The desk reads the do-not-call list with the lead (one query): a number listed while
+    its lead sits on the desk is refused at the desk's next read, and allowed again when it
+    comes off the list."""
+    body = _ready(agent_client, campaign).content.decode()
+    assert 'id="dial-blocked"' not in body
+    listed = DoNotCall.objects.create(number=leads[0].number, reason="asked")
+    body = agent_client.get("/desk/state/").content.decode()
+    assert 'id="dial-blocked"' in body and "do-not-call" in body
+    listed.delete()
+    assert 'id="dial-blocked"' not in agent_client.get("/desk/state/").content.decode()
 
 
 def test_dial_disabled_when_the_window_closes_on_a_held_lead(agent_client, agent):
