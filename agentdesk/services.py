@@ -371,7 +371,9 @@ def _then_next_lead(
             for name in PRESENCE_FIELDS:
                 setattr(agent, name, getattr(locked, name))
         else:
-            agent.refresh_from_db(fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"])
+            agent.refresh_from_db(
+                fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"]
+            )
         campaign = campaign_of()
         from_platform = campaign is not None and provider_class(campaign.platform).offers_leads
         if not from_platform:
@@ -396,9 +398,11 @@ def call_dispose_then_next(
     _then_next_lead(
         agent=agent,
         campaign_of=lambda: desk_campaign(agent=agent) or call.campaign,
-        command=lambda: engine.call_dispose(
-            agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
-        ).agent,
+        command=lambda: (
+            engine.call_dispose(
+                agent=agent, call=call, disposition=disposition, notes=notes, callback_at=callback_at
+            ).agent
+        ),
     )
 
 
