@@ -54,7 +54,9 @@ def test_every_presence_change_is_logged_through_one_writer(agent_client, agent,
     assert call.agent_id == agent.pk
 
 
-def test_the_day_adds_up_calls_connects_talk_conversions_and_time_in_each_state(agent, campaign, leads):
+def test_the_day_adds_up_calls_connects_talk_conversions_and_time_in_each_state(
+    agent, campaign, leads, local_midday
+):
     Disposition.objects.filter(campaign=campaign, name="Interested").update(is_conversion=True)
     _disposed(agent, leads[0], "Interested")  # connected 90 s, a conversion
     _disposed(agent, leads[1], "No answer")  # connected 90 s, no conversion

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -41,14 +40,8 @@ def figure(page: str, campaign: Campaign, name: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _local_midday():
-    """The floor's calls sit minutes and an hour and a half before now, today: every test runs
-    with the current time zone at about local midday (a zone picked for the moment it runs), so
-    none of them falls before midnight, whenever the suite runs (it failed from 00:00 to 01:30
-    UTC: the 90-minute call, held at midnight, counted in the last hour)."""
-    offset = 12 - timezone.now().hour  # local time = UTC + offset hours
-    with timezone.override(ZoneInfo(f"Etc/GMT{-offset:+d}")):  # Etc/GMT+N is UTC-N
-        yield
+def _at_local_midday(local_midday):
+    """The floor's calls sit minutes and an hour and a half before now, today."""
 
 
 def minutes_ago(n: float):
