@@ -371,9 +371,7 @@ def _then_next_lead(
             for name in PRESENCE_FIELDS:
                 setattr(agent, name, getattr(locked, name))
         else:
-            agent.refresh_from_db(
-                fields=["presence", "presence_reason", "presence_changed_at", "desk_campaign"]
-            )
+            agent.refresh_from_db(fields=PRESENCE_FIELDS)
         campaign = campaign_of()
         from_platform = campaign is not None and provider_class(campaign.platform).offers_leads
         if not from_platform:

@@ -27,6 +27,9 @@ from campaigns.models import Campaign, Disposition, Lead
 from tests.agentdesk.conftest import login
 from tests.factories import PASSWORD, make_call, make_campaign, make_leads, make_user_agent
 
+# The floor's calls sit minutes and an hour and a half before now, today.
+pytestmark = pytest.mark.usefixtures("local_midday")
+
 URL = "/supervisor/wallboard/"
 
 
@@ -37,11 +40,6 @@ def figure(page: str, campaign: Campaign, name: str) -> str:
     cell = re.search(rf'data-figure="{name}">\s*([^<]*?)\s*<', row.group(1), re.S)
     assert cell, f"no {name} in {row.group(1)}"
     return cell.group(1).strip()
-
-
-@pytest.fixture(autouse=True)
-def _at_local_midday(local_midday):
-    """The floor's calls sit minutes and an hour and a half before now, today."""
 
 
 def minutes_ago(n: float):
