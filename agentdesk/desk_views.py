@@ -7,9 +7,9 @@ goes is one rule, on the server (docs/desk.md "One ordering rule"):
 - a desk tab names itself (``X-Desk-Tab``, minted with the page): its answer is an event to that
   tab's socket, rendered at delivery behind every event before it, and the HTTP answer is an
   empty 204. The socket is the only thing that draws the desk, so nothing rendered earlier can
-  land later and undo a newer state. A command that moves the call or the lead sends its events
-  as one batch when it ends (``live.one_batch``), its answer to the tab folded into the event
-  every desk of the agent gets: a Save is one render per desk, not three;
+  land later and undo a newer state. Every command that changes the desk sends its events as
+  one batch when it ends (``live.one_batch``), its answer to the tab folded into the event every
+  desk of the agent gets: a Save is one render per desk, not three, and a Ready one, not five;
 - a request that names no tab (no socket: a script, a test client) gets the panels over HTTP.
 
 Refusals an agent should read come back as the alert panel; permission failures are plain 403s.
@@ -114,6 +114,7 @@ def _select(agent: Agent, campaign_id) -> None:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def select_campaign(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     try:
@@ -125,6 +126,7 @@ def select_campaign(request: HttpRequest) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def set_presence(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     presence = request.POST.get("presence", "")
@@ -147,6 +149,7 @@ def set_presence(request: HttpRequest) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def next_lead(request: HttpRequest) -> HttpResponse:
     """Polled while Ready with an empty desk: a lead may have become due, or an offer arrived.
 
@@ -270,6 +273,7 @@ def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 @agent_required
 @require_POST
+@live.one_batch()
 def correct_notes(request: HttpRequest, call_id: int) -> HttpResponse:
     """Correct a recent call's notes (a few minutes after its disposition)."""
     agent = _agent(request)

@@ -124,6 +124,28 @@ def test_a_save_from_a_tab_is_one_render_for_each_desk_of_the_agent(
     assert f"Ready to dial {leads[1].number}" in html
 
 
+def test_a_campaign_pick_and_ready_from_a_tab_are_one_render_each_for_each_desk(
+    agent_client, agent, campaign, leads, published
+):
+    """Picking the campaign, then Ready (the presence, the day, the lead it leases and the tab's
+    answer): one whole-desk event to the agent's desks each, nothing more to the tab. They were
+    two and four: the 8-hour shift's 30 desks signing in at once waited seconds for their frames,
+    and a desk counting its answers took an older frame for the newest."""
+    desk_events = lambda: [(g, e) for g, e in published if e["type"] == live.DESK_CHANGED]  # noqa: E731
+    mine = [(live.agent_group(agent.pk), live.desk_event([live.MAIN]))]
+    headers = {"X-Desk-Tab": TAB}
+    assert agent_client.post("/desk/campaign/", {"campaign": campaign.pk}, headers=headers).status_code == 204
+    assert desk_events() == mine
+    published.clear()
+    answer = agent_client.post("/desk/presence/", {"presence": "ready"}, headers=headers)
+    assert answer.status_code == 204
+    assert desk_events() == mine
+    assert f"Ready to dial {leads[0].number}" in fragments.desk_event(agent.pk, desk_events()[0][1])
+    published.clear()
+    agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Break"}, headers=headers)
+    assert desk_events() == mine
+
+
 def test_a_socket_draws_the_next_lead_before_the_lists_below_it(
     agent_client, agent, campaign, leads, published
 ):
