@@ -12,7 +12,8 @@ goes is one rule, on the server (docs/desk.md "One ordering rule"):
   desk of the agent gets: a Save is one render per desk, not three, and a Ready one, not five;
 - a request that names no tab (no socket: a script, a test client) gets the panels over HTTP.
 
-Refusals an agent should read come back as the alert panel; permission failures are plain 403s.
+Refusals an agent should read come back as the alert panel; permission failures are 403s (a
+command on a lead no longer on the desk also draws the asking tab its desk, saying so).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -35,6 +37,7 @@ from agentdesk.roles import agent_required
 from calls import services as engine
 from calls.providers.base import ProviderError
 from calls.selectors import call_get_for_agent
+from campaigns.models import Lead
 
 log = logging.getLogger("agentdesk.desk")
 
@@ -176,12 +179,25 @@ def renew(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+def _held_lead(request: HttpRequest, agent: Agent, lead_id: int) -> Lead:
+    """The lead a command names, if the agent holds it. One no longer on their desk (skipped or
+    saved in another tab, its lease expired, the frame saying so still on its way) stays a 403,
+    and the asking tab is drawn the desk as it is, with a note: the click is not lost silently."""
+    try:
+        return selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
+    except PermissionDenied:
+        if tab := _tab(request):
+            gone = live.alert("That lead is no longer on your desk.", "gone", level="info")
+            live.answer_tab(agent.pk, tab, live.desk_event([live.MAIN], alert=gone))
+        raise
+
+
 @agent_required
 @require_POST
 @live.one_batch()
 def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
-    lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
+    lead = _held_lead(request, agent, lead_id)
     try:
         engine.call_dial(agent=agent, lead=lead)
     except REFUSALS as exc:
@@ -194,7 +210,7 @@ def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
 @live.one_batch()
 def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
-    lead = selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
+    lead = _held_lead(request, agent, lead_id)
     try:
         services.lead_skip_then_next(
             agent=agent, lead=lead, reason=request.POST.get("reason", ""), other=request.POST.get("other", "")

@@ -8,6 +8,8 @@ import pytest
 from django.db import transaction
 
 from agentdesk import fragments, live
+from calls.models import Call, CallState
+from campaigns.models import Lead
 from tests.agentdesk.test_desk_views import _dispose_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,6 +146,39 @@ def test_a_campaign_pick_and_ready_from_a_tab_are_one_render_each_for_each_desk(
     published.clear()
     agent_client.post("/desk/presence/", {"presence": "not_ready", "reason": "Break"}, headers=headers)
     assert desk_events() == mine
+
+
+def test_a_click_on_a_lead_no_longer_on_the_desk_is_refused_and_the_tab_is_told(
+    agent_client, agent, other, campaign, leads, published
+):
+    """Dial or Skip on a lead the agent no longer holds (skipped in another tab, or the frame
+    saying so still on its way) stays a 403, and the asking tab is drawn its desk as it is with a
+    note saying why; a lead on another agent's desk is a 403 that shows nothing of theirs."""
+    headers = {"X-Desk-Tab": TAB}
+    agent_client.post("/desk/campaign/", {"campaign": campaign.pk}, headers=headers)
+    agent_client.post("/desk/presence/", {"presence": "ready"}, headers=headers)
+    skipped = Lead.objects.get(lease_owner=agent)
+    agent_client.post(f"/desk/leads/{skipped.pk}/skip/", {"reason": "Bad data"}, headers=headers)
+    now_held = Lead.objects.get(lease_owner=agent)
+    theirs = Lead.objects.exclude(pk__in=[skipped.pk, now_held.pk]).first()
+    Lead.objects.filter(pk=theirs.pk).update(lease_owner=other, lease_expires_at=now_held.lease_expires_at)
+    for path in (
+        f"/desk/leads/{skipped.pk}/dial/",
+        f"/desk/leads/{skipped.pk}/skip/",
+        f"/desk/leads/{theirs.pk}/dial/",
+    ):
+        published.clear()
+        assert agent_client.post(path, {"reason": "Bad data"}, headers=headers).status_code == 403
+        (group, event), *more = [(g, e) for g, e in published if e["type"] == live.DESK_CHANGED]
+        assert not more and group == live.tab_group(agent.pk, TAB)
+        frame = fragments.desk_event(agent.pk, event)
+        assert "That lead is no longer on your desk." in frame
+        assert now_held.number in frame and theirs.number not in frame
+    assert not Call.objects.filter(lead__in=[skipped, theirs]).exclude(state=CallState.SKIPPED).exists()
+    # Without a tab (a script): the plain 403, nothing sent.
+    published.clear()
+    assert agent_client.post(f"/desk/leads/{skipped.pk}/dial/").status_code == 403
+    assert published == []
 
 
 def test_a_socket_draws_the_next_lead_before_the_lists_below_it(
