@@ -51,6 +51,12 @@ REFUSALS = (engine.Refusal, ProviderError)
 POLL_DELAYS = (5, 5, 10, 10, 20, 30)
 
 
+def command(view):
+    """A desk command: an agent's POST whose desk events, its tab's answer among them, leave as one
+    batch when it ends (``live.one_batch``). Every command is one, so none can draw a tab twice."""
+    return agent_required(require_POST(live.one_batch()(view)))
+
+
 def _agent(request: HttpRequest) -> Agent:
     """The signed-in agent's row, read with the user (``roles.SignedInBackend``); made the first
     time an agent opens the desk."""
@@ -115,9 +121,7 @@ def _select(agent: Agent, campaign_id) -> None:
     services.agent_select_campaign(agent=agent, campaign=campaign)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def select_campaign(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     try:
@@ -127,9 +131,7 @@ def select_campaign(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def set_presence(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     presence = request.POST.get("presence", "")
@@ -150,9 +152,7 @@ def set_presence(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def next_lead(request: HttpRequest) -> HttpResponse:
     """Polled while Ready with an empty desk: a lead may have become due, or an offer arrived.
 
@@ -171,8 +171,7 @@ def next_lead(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent, live.PREVIEW, live.CALL, live.DISPOSE, **poll)
 
 
-@agent_required
-@require_POST
+@command
 def renew(request: HttpRequest) -> HttpResponse:
     """Keep the held lead while the desk is open (every 20 s, also from a background tab)."""
     services.lease_renew(agent=_agent(request))
@@ -186,15 +185,14 @@ def _held_lead(request: HttpRequest, agent: Agent, lead_id: int) -> Lead:
     try:
         return selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     except PermissionDenied:
-        if tab := _tab(request):
-            gone = live.alert("That lead is no longer on your desk.", "gone", level="info")
-            live.answer_tab(agent.pk, tab, live.desk_event([live.MAIN], alert=gone))
+        if _tab(request):
+            _answer(
+                request, agent, alert=live.alert("That lead is no longer on your desk.", "gone", level="info")
+            )
         raise
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = _held_lead(request, agent, lead_id)
@@ -205,9 +203,7 @@ def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = _held_lead(request, agent, lead_id)
@@ -220,9 +216,7 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def end(request: HttpRequest, call_id: int) -> HttpResponse:
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=call_id)
@@ -233,8 +227,7 @@ def end(request: HttpRequest, call_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
+@command
 def draft(request: HttpRequest) -> HttpResponse:
     """Keep the disposition form as the agent fills it (the desk posts it a moment after each
     change). Nothing to show: 204, or 400 with the reason."""
@@ -253,9 +246,7 @@ def draft(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def dispose(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     # The form reads the campaign (its dispositions) and the lead (a callback's zone); the
@@ -274,9 +265,7 @@ def dispose(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
     """One of the agent's callbacks from the list onto the desk, previewed for the normal Dial."""
     agent = _agent(request)
@@ -287,9 +276,7 @@ def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@agent_required
-@require_POST
-@live.one_batch()
+@command
 def correct_notes(request: HttpRequest, call_id: int) -> HttpResponse:
     """Correct a recent call's notes (a few minutes after its disposition)."""
     agent = _agent(request)
