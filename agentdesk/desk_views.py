@@ -51,12 +51,6 @@ REFUSALS = (engine.Refusal, ProviderError)
 POLL_DELAYS = (5, 5, 10, 10, 20, 30)
 
 
-def command(view):
-    """A desk command: an agent's POST whose desk events, its tab's answer among them, leave as one
-    batch when it ends (``live.one_batch``). Every command is one, so none can draw a tab twice."""
-    return agent_required(require_POST(live.one_batch()(view)))
-
-
 def _agent(request: HttpRequest) -> Agent:
     """The signed-in agent's row, read with the user (``roles.SignedInBackend``); made the first
     time an agent opens the desk."""
@@ -121,7 +115,9 @@ def _select(agent: Agent, campaign_id) -> None:
     services.agent_select_campaign(agent=agent, campaign=campaign)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def select_campaign(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     try:
@@ -131,7 +127,9 @@ def select_campaign(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def set_presence(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     presence = request.POST.get("presence", "")
@@ -152,7 +150,9 @@ def set_presence(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def next_lead(request: HttpRequest) -> HttpResponse:
     """Polled while Ready with an empty desk: a lead may have become due, or an offer arrived.
 
@@ -171,7 +171,8 @@ def next_lead(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent, live.PREVIEW, live.CALL, live.DISPOSE, **poll)
 
 
-@command
+@agent_required
+@require_POST
 def renew(request: HttpRequest) -> HttpResponse:
     """Keep the held lead while the desk is open (every 20 s, also from a background tab)."""
     services.lease_renew(agent=_agent(request))
@@ -185,14 +186,15 @@ def _held_lead(request: HttpRequest, agent: Agent, lead_id: int) -> Lead:
     try:
         return selectors.lead_get_for_agent(agent=agent, lead_id=lead_id)
     except PermissionDenied:
-        if _tab(request):
-            _answer(
-                request, agent, alert=live.alert("That lead is no longer on your desk.", "gone", level="info")
-            )
+        if tab := _tab(request):
+            gone = live.alert("That lead is no longer on your desk.", "gone", level="info")
+            live.answer_tab(agent.pk, tab, live.desk_event([live.MAIN], alert=gone))
         raise
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = _held_lead(request, agent, lead_id)
@@ -203,7 +205,9 @@ def dial(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     agent = _agent(request)
     lead = _held_lead(request, agent, lead_id)
@@ -216,7 +220,9 @@ def skip(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def end(request: HttpRequest, call_id: int) -> HttpResponse:
     agent = _agent(request)
     call = call_get_for_agent(agent=agent, call_id=call_id)
@@ -227,7 +233,8 @@ def end(request: HttpRequest, call_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
 def draft(request: HttpRequest) -> HttpResponse:
     """Keep the disposition form as the agent fills it (the desk posts it a moment after each
     change). Nothing to show: 204, or 400 with the reason."""
@@ -246,7 +253,9 @@ def draft(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def dispose(request: HttpRequest) -> HttpResponse:
     agent = _agent(request)
     # The form reads the campaign (its dispositions) and the lead (a callback's zone); the
@@ -265,7 +274,9 @@ def dispose(request: HttpRequest) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
     """One of the agent's callbacks from the list onto the desk, previewed for the normal Dial."""
     agent = _agent(request)
@@ -276,7 +287,9 @@ def take_callback(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _answer(request, agent)
 
 
-@command
+@agent_required
+@require_POST
+@live.one_batch()
 def correct_notes(request: HttpRequest, call_id: int) -> HttpResponse:
     """Correct a recent call's notes (a few minutes after its disposition)."""
     agent = _agent(request)
